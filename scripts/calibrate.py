@@ -1,0 +1,572 @@
+"""Fit the verification calibration (score fusion, operating thresholds, SFace's uncertain band) from data.
+
+Why a script and not constants: thresholds that were guessed, or fitted on the clean development pairs only
+(which raw SFace already separates at 99.6 %), do not hold on the photos the service actually gets. So every
+labelled real photo and every generated face (distinct synthetic identities, used as extra impostors) is also
+embedded after seeded damage (:mod:`faceproof.decision.degrade`: each degradation alone and random
+combinations), and genuine / impostor pairs are built across all those variants.
+
+Steps:
+
+1. Embeddings (SFace and dlib) of every (image, variant): the face is detected again on the damaged image, as the
+   service would; variants where YuNet finds no face are left out and counted. Cached in ``--cache`` (npz).
+2. Pairs: genuine = every same-identity pair of real photos x variant pairs; impostor = every cross-identity
+   pair real x real and real x generated, generated x generated subsampled, x variant pairs.
+3. Logistic models, cross-validated **grouped by identity**: identities are dealt into folds, and the pairs
+   whose identities fall in folds {a, b} are scored by a model fitted without any pair that touches fold a or
+   b, so no person is ever on both sides. Models: SFace alone, dlib alone, and the fusion (both cosines).
+   Classes are weighted equally, so a model's output is a log-likelihood ratio (see docs/calibration.md).
+4. Thresholds at FAR 1e-2, 1e-3, 1e-4 from the impostor scores of the final models (empirical quantile, and a
+   generalised Pareto tail fitted to the top impostor scores; the higher of the two is shipped at 1e-4).
+5. SFace's uncertain band per FAR: outside it, SFace alone agrees with the fusion on >= 99.5 % of genuine and of
+   impostor pairs, so verification can skip dlib there.
+6. Writes ``src/faceproof/data/calibration.json`` and ROC/DET plots to ``docs/img/``; prints the metrics.
+
+Usage: ``.venv/bin/python scripts/calibrate.py [--data ../shared/data] [--cache /tmp/faceproof-calibration]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import json
+import logging
+import os
+import time
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from faceproof.decision import degrade as degrade_module
+from faceproof.decision.degrade import DEGRADATIONS, FaceHint, degrade
+from faceproof.detect import detect_faces
+from faceproof.errors import FaceproofError
+from faceproof.intake import load_image
+from faceproof.measure.identity import DLIB_KEY, SFACE_KEY, dlib_embedding, sface_embedding
+
+log = logging.getLogger("calibrate")
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data"
+FARS = (1e-2, 1e-3, 1e-4)
+SEED = 20261128
+N_FOLDS = 5
+REAL_COMBOS = 3  # random combinations per real photo, besides each degradation alone
+GEN_VARIANTS = (("mask",), ("lowres",))  # fixed variants of each generated face, plus GEN_COMBOS random ones
+GEN_COMBOS = 2
+GEN_GEN_DEGRADED_FRACTION = 0.25  # share of generated x generated pairs kept where a side is degraded
+BAND_AGREEMENT = 0.995
+# SFHQ figures that show one synthetic person edited (age, ethnicity, expression, hair) or a 3D render next to
+# its photoreal version: two faces from the same such figure are neither known impostors nor known genuine pairs
+# (top "impostor" SFace cosines 0.6-0.7 were such pairs), so their pairs are left out.
+UNRELIABLE_FIGURES = ("SFHQ_variability_", "bring_to_life_process")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One image as the recognizers see it: ``names`` is () for the clean photo."""
+
+    file: str
+    identity: str
+    kind: str  # "real" or "generated"
+    names: tuple[str, ...]
+    seed: int
+    family: str = ""  # generated faces that may be edits of one synthetic person share a family
+
+    @property
+    def key(self) -> str:
+        return f"{self.file}|{'+'.join(self.names) or 'clean'}|{self.seed}"
+
+    @property
+    def condition(self) -> str:
+        if not self.names:
+            return "clean"
+        return self.names[0] if len(self.names) == 1 else "combo"
+
+
+def _seed(*parts: str) -> int:
+    return (SEED * 1_000_003 + zlib.crc32("|".join(parts).encode())) % (2**31)
+
+
+def plan_variants(data: Path) -> list[Variant]:
+    """Every (image, damage) the calibration embeds. Deterministic: seeds come from the file name and variant."""
+    with (data / "manifest.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    singles = sorted(DEGRADATIONS)
+    out: list[Variant] = []
+    for row in rows:
+        file, label, identity = row["file"], row["label"], row["identity"]
+        if label == "real" and not identity:
+            continue  # group photos: no identity label
+        kind = "real" if label == "real" else "generated"
+        identity = identity or f"gen:{file}"
+        rng = np.random.default_rng(_seed(file, "combos"))
+        combos = []
+        for _ in range(REAL_COMBOS if kind == "real" else GEN_COMBOS):
+            k = int(rng.integers(2, 4))
+            combos.append(tuple(sorted(rng.choice(singles, size=k, replace=False).tolist())))
+        fixed = [(n,) for n in singles] if kind == "real" else list(GEN_VARIANTS)
+        figure = row["source_path"].split("#")[0]
+        family = figure if kind == "generated" and any(m in figure for m in UNRELIABLE_FIGURES) else ""
+        for names in [(), *fixed, *combos]:
+            out.append(Variant(file, identity, kind, names, _seed(file, *names), family))
+    return out
+
+
+def _embed_variants(data: Path, variants: list[Variant]) -> dict[str, tuple[np.ndarray, np.ndarray] | None]:
+    """SFace and dlib vectors per variant key (None where no face was found), grouped so each photo loads once."""
+    result: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
+    by_file: dict[str, list[Variant]] = {}
+    for v in variants:
+        by_file.setdefault(v.file, []).append(v)
+    for i, (file, vs) in enumerate(sorted(by_file.items())):
+        rgb = load_image(data / file).rgb
+        faces = detect_faces(rgb)
+        hint = FaceHint(faces[0].box, faces[0].keypoints) if faces else None
+        for v in vs:
+            try:
+                img = degrade(rgb, v.names, v.seed, hint) if v.names else rgb
+                found = detect_faces(img)
+                if not found:
+                    result[v.key] = None
+                    continue
+                s = sface_embedding(img, found[0]).vector
+                d = dlib_embedding(img, found[0]).vector
+                result[v.key] = (s, d)
+            except (FaceproofError, ValueError) as exc:
+                log.warning("variant %s failed: %s", v.key, exc)
+                result[v.key] = None
+        if i % 20 == 0:
+            log.info("embedded %d/%d photos", i + 1, len(by_file))
+    return result
+
+
+def load_embeddings(
+    data: Path, variants: list[Variant], cache: Path
+) -> dict[str, tuple[np.ndarray, np.ndarray] | None]:
+    """Embeddings per variant, computed only for variants not yet in the cache (keyed by file, damage, seed)."""
+    # The damage code is part of the key: editing degrade.py must not reuse embeddings of the old damage.
+    code = zlib.crc32(Path(degrade_module.__file__).read_bytes())
+    path = cache / f"embeddings-{SFACE_KEY}-{DLIB_KEY}-{code:08x}.npz".replace("/", "_")
+    have: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
+    if path.exists():
+        with np.load(path) as z:
+            keys = [str(k) for k in z["keys"]]
+            ok = z["ok"]
+            for j, k in enumerate(keys):
+                have[k] = (z["sface"][j], z["dlib"][j]) if ok[j] else None
+    todo = [v for v in variants if v.key not in have]
+    if todo:
+        log.info("embedding %d variants (%d cached)", len(todo), len(have))
+        have.update(_embed_variants(data, todo))
+        cache.mkdir(parents=True, exist_ok=True)
+        keys = sorted(have)
+        zeros = np.zeros(128, np.float32)
+        np.savez(
+            path,
+            keys=np.array(keys),
+            ok=np.array([have[k] is not None for k in keys]),
+            sface=np.stack([have[k][0] if have[k] is not None else zeros for k in keys]),  # type: ignore[index]
+            dlib=np.stack([have[k][1] if have[k] is not None else zeros for k in keys]),  # type: ignore[index]
+        )
+    return {v.key: have[v.key] for v in variants}
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """All scored pairs, one row each: cosines, label, identities, kind and damage of both sides."""
+
+    sface: np.ndarray
+    dlib: np.ndarray
+    same: np.ndarray  # bool
+    id_a: np.ndarray  # identity index
+    id_b: np.ndarray
+    kind: np.ndarray  # "genuine", "real-real", "real-generated", "generated-generated"
+    cond_a: np.ndarray  # "clean", a degradation name, or "combo"
+    cond_b: np.ndarray
+
+    @property
+    def n_degraded(self) -> np.ndarray:
+        return (self.cond_a != "clean").astype(int) + (self.cond_b != "clean").astype(int)
+
+
+def build_pairs(variants: list[Variant], emb: dict[str, tuple[np.ndarray, np.ndarray] | None]) -> Pairs:
+    """Genuine: same identity, different photos, every variant pair. Impostor: different identities."""
+    ok = [v for v in variants if emb[v.key] is not None]
+    vs = np.stack([emb[v.key][0] for v in ok])  # type: ignore[index]
+    vd = np.stack([emb[v.key][1] for v in ok])  # type: ignore[index]
+    idents = sorted({v.identity for v in ok})
+    ident = np.array([idents.index(v.identity) for v in ok])
+    files = np.array([v.file for v in ok])
+    real = np.array([v.kind == "real" for v in ok])
+    clean = np.array([not v.names for v in ok])
+    family = np.array([v.family for v in ok])
+    cond = np.array([v.condition for v in ok])
+    ia, ib = np.triu_indices(len(ok), k=1)
+    keep = (files[ia] != files[ib]) & ~((family[ia] != "") & (family[ia] == family[ib]))
+    same = ident[ia] == ident[ib]
+    gen_gen = ~real[ia] & ~real[ib]
+    rng = np.random.default_rng(SEED)
+    degraded_gg = gen_gen & ~(clean[ia] & clean[ib])
+    keep &= ~degraded_gg | (rng.random(len(ia)) < GEN_GEN_DEGRADED_FRACTION)
+    ia, ib, same = ia[keep], ib[keep], same[keep]
+    n_real = real[ia].astype(int) + real[ib].astype(int)
+    kind = np.where(same, "genuine", np.choose(n_real, ["generated-generated", "real-generated", "real-real"]))
+    return Pairs(
+        sface=(vs @ vs.T).astype(np.float64)[ia, ib],
+        dlib=(vd @ vd.T).astype(np.float64)[ia, ib],
+        same=same,
+        id_a=ident[ia],
+        id_b=ident[ib],
+        kind=kind,
+        cond_a=cond[ia],
+        cond_b=cond[ib],
+    )
+
+
+FEATURES = {"sface": ("sface",), "dlib": ("dlib",), "fused": ("sface", "dlib")}
+
+
+def features(p: Pairs, model: str, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+    return np.column_stack([getattr(p, f)[rows] for f in FEATURES[model]])
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """Logistic regression with both classes weighted equally: the output is a log-likelihood ratio."""
+    from sklearn.linear_model import LogisticRegression
+
+    lr = LogisticRegression(C=1e4, class_weight="balanced", max_iter=1000)
+    lr.fit(x, y)
+    coef = lr.coef_[0]
+    if np.any(coef <= 0):
+        raise RuntimeError(f"a similarity got a non-positive weight {coef}: the score would not be monotone")
+    return coef, float(lr.intercept_[0])
+
+
+def far_threshold(impostor: np.ndarray, far: float) -> float:
+    """Smallest threshold t with at most ``far`` of the impostors at or above it (decision: score >= t)."""
+    srt = np.sort(impostor)[::-1]
+    k = int(np.floor(far * len(srt)))  # at most k impostors may be >= t
+    return float(np.nextafter(srt[k], np.inf)) if k < len(srt) else float(srt[-1])
+
+
+def tail_threshold(impostor: np.ndarray, far: float, tail: float = 0.01) -> tuple[float, dict[str, float]]:
+    """Threshold at ``far`` from a generalised Pareto fit to the impostor scores above their 1-``tail`` quantile."""
+    from scipy import stats
+
+    u = float(np.quantile(impostor, 1.0 - tail))
+    exceed = impostor[impostor > u] - u
+    c, _, scale = stats.genpareto.fit(exceed, floc=0.0)
+    p_u = len(exceed) / len(impostor)
+    t = u + float(stats.genpareto.ppf(1.0 - far / p_u, c, loc=0.0, scale=scale)) if far < p_u else u
+    return t, {"u": u, "shape": float(c), "scale": float(scale), "n_exceed": len(exceed)}
+
+
+def fold_of_identity(p: Pairs, n_identities: int, real_ids: set[int]) -> np.ndarray:
+    """Deal identities into folds: real ones balanced by their genuine pair count, generated ones at random."""
+    folds = np.zeros(n_identities, int)
+    gen_count = np.bincount(p.id_a[p.same], minlength=n_identities)
+    load = np.zeros(N_FOLDS)
+    for i in sorted(real_ids, key=lambda i: -gen_count[i]):
+        f = int(np.argmin(load))
+        folds[i] = f
+        load[f] += gen_count[i] + 1e-3
+    rng = np.random.default_rng(SEED + 1)
+    others = [i for i in range(n_identities) if i not in real_ids]
+    folds[others] = rng.integers(0, N_FOLDS, len(others))
+    return folds
+
+
+def cross_validate(p: Pairs, folds: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+    """Out-of-fold scores and per-fold thresholds, with no identity on both sides of any split.
+
+    Pairs whose identities lie in folds {a, b} are scored by a model fitted on pairs touching neither fold; the
+    FAR thresholds applied to them come from that model's own training impostors.
+    """
+    fa, fb = folds[p.id_a], folds[p.id_b]
+    y = p.same.astype(int)
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for model in FEATURES:
+        score = np.full(len(y), np.nan)
+        thr = {far: np.full(len(y), np.nan) for far in FARS}
+        for a, b in itertools.combinations_with_replacement(range(N_FOLDS), 2):
+            train = ~np.isin(fa, (a, b)) & ~np.isin(fb, (a, b))
+            test = (np.minimum(fa, fb) == a) & (np.maximum(fa, fb) == b)
+            if not test.any():
+                continue
+            coef, icpt = fit_logistic(features(p, model, train), y[train])
+            score[test] = features(p, model, test) @ coef + icpt
+            train_imp = features(p, model, train & ~p.same) @ coef + icpt
+            for far in FARS:
+                thr[far][test] = far_threshold(train_imp, far)
+        out[model] = {"score": score, **{str(far): t for far, t in thr.items()}}
+    return out
+
+
+def roc_auc(score: np.ndarray, same: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(same, score))
+
+
+def rates(score: np.ndarray, thr: np.ndarray | float, same: np.ndarray) -> dict[str, float]:
+    accept = score >= thr
+    return {
+        "tar": float(accept[same].mean()) if same.any() else float("nan"),
+        "far": float(accept[~same].mean()) if (~same).any() else float("nan"),
+        "n_genuine": int(same.sum()),
+        "n_impostor": int((~same).sum()),
+    }
+
+
+def uncertain_band(
+    s: np.ndarray, fused_accept: np.ndarray, same: np.ndarray, s_thr: float, far: float
+) -> tuple[tuple[float, float], dict[str, float]]:
+    """The narrowest SFace interval [lo, hi] (lo <= s_thr <= hi) outside of which SFace alone (accept above hi,
+    reject below lo) agrees with the fused decision on >= BAND_AGREEMENT of genuine and of impostor pairs, and
+    adds at most 10 % to the FAR. "Narrowest" = fewest pairs inside, genuine and impostor weighted equally.
+    """
+    grid_lo = np.unique(np.quantile(s[s <= s_thr], np.linspace(0.0, 1.0, 400)))
+    grid_hi = np.unique(np.quantile(s[s >= s_thr], np.linspace(0.0, 1.0, 400)))
+    grid_lo = np.append(grid_lo, s_thr)
+    grid_hi = np.insert(grid_hi, 0, s_thr)
+
+    def below(mask: np.ndarray, grid: np.ndarray) -> np.ndarray:
+        return np.searchsorted(np.sort(s[mask]), grid, side="left")
+
+    def above(mask: np.ndarray, grid: np.ndarray) -> np.ndarray:
+        return mask.sum() - np.searchsorted(np.sort(s[mask]), grid, side="right")
+
+    g, im = same, ~same
+    n_g, n_i = g.sum(), im.sum()
+    # disagreements: below lo SFace rejects (fused accepted), above hi SFace accepts (fused rejected)
+    dis_g = below(g & fused_accept, grid_lo)[:, None] + above(g & ~fused_accept, grid_hi)[None, :]
+    extra_fa = above(im & ~fused_accept, grid_hi)[None, :]
+    dis_i = below(im & fused_accept, grid_lo)[:, None] + extra_fa
+    inside = (
+        0.5 * (n_g - below(g, grid_lo)[:, None] - above(g, grid_hi)[None, :]) / n_g
+        + 0.5 * (n_i - below(im, grid_lo)[:, None] - above(im, grid_hi)[None, :]) / n_i
+    )
+    ok = (dis_g <= (1 - BAND_AGREEMENT) * n_g) & (dis_i <= (1 - BAND_AGREEMENT) * n_i) & (extra_fa <= 0.1 * far * n_i)
+    cost = np.where(ok, inside, np.inf)
+    i, j = np.unravel_index(int(np.argmin(cost)), cost.shape)
+    lo, hi = float(grid_lo[i]), float(grid_hi[j])
+    outside = (s < lo) | (s > hi)
+    shortcut = np.where(s > hi, True, np.where(s < lo, False, fused_accept))
+    return (lo, hi), {
+        "inside_genuine": float((~outside[g]).mean()),
+        "inside_impostor": float((~outside[im]).mean()),
+        "inside_balanced": float(inside[i, j]),
+        "agreement_genuine": float((shortcut[g] == fused_accept[g]).mean()),
+        "agreement_impostor": float((shortcut[im] == fused_accept[im]).mean()),
+        "tar_fused": float(fused_accept[g].mean()),
+        "tar_shortcut": float(shortcut[g].mean()),
+        "far_fused": float(fused_accept[im].mean()),
+        "far_shortcut": float(shortcut[im].mean()),
+    }
+
+
+def _r(x: float, nd: int = 6) -> float:
+    return round(float(x), nd)
+
+
+def _subsets(p: Pairs) -> dict[str, np.ndarray]:
+    nd = p.n_degraded
+    subsets = {"all": np.ones(len(nd), bool), "clean": nd == 0, "one_degraded": nd == 1, "both_degraded": nd == 2}
+    for name in [*sorted(DEGRADATIONS), "combo"]:
+        ok_a = np.isin(p.cond_a, ("clean", name))
+        ok_b = np.isin(p.cond_b, ("clean", name))
+        subsets[f"deg:{name}"] = ok_a & ok_b & (nd > 0)
+    for kind in ("real-real", "real-generated", "generated-generated"):
+        subsets[f"impostors:{kind}"] = p.same | (p.kind == kind)  # all genuine pairs, impostors of one kind
+    return subsets
+
+
+def fit_all(p: Pairs, variants: list[Variant], emb: dict[str, tuple[np.ndarray, np.ndarray] | None]) -> dict:
+    """Everything calibration.json holds, plus the out-of-fold scores for the plots (key ``_oof``)."""
+    idents = sorted({v.identity for v in variants if emb[v.key] is not None})
+    real_ids = {i for i, name in enumerate(idents) if not name.startswith("gen:")}
+    folds = fold_of_identity(p, len(idents), real_ids)
+    log.info("pairs: %d genuine, %d impostor; cross-validating", p.same.sum(), (~p.same).sum())
+    oof = cross_validate(p, folds)
+    y = p.same.astype(int)
+    subsets = _subsets(p)
+
+    models: dict[str, dict] = {}
+    final: dict[str, np.ndarray] = {}
+    thresholds: dict[str, dict[str, float]] = {}
+    detail: dict[str, dict[str, dict]] = {}
+    for model, feats in FEATURES.items():
+        coef, icpt = fit_logistic(features(p, model), y)
+        models[model] = {"features": list(feats), "coef": [_r(c) for c in coef], "intercept": _r(icpt)}
+        final[model] = features(p, model) @ coef + icpt
+        # sface and dlib thresholds are shipped as cosines (their own scale); the fusion's as a fused score
+        raw = final[model] if model == "fused" else getattr(p, model)
+        imp = raw[~p.same]
+        thresholds[model], detail[model] = {}, {}
+        for far in FARS:
+            emp = far_threshold(imp, far)
+            fit, tail = tail_threshold(imp, far)
+            shipped = max(emp, fit)
+            above = ~p.same & (raw >= shipped)
+            id_pairs = {tuple(sorted(t)) for t in zip(p.id_a[above], p.id_b[above], strict=True)}
+            thresholds[model][str(far)] = _r(shipped)
+            detail[model][str(far)] = {
+                "empirical": _r(emp),
+                "tail_fit": _r(fit),
+                "shipped": _r(shipped),
+                "impostor_pairs_at_or_above": int(above.sum()),
+                "identity_pairs_at_or_above": len(id_pairs),
+                "tail": {k: _r(v) if isinstance(v, float) else v for k, v in tail.items()},
+            }
+
+    metrics: dict[str, dict] = {"cross_validated": {}, "shipped": {}}
+    for model in FEATURES:
+        cv = metrics["cross_validated"][model] = {"auc": {}, "at_far": {}}
+        for name in ("all", "clean", "one_degraded", "both_degraded"):
+            cv["auc"][name] = _r(roc_auc(oof[model]["score"][subsets[name]], p.same[subsets[name]]))
+        for far in FARS:
+            cv["at_far"][str(far)] = {
+                name: {k: _r(v) for k, v in rates(oof[model]["score"][m], oof[model][str(far)][m], p.same[m]).items()}
+                for name, m in subsets.items()
+            }
+        raw = final[model] if model == "fused" else getattr(p, model)
+        metrics["shipped"][model] = {
+            str(far): {
+                name: {k: _r(v) for k, v in rates(raw[m], thresholds[model][str(far)], p.same[m]).items()}
+                for name, m in subsets.items()
+            }
+            for far in FARS
+        }
+
+    bands: dict[str, list[float]] = {}
+    band_stats: dict[str, dict[str, float]] = {}
+    for far in FARS:
+        accept = final["fused"] >= thresholds["fused"][str(far)]
+        (lo, hi), st = uncertain_band(p.sface, accept, p.same, thresholds["sface"][str(far)], far)
+        bands[str(far)] = [_r(lo), _r(hi)]
+        band_stats[str(far)] = {k: _r(v) for k, v in st.items()}
+    metrics["uncertain_band"] = band_stats
+
+    kinds, counts = np.unique(p.kind, return_counts=True)
+    failed = [v for v in variants if emb[v.key] is None]
+    data = {
+        "source": "shared/data (manifest.csv): labelled real photos and generated faces",
+        "seed": SEED,
+        "identities": {"real": len(real_ids), "generated": len(idents) - len(real_ids)},
+        "images": {
+            "real": len({v.file for v in variants if v.kind == "real"}),
+            "generated": len({v.file for v in variants if v.kind == "generated"}),
+        },
+        "variants": {
+            "total": len(variants),
+            "no_face_found": len(failed),
+            "no_face_by_condition": {
+                c: sum(1 for v in failed if v.condition == c) for c in sorted({v.condition for v in failed})
+            },
+            "per_real_photo": f"clean + each of {sorted(DEGRADATIONS)} + {REAL_COMBOS} random combinations",
+            "per_generated_face": f"clean + {[list(g) for g in GEN_VARIANTS]} + {GEN_COMBOS} random combinations",
+        },
+        "pairs": {str(k): int(c) for k, c in zip(kinds, counts, strict=True)},
+        "pairs_by_damage": {
+            name: {"genuine": int((m & p.same).sum()), "impostor": int((m & ~p.same).sum())}
+            for name, m in subsets.items()
+        },
+        "generated_generated_degraded_fraction": GEN_GEN_DEGRADED_FRACTION,
+        "folds": N_FOLDS,
+    }
+    now = datetime.now(UTC)
+    return {
+        "version": now.strftime("%Y.%m.%d") + f"-{SFACE_KEY}+{DLIB_KEY}",
+        "created": now.isoformat(timespec="seconds"),
+        "score": (
+            "fused_score = intercept + coef . features (cosine similarities): the natural-log likelihood ratio "
+            "same/different person, fitted with equal class weights; match_probability = sigmoid(fused_score) "
+            "is the probability at even prior odds. sface/dlib thresholds are cosines, fused thresholds are "
+            "fused scores; a pair matches when its score >= the threshold."
+        ),
+        "model_keys": {"sface": SFACE_KEY, "dlib": DLIB_KEY},
+        "data": data,
+        "models": models,
+        "thresholds": thresholds,
+        "threshold_detail": detail,
+        "uncertain_band": {"sface": bands},
+        "metrics": metrics,
+        "_oof": oof,
+    }
+
+
+def plot_curves(p: Pairs, oof: dict[str, dict[str, np.ndarray]], out_dir: Path) -> None:
+    """ROC (TAR vs FAR) and DET (FRR vs FAR) of the out-of-fold scores, clean pairs beside damaged ones."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_curve
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nd = p.n_degraded
+    colours = {"sface": "tab:blue", "dlib": "tab:orange", "fused": "tab:green"}
+    for kind in ("roc", "det"):
+        fig, ax = plt.subplots(figsize=(6, 4.5), dpi=90)
+        for model, c in colours.items():
+            for label, m, style in (("clean", nd == 0, ":"), ("damaged", nd > 0, "-")):
+                fpr, tpr, _ = roc_curve(p.same[m], oof[model]["score"][m])
+                y = tpr if kind == "roc" else 1 - tpr
+                ax.plot(np.maximum(fpr, 1e-6), np.maximum(y, 1e-5), style, color=c, label=f"{model} ({label})")
+        for far in FARS:
+            ax.axvline(far, color="grey", lw=0.5)
+        ax.set_xscale("log")
+        ax.set_xlim(1e-5, 1)
+        ax.set_xlabel("false accept rate (impostor pairs)")
+        if kind == "roc":
+            ax.set_ylim(0.5, 1.0)
+            ax.set_ylabel("true accept rate (genuine pairs)")
+            ax.set_title("ROC, identity-grouped cross-validation")
+            ax.legend(loc="lower right", fontsize=7)
+        else:
+            ax.set_yscale("log")
+            ax.set_ylim(1e-3, 1)
+            ax.set_ylabel("false reject rate")
+            ax.set_title("DET, identity-grouped cross-validation")
+            ax.legend(loc="lower left", fontsize=7)
+        ax.grid(True, which="both", lw=0.3)
+        fig.tight_layout()
+        fig.savefig(out_dir / f"calibration_{kind}.png")
+        plt.close(fig)
+
+
+def main(argv: Iterable[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/faceproof-calibration"))
+    ap.add_argument("--out", type=Path, default=REPO / "src" / "faceproof" / "data" / "calibration.json")
+    ap.add_argument("--img-dir", type=Path, default=REPO / "docs" / "img")
+    ap.add_argument("--embed-only", action="store_true", help="fill the embedding cache and stop")
+    args = ap.parse_args(list(argv) if argv is not None else None)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    os.environ.setdefault("MPLCONFIGDIR", "/tmp/mpl")
+    start = time.perf_counter()
+    variants = plan_variants(args.data)
+    emb = load_embeddings(args.data, variants, args.cache)
+    log.info("embeddings ready in %.0f s", time.perf_counter() - start)
+    if args.embed_only:
+        return
+    pairs = build_pairs(variants, emb)
+    result = fit_all(pairs, variants, emb)
+    oof = result.pop("_oof")
+    plot_curves(pairs, oof, args.img_dir)
+    result["metrics"]["fit_runtime_s"] = round(time.perf_counter() - start, 1)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    log.info("wrote %s and %s/calibration_{roc,det}.png", args.out, args.img_dir)
+    print(json.dumps({k: result[k] for k in ("models", "thresholds", "uncertain_band")}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

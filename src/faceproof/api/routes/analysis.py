@@ -1,0 +1,77 @@
+"""Analyse an upload, and the seed's ``POST /create-profile``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Query, Request, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from faceproof.api.schemas import AnalyzeResponse, CreateProfileResponse, ErrorResponse, ProfileOut
+from faceproof.api.uploads import read_limited
+from faceproof.service import Service
+
+router = APIRouter()
+
+IMAGE_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "`empty_upload` or `truncated_image`."},
+    413: {"model": ErrorResponse, "description": "`upload_too_large` or `too_many_pixels`."},
+    415: {"model": ErrorResponse, "description": "`not_an_image`: not a supported image format."},
+    422: {
+        "model": ErrorResponse,
+        "description": "`no_face`, `face_index_out_of_range`, `image_too_small` or `invalid_request`.",
+    },
+}
+
+FaceIndex = Annotated[int, Query(ge=0, description="Which face to measure: 0 = the largest (default).")]
+ImageFile = Annotated[UploadFile, File(description="A photo: JPEG, PNG, WebP, BMP, TIFF, GIF (first frame), HEIC.")]
+
+
+def service_of(request: Request) -> Service:
+    return request.app.state.service
+
+
+@router.post(
+    "/analyze",
+    tags=["analysis"],
+    summary="Measure the face in a photo (nothing is stored)",
+    response_model=AnalyzeResponse,
+    responses=IMAGE_ERRORS,
+)
+async def analyze_image(
+    request: Request,
+    file: ImageFile,
+    face_index: FaceIndex = 0,
+    include_embeddings: Annotated[bool, Query(description="Return the identity vectors.")] = False,
+    include_landmarks: Annotated[bool, Query(description="Return the 478-point mesh.")] = False,
+) -> AnalyzeResponse:
+    """Detect every face, pick one (`face_index`, default the largest), and measure it: two identity embeddings
+    (SFace and dlib), the 478-point mesh with head pose, face shape, proportions and symmetry, skin tone and iris
+    colour, quality flags, and a description generated from those measurements. Use it to see what faceproof
+    sees before enrolling a photo."""
+    service = service_of(request)
+    data = await read_limited(file, service.settings.max_upload_bytes)
+    result = await run_in_threadpool(service.analyze, data, face_index)
+    return AnalyzeResponse.of(result, include_embeddings=include_embeddings, include_landmarks=include_landmarks)
+
+
+@router.post(
+    "/create-profile",
+    tags=["profiles"],
+    summary="Create a one-image profile from a photo (seed-compatible)",
+    response_model=CreateProfileResponse,
+    status_code=201,
+    responses=IMAGE_ERRORS,
+)
+async def create_profile(request: Request, file: ImageFile, face_index: FaceIndex = 0) -> CreateProfileResponse:
+    """The original call: upload a photo, get `{"description": ...}`. The profile is also saved; the response adds
+    its `profile_id`, the stored profile and the full analysis. Read it back with `GET /profiles/{id}`."""
+    service = service_of(request)
+    data = await read_limited(file, service.settings.max_upload_bytes)
+    profile, result = await run_in_threadpool(service.create_profile_from_image, data, face_index)
+    return CreateProfileResponse(
+        description=result.description,
+        profile_id=profile.id,
+        profile=ProfileOut.of(profile),
+        analysis=AnalyzeResponse.of(result),
+    )

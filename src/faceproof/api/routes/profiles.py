@@ -1,0 +1,200 @@
+"""Profiles: enrol from several photos, manage them, verify against them, compare two photos, identify (1:N)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from faceproof.api.routes.analysis import IMAGE_ERRORS, FaceIndex, ImageFile, service_of
+from faceproof.api.schemas import (
+    CompareResponse,
+    EnrolmentResponse,
+    ErrorResponse,
+    IdentifyResponse,
+    ImageAddedResponse,
+    ProfileImageOut,
+    ProfileList,
+    ProfileOut,
+    ProfilePatch,
+    VerifyResponse,
+)
+from faceproof.api.uploads import read_limited
+from faceproof.errors import InvalidRequest
+
+router = APIRouter(tags=["profiles"])
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "`profile_not_found` or `image_not_found`."}
+}
+ENROL_ERRORS: dict[int | str, dict[str, Any]] = {
+    **IMAGE_ERRORS,
+    422: {
+        "model": ErrorResponse,
+        "description": "`enrolment_refused` (details.reason: `unusable_image` with the quality reasons, or "
+        "`identity_mismatch`), `no_face`, `image_too_small`, `invalid_request`. Nothing was stored.",
+    },
+    409: {"model": ErrorResponse, "description": "`duplicate_external_id`."},
+}
+Far = Annotated[
+    float | None,
+    Query(description="Operating point as a false-accept rate: 0.01, 0.001 (default) or 0.0001."),
+]
+
+
+def _metadata(raw: str | None) -> dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(f"metadata must be a JSON object: {exc}") from exc
+    if not isinstance(value, dict):
+        raise InvalidRequest("metadata must be a JSON object.")
+    return value
+
+
+@router.post(
+    "/profiles",
+    summary="Enrol a person from one or more photos",
+    response_model=EnrolmentResponse,
+    status_code=201,
+    responses=ENROL_ERRORS,
+)
+async def create_profile(
+    request: Request,
+    files: Annotated[list[UploadFile], File(description="1..N photos of the same person.")],
+    name: Annotated[str, Form(max_length=200, description="Display name.")] = "",
+    external_id: Annotated[str | None, Form(max_length=200, description="Your own id; unique if given.")] = None,
+    metadata: Annotated[str | None, Form(description="A JSON object kept with the profile.")] = None,
+    face_index: FaceIndex = 0,
+) -> EnrolmentResponse:
+    """Every photo must be usable for identity (sharp, well exposed, large enough, not in extreme pose) and show
+    the same person as the others; otherwise the whole request is refused with `enrolment_refused` and a reason,
+    and nothing is stored. The profile keeps both models' embeddings per photo, a centroid per model with the
+    person's own spread, and the mean and standard deviation of every geometry measurement."""
+    service = service_of(request)
+    meta = _metadata(metadata)
+    datas = [await read_limited(f, service.settings.max_upload_bytes) for f in files]
+    profile, _ = await run_in_threadpool(service.create_profile, datas, name, external_id, meta, face_index)
+    images = await run_in_threadpool(service.list_images, profile.id)
+    return EnrolmentResponse(profile=ProfileOut.of(profile), images=[ProfileImageOut.of(i) for i in images])
+
+
+@router.get("/profiles", summary="List profiles (paginated)", response_model=ProfileList)
+async def list_profiles(
+    request: Request,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> ProfileList:
+    items, total = await run_in_threadpool(service_of(request).list_profiles, offset, limit)
+    return ProfileList(items=[ProfileOut.of(p) for p in items], total=total, offset=offset, limit=limit)
+
+
+@router.get("/profiles/{profile_id}", summary="Read a profile", response_model=ProfileOut, responses=NOT_FOUND)
+async def get_profile(request: Request, profile_id: str) -> ProfileOut:
+    """The profile's name, description, image count and aggregated measurements (no raw images)."""
+    return ProfileOut.of(await run_in_threadpool(service_of(request).get_profile, profile_id))
+
+
+@router.patch(
+    "/profiles/{profile_id}", summary="Rename or re-tag a profile", response_model=ProfileOut, responses=NOT_FOUND
+)
+async def patch_profile(request: Request, profile_id: str, patch: ProfilePatch) -> ProfileOut:
+    changes = patch.model_dump(exclude_unset=True)
+    return ProfileOut.of(await run_in_threadpool(lambda: service_of(request).update_profile(profile_id, **changes)))
+
+
+@router.delete(
+    "/profiles/{profile_id}",
+    summary="Delete a profile and everything derived from it",
+    status_code=204,
+    responses=NOT_FOUND,
+)
+async def delete_profile(request: Request, profile_id: str) -> Response:
+    """Deletes the profile, its embeddings and measurements (and stored images, if any). Not recoverable."""
+    await run_in_threadpool(service_of(request).delete_profile, profile_id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/profiles/{profile_id}/images",
+    summary="List a profile's enrolment images",
+    response_model=list[ProfileImageOut],
+    responses=NOT_FOUND,
+)
+async def list_images(request: Request, profile_id: str) -> list[ProfileImageOut]:
+    return [ProfileImageOut.of(i) for i in await run_in_threadpool(service_of(request).list_images, profile_id)]
+
+
+@router.post(
+    "/profiles/{profile_id}/images",
+    summary="Add an enrolment photo",
+    response_model=ImageAddedResponse,
+    status_code=201,
+    responses={**ENROL_ERRORS, **NOT_FOUND},
+)
+async def add_image(
+    request: Request, profile_id: str, file: ImageFile, face_index: FaceIndex = 0
+) -> ImageAddedResponse:
+    """Quality- and identity-gated like enrolment; the profile's aggregates are recomputed from all its images."""
+    service = service_of(request)
+    data = await read_limited(file, service.settings.max_upload_bytes)
+    profile, image_id, result = await run_in_threadpool(service.add_image, profile_id, data, face_index)
+    return ImageAddedResponse(image_id=image_id, profile=ProfileOut.of(profile), description=result.description)
+
+
+@router.delete(
+    "/profiles/{profile_id}/images/{image_id}",
+    summary="Remove an enrolment photo",
+    response_model=ProfileOut,
+    responses=NOT_FOUND,
+)
+async def delete_image(request: Request, profile_id: str, image_id: str) -> ProfileOut:
+    return ProfileOut.of(await run_in_threadpool(service_of(request).delete_image, profile_id, image_id))
+
+
+@router.post(
+    "/profiles/{profile_id}/verify",
+    summary="Is this photo the enrolled person?",
+    response_model=VerifyResponse,
+    responses={**IMAGE_ERRORS, **NOT_FOUND},
+)
+async def verify(
+    request: Request, profile_id: str, file: ImageFile, far: Far = None, face_index: FaceIndex = 0
+) -> VerifyResponse:
+    """Returns a verdict - `genuine`, `different_person`, `suspected_fake` or `inconclusive` - with the calibrated
+    match probability, each model's raw score, the fused score, the threshold and the false-accept rate it was
+    derived for, how the face's geometry sits within the person's own spread, and one reason per signal.
+    A photo below the threshold whose quality is poor is `inconclusive`, never silently `different_person`."""
+    service = service_of(request)
+    data = await read_limited(file, service.settings.max_upload_bytes)
+    return VerifyResponse.of(await run_in_threadpool(service.verify, profile_id, data, far, face_index))
+
+
+@router.post(
+    "/compare", summary="Are two photos the same person?", response_model=CompareResponse, responses=IMAGE_ERRORS
+)
+async def compare(request: Request, first: ImageFile, second: ImageFile, far: Far = None) -> CompareResponse:
+    """Both photos are analysed (largest face each) and scored with both models and the calibrated fusion."""
+    service = service_of(request)
+    a = await read_limited(first, service.settings.max_upload_bytes)
+    b = await read_limited(second, service.settings.max_upload_bytes)
+    return CompareResponse.of(await run_in_threadpool(service.compare, a, b, far))
+
+
+@router.post("/identify", summary="Who is this? (1:N search)", response_model=IdentifyResponse, responses=IMAGE_ERRORS)
+async def identify(
+    request: Request,
+    file: ImageFile,
+    top_k: Annotated[int, Query(ge=1, le=100, description="How many candidates to return.")] = 5,
+    far: Far = None,
+    face_index: FaceIndex = 0,
+) -> IdentifyResponse:
+    """Searches every profile's SFace templates (an HNSW index) and returns the best `top_k` profiles with their
+    similarity, calibrated probability and whether each clears the threshold for `far`."""
+    service = service_of(request)
+    data = await read_limited(file, service.settings.max_upload_bytes)
+    return IdentifyResponse.of(await run_in_threadpool(service.identify, data, top_k, far, face_index))

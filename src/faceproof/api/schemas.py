@@ -1,0 +1,365 @@
+"""The API's typed edge: pydantic models for every response, built from the pipeline's dataclasses.
+
+Measurement dataclasses (Geometry, Appearance, Quality) are used as fields directly, so their documentation and
+types appear in ``/docs`` without a second copy of each field here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from faceproof.analysis import Analysis
+from faceproof.decision.calibration import MatchDecision
+from faceproof.decision.verify import GeometryAgreement
+from faceproof.detect import DetectedFace
+from faceproof.measure.appearance import Appearance
+from faceproof.measure.geometry import Geometry
+from faceproof.measure.quality import Quality
+from faceproof.service import CompareResult, IdentifyResult, VerifyResult
+from faceproof.storage import ImageRecord, ProfileRecord
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="Stable machine-readable error code, e.g. `no_face`, `not_an_image`.")
+    message: str = Field(description="What went wrong, for a human.")
+    details: dict[str, Any] | None = Field(default=None, description="Extra facts (sizes, limits, counts).")
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [{"error": {"code": "no_face", "message": "No face was found in the image."}}]
+        }
+    }
+
+
+class FaceOut(BaseModel):
+    index: int = Field(description="0 = the largest face; pass it as `face_index` to profile another face.")
+    box: tuple[float, float, float, float] = Field(description="x, y, width, height in pixels of the upright image.")
+    score: float = Field(description="YuNet detection confidence (0..1).")
+    keypoints: list[tuple[float, float]] = Field(
+        description="Right eye, left eye, nose tip, right and left mouth corner (subject's right = image left)."
+    )
+
+    @classmethod
+    def of(cls, index: int, face: DetectedFace) -> FaceOut:
+        return cls(
+            index=index,
+            box=tuple(round(float(v), 2) for v in face.box),
+            score=round(face.score, 4),
+            keypoints=[(round(float(x), 2), round(float(y), 2)) for x, y in face.keypoints],
+        )
+
+
+class EmbeddingOut(BaseModel):
+    key: str = Field(description="`model@version`: templates are only compared with the same key.")
+    model: str
+    version: str
+    dim: int
+    vector: list[float] | None = Field(default=None, description="Only with `include_embeddings=true`.")
+
+
+class ImageInfo(BaseModel):
+    width: int
+    height: int
+    format: str = Field(description="Decoded container format (JPEG, PNG, WEBP, ...).")
+    exif_orientation: int = Field(description="EXIF orientation that was applied (1 = none).")
+    has_exif: bool
+    has_xmp: bool
+    has_icc_profile: bool
+
+
+class SubjectOut(BaseModel):
+    face_index: int
+    face: FaceOut
+    identity: list[EmbeddingOut]
+    geometry: Geometry | None = Field(description="Null when the 478-point mesh could not be fitted.")
+    appearance: Appearance | None
+    quality: Quality
+    description: str
+    landmarks: list[tuple[float, float, float]] | None = Field(
+        default=None, description="The 478-point mesh (x, y, z pixels); only with `include_landmarks=true`."
+    )
+
+
+class AnalyzeResponse(BaseModel):
+    description: str = Field(description="Readable description generated from the measurements only.")
+    faces_found: int
+    faces: list[FaceOut]
+    image: ImageInfo
+    subject: SubjectOut
+    timings_ms: dict[str, float]
+
+    @classmethod
+    def of(cls, a: Analysis, *, include_embeddings: bool = False, include_landmarks: bool = False) -> AnalyzeResponse:
+        s = a.subject
+        meta = a.image.metadata
+        identity = [
+            EmbeddingOut(
+                key=e.key,
+                model=e.model,
+                version=e.version,
+                dim=int(e.vector.size),
+                vector=[round(float(x), 7) for x in e.vector] if include_embeddings else None,
+            )
+            for e in s.embeddings.values()
+        ]
+        landmarks = None
+        if include_landmarks and s.landmarks is not None:
+            landmarks = [(round(float(x), 2), round(float(y), 2), round(float(z), 2)) for x, y, z in s.landmarks]
+        return cls(
+            description=s.description,
+            faces_found=len(a.faces),
+            faces=[FaceOut.of(i, f) for i, f in enumerate(a.faces)],
+            image=ImageInfo(
+                width=a.image.width,
+                height=a.image.height,
+                format=meta.format,
+                exif_orientation=meta.exif_orientation,
+                has_exif=bool(meta.exif),
+                has_xmp=bool(meta.xmp),
+                has_icc_profile=bool(meta.icc_profile),
+            ),
+            subject=SubjectOut(
+                face_index=s.face_index,
+                face=FaceOut.of(s.face_index, s.face),
+                identity=identity,
+                geometry=s.geometry,
+                appearance=s.appearance,
+                quality=s.quality,
+                description=s.description,
+                landmarks=landmarks,
+            ),
+            timings_ms={k: round(v, 2) for k, v in a.timings_ms.items()},
+        )
+
+
+class ProfileOut(BaseModel):
+    id: str
+    name: str
+    external_id: str | None
+    metadata: dict[str, Any]
+    description: str
+    image_count: int
+    schema_version: int
+    created_at: datetime
+    updated_at: datetime
+    summary: dict[str, Any] = Field(description="Aggregated measurements: templates, geometry statistics, ...")
+
+    @classmethod
+    def of(cls, record: ProfileRecord) -> ProfileOut:
+        return cls(
+            id=record.id,
+            name=record.name,
+            external_id=record.external_id,
+            metadata=record.metadata,
+            description=record.summary.get("description", ""),
+            image_count=record.image_count,
+            schema_version=record.schema_version,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            summary=record.summary,
+        )
+
+
+class CreateProfileResponse(BaseModel):
+    description: str = Field(description="The seed contract: a readable description of the face.")
+    profile_id: str
+    profile: ProfileOut
+    analysis: AnalyzeResponse
+
+
+class HealthResponse(BaseModel):
+    status: str
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+    role: str
+    licence: str
+    loaded: bool
+
+
+class VersionResponse(BaseModel):
+    faceproof: str
+    models: list[ModelInfo]
+
+
+class ProfileList(BaseModel):
+    items: list[ProfileOut]
+    total: int
+    offset: int
+    limit: int
+
+
+class ProfilePatch(BaseModel):
+    """Fields to change; the ones left out stay as they are."""
+
+    name: str | None = Field(default=None, max_length=200)
+    external_id: str | None = Field(default=None, max_length=200)
+    metadata: dict[str, Any] | None = None
+
+    model_config = {"json_schema_extra": {"examples": [{"name": "Ada Lovelace", "metadata": {"team": "research"}}]}}
+
+
+class ProfileImageOut(BaseModel):
+    id: str
+    created_at: datetime
+    description: str
+    quality: dict[str, Any]
+    face: dict[str, Any]
+    stored_image: bool = Field(description="Whether the raw image bytes are kept (FACEPROOF_STORE_IMAGES=1).")
+
+    @classmethod
+    def of(cls, record: ImageRecord) -> ProfileImageOut:
+        doc = record.analysis
+        return cls(
+            id=record.id,
+            created_at=record.created_at,
+            description=doc.get("description", ""),
+            quality=doc.get("quality", {}),
+            face=doc.get("face", {}),
+            stored_image=record.image_bytes is not None,
+        )
+
+
+class EnrolmentResponse(BaseModel):
+    profile: ProfileOut
+    images: list[ProfileImageOut]
+
+
+class ImageAddedResponse(BaseModel):
+    image_id: str
+    profile: ProfileOut
+    description: str = Field(description="Description of the added photo.")
+
+
+class Scores(BaseModel):
+    sface: float = Field(description="Cosine similarity of SFace embeddings (-1..1).")
+    dlib: float | None = Field(description="Cosine similarity of dlib embeddings; null when not computed.")
+    fused: float = Field(
+        description="Calibrated score: natural-log likelihood ratio same/different person (the fusion of both "
+        "models, or SFace's own when dlib was not needed)."
+    )
+
+
+class MatchOut(BaseModel):
+    same_person: bool
+    match_probability: float = Field(description="Calibrated probability that both faces are the same person.")
+    scores: Scores
+    threshold: float = Field(description="Operating threshold on the fused score.")
+    far: float = Field(description="The false-accept rate that threshold was derived for.")
+    models_used: list[str] = Field(description="`[sface]` when SFace alone was conclusive, else both models.")
+    calibration_version: str
+
+    @classmethod
+    def of(cls, m: MatchDecision) -> MatchOut:
+        return cls(
+            same_person=m.same_person,
+            match_probability=round(m.match_probability, 6),
+            scores=Scores(
+                sface=round(m.per_model["sface"], 6),
+                dlib=round(m.per_model["dlib"], 6) if "dlib" in m.per_model else None,
+                fused=round(m.fused_score, 6),
+            ),
+            threshold=round(m.threshold, 6),
+            far=m.far,
+            models_used=list(m.models_used),
+            calibration_version=m.calibration_version,
+        )
+
+
+class FindingOut(BaseModel):
+    signal: str
+    score: float = Field(description="0 = like a real camera photo of a real face, 1 = strong evidence of a fake.")
+    confidence: float
+    kind: str
+    message: str
+
+
+class VerifyResponse(BaseModel):
+    verdict: str = Field(description="`genuine`, `different_person`, `suspected_fake` or `inconclusive`.")
+    same_person: bool
+    match: MatchOut
+    reasons: list[str] = Field(description="One human-readable reason per deciding signal.")
+    geometry: GeometryAgreement
+    findings: list[FindingOut] = Field(description="Authenticity findings, one per signal.")
+    quality: Quality
+    description: str
+    profile_id: str
+
+    @classmethod
+    def of(cls, r: VerifyResult) -> VerifyResponse:
+        o = r.outcome
+        return cls(
+            verdict=o.verdict,
+            same_person=o.match.same_person,
+            match=MatchOut.of(o.match),
+            reasons=o.reasons,
+            geometry=o.geometry,
+            findings=[FindingOut(**{k: getattr(f, k) for k in FindingOut.model_fields}) for f in o.findings],
+            quality=r.analysis.subject.quality,
+            description=r.analysis.description,
+            profile_id=r.profile.id,
+        )
+
+
+class CompareResponse(BaseModel):
+    same_person: bool
+    match: MatchOut
+    usable: bool = Field(description="False when either photo has quality problems (see reasons).")
+    reasons: list[str]
+    descriptions: tuple[str, str]
+
+    @classmethod
+    def of(cls, r: CompareResult) -> CompareResponse:
+        return cls(
+            same_person=r.match.same_person,
+            match=MatchOut.of(r.match),
+            usable=r.usable,
+            reasons=r.reasons,
+            descriptions=(r.first.description, r.second.description),
+        )
+
+
+class CandidateOut(BaseModel):
+    profile_id: str
+    name: str
+    external_id: str | None
+    image_id: str
+    similarity: float = Field(description="SFace cosine similarity to the best image of the profile.")
+    match_probability: float
+    above_threshold: bool
+
+
+class IdentifyResponse(BaseModel):
+    candidates: list[CandidateOut] = Field(description="Best first; at most top_k.")
+    threshold: float
+    far: float
+    faces_found: int
+
+    @classmethod
+    def of(cls, r: IdentifyResult) -> IdentifyResponse:
+        return cls(
+            candidates=[
+                CandidateOut(
+                    profile_id=c.profile.id,
+                    name=c.profile.name,
+                    external_id=c.profile.external_id,
+                    image_id=c.image_id,
+                    similarity=round(c.similarity, 6),
+                    match_probability=round(c.match_probability, 6),
+                    above_threshold=c.above_threshold,
+                )
+                for c in r.candidates
+            ],
+            threshold=round(r.threshold, 6),
+            far=r.far,
+            faces_found=len(r.analysis.faces),
+        )

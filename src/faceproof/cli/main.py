@@ -1,0 +1,129 @@
+"""The ``faceproof`` command line: serve the API, analyse photos, benchmark the pipeline.
+
+Heavy imports (OpenCV, dlib, MediaPipe) happen inside the commands, so ``faceproof --help`` answers instantly.
+Exit codes: 0 success, 1 a photo could not be analysed, 2 usage error (typer's).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    name="faceproof",
+    help="Facial profiles from photos, and whether a new image is a real photo of the same person.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else os.environ.get("FACEPROOF_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (all state lives in the database).")] = 1,
+) -> None:
+    """Serve the HTTP API (and the web page) with uvicorn."""
+    import uvicorn
+
+    uvicorn.run("faceproof.api.app:create_app", factory=True, host=host, port=port, workers=workers)
+
+
+@app.command("analyze")
+def analyze_cmd(
+    images: Annotated[list[Path], typer.Argument(help="Photos to analyse.", exists=True, dir_okay=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document per image (JSON lines).")] = False,
+    face_index: Annotated[int, typer.Option(help="Which face: 0 = largest.")] = 0,
+) -> None:
+    """Measure the face in each photo: a readable table, or JSON with --json."""
+    from faceproof.analysis import analyze
+    from faceproof.api.schemas import AnalyzeResponse
+    from faceproof.errors import FaceproofError
+
+    failures = 0
+    for path in images:
+        try:
+            result = analyze(path, face_index=face_index)
+        except FaceproofError as exc:
+            failures += 1
+            if as_json:
+                typer.echo(json.dumps({"file": str(path), "error": exc.to_dict()}))
+            else:
+                err_console.print(f"[red]{path}[/red]: {exc.code}: {exc.message}")
+            continue
+        response = AnalyzeResponse.of(result)
+        if as_json:
+            typer.echo(json.dumps({"file": str(path), **response.model_dump(mode="json")}))
+        else:
+            console.print(_analysis_table(path, response))
+    raise typer.Exit(1 if failures else 0)
+
+
+def _analysis_table(path: Path, r: object) -> Table:
+    from faceproof.api.schemas import AnalyzeResponse
+
+    assert isinstance(r, AnalyzeResponse)
+    s = r.subject
+    table = Table(title=str(path), show_header=False, title_justify="left")
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    table.add_row("description", r.description)
+    table.add_row("faces", f"{r.faces_found} found; measuring #{s.face_index} (score {s.face.score:.2f})")
+    if s.geometry:
+        g = s.geometry
+        table.add_row("pose", f"yaw {g.yaw:+.1f}°, pitch {g.pitch:+.1f}°, roll {g.roll:+.1f}°")
+        table.add_row("shape", f"{g.face_shape}; thirds {g.upper_third:.2f}/{g.middle_third:.2f}/{g.lower_third:.2f}")
+        table.add_row("symmetry", f"{g.symmetry:.3f}")
+    if s.appearance and s.appearance.ita_deg is not None:
+        a = s.appearance
+        table.add_row("skin", f"ITA {a.ita_deg:.0f}° ({a.ita_category})")
+        irises = [i.name for i in (a.iris_right, a.iris_left) if i]
+        table.add_row("iris", ", ".join(irises) or "not measured")
+    q = s.quality
+    table.add_row("quality", "usable" if q.usable_for_identity else "NOT usable: " + ", ".join(q.reasons))
+    table.add_row("identity", ", ".join(e.key for e in s.identity))
+    table.add_row("time", f"{r.timings_ms.get('total', 0):.0f} ms")
+    return table
+
+
+@app.command()
+def bench(
+    images: Annotated[list[Path] | None, typer.Argument(help="Photos (default: the test fixtures).")] = None,
+    repeats: Annotated[int, typer.Option(help="Timed runs per image.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Median and p95 per stage, single-threaded, against face_recognition's classic HOG + 128-d path."""
+    from faceproof.bench import default_images, run_benchmark
+
+    report = run_benchmark(images or default_images(), repeats=repeats)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    table = Table(title=f"faceproof bench ({report['images']} images x {repeats} runs, single thread)")
+    for col in ("stage", "median ms", "p95 ms"):
+        table.add_column(col, justify="right" if col != "stage" else "left")
+    for stage, fig in report["stages"].items():
+        table.add_row(stage, f"{fig['median_ms']:.1f}", f"{fig['p95_ms']:.1f}")
+    console.print(table)
+    console.print(
+        f"faceproof full analysis median {report['faceproof_total_median_ms']:.1f} ms; "
+        f"face_recognition classic path median {report['classic_total_median_ms']:.1f} ms; "
+        f"ratio {report['speedup']:.2f}x"
+    )

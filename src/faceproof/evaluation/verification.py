@@ -1,0 +1,239 @@
+"""Face-verification evaluation on a labelled pairs file, with the *shipped* calibration (never refitted).
+
+Why a stable contract: the CLI (``faceproof eval verification``), CI and anyone comparing a new model or
+calibration read the same report keys, so numbers from different runs and data sets can be put side by side.
+
+Input: a CSV with columns ``file_a,file_b,same_person`` (1/0; other columns are ignored), paths relative to
+``root``. Each distinct image is analysed once. A pair where either image yields no face (or cannot be read)
+is *failed*: it counts as an error in ``accuracy`` and as a non-accept in the TARs, because the service could
+not verify it either.
+
+Report keys (all rates in [0, 1]):
+
+- ``n_pairs``, ``n_genuine``, ``n_impostor``, ``n_failed``, ``n_images``, ``n_images_failed``
+- ``far``, ``threshold``: the operating point (default FAR 1e-3) and the shipped fused threshold there
+- ``accuracy``: share of pairs decided correctly at that operating point
+- ``auc``: ROC AUC of the fused score over the pairs that did not fail
+- ``tar_at_far``: ``{"0.01": tar, "0.001": tar}`` at the shipped thresholds for those FARs
+- ``far_observed``: the impostor accept rate actually seen at the operating point
+- ``per_model``: the same figures for ``sface`` and ``dlib`` alone (thresholds are cosines there)
+- ``fast_path``: the decision verification makes when it skips dlib outside SFace's uncertain band - its
+  accuracy, its agreement with the fused decision, the share of pairs that needed dlib, and dlib's median
+  time per image here (what each skip saves)
+- ``calibration_version``
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceproof.decision.calibration import DEFAULT_FAR, Calibration, load_calibration
+from faceproof.errors import FaceproofError
+
+log = logging.getLogger(__name__)
+
+#: FARs reported in ``tar_at_far`` (the contract's keys).
+REPORT_FARS: tuple[float, ...] = (1e-2, 1e-3)
+Progress = Callable[[int, int], None]  # (images done, images total)
+
+
+@dataclass(frozen=True)
+class _Pair:
+    file_a: str
+    file_b: str
+    same: bool
+
+
+@dataclass(frozen=True)
+class _Vectors:
+    sface: np.ndarray
+    dlib: np.ndarray
+
+
+def read_pairs(pairs_csv: Path) -> list[_Pair]:
+    """Parse the pairs file; raises ValueError naming the first bad row."""
+    with pairs_csv.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = {"file_a", "file_b", "same_person"} - set(reader.fieldnames or ())
+        if missing:
+            raise ValueError(f"{pairs_csv}: missing column(s) {sorted(missing)}")
+        pairs = []
+        for line, row in enumerate(reader, start=2):
+            label = (row["same_person"] or "").strip()
+            if label not in {"0", "1"}:
+                raise ValueError(f"{pairs_csv}:{line}: same_person must be 1 or 0, got {label!r}")
+            pairs.append(_Pair(row["file_a"].strip(), row["file_b"].strip(), label == "1"))
+    if not pairs:
+        raise ValueError(f"{pairs_csv}: no pairs")
+    return pairs
+
+
+def _analyse_images(
+    files: list[str], root: Path, progress: Progress | None
+) -> tuple[dict[str, _Vectors | None], list[float]]:
+    """Vectors per image (None: no usable face) and the dlib stage's wall time per analysed image (ms)."""
+    # Heavy (OpenCV, dlib, MediaPipe): imported only when evaluating, so importing this module stays cheap.
+    from faceproof.analysis import analyze
+    from faceproof.measure.identity import DLIB_KEY, SFACE_KEY
+
+    out: dict[str, _Vectors | None] = {}
+    dlib_ms: list[float] = []
+    for i, name in enumerate(files):
+        try:
+            a = analyze(root / name, with_dlib=True)
+            out[name] = _Vectors(a.subject.embeddings[SFACE_KEY].vector, a.subject.embeddings[DLIB_KEY].vector)
+            dlib_ms.append(a.timings_ms.get("dlib", float("nan")))
+        except FaceproofError as exc:
+            log.info("no usable face in %s: %s", name, exc.message)
+            out[name] = None
+        if progress is not None:
+            progress(i + 1, len(files))
+    return out, dlib_ms
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.dot(a, b) / max(float(np.linalg.norm(a) * np.linalg.norm(b)), 1e-12))
+
+
+def _auc(score: np.ndarray, same: np.ndarray) -> float | None:
+    if same.all() or not same.any():
+        return None
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(same, score))
+
+
+def _figures(
+    score: np.ndarray, ok: np.ndarray, same: np.ndarray, thresholds: dict[float, float], far: float
+) -> dict[str, Any]:
+    """Accuracy, AUC and TARs of one score; failed pairs (``~ok``) are never accepted."""
+
+    def accepted(thr: float) -> np.ndarray:
+        return ok & (np.where(ok, score, -np.inf) >= thr)
+
+    acc = accepted(thresholds[far])
+    return {
+        "threshold": thresholds[far],
+        "accuracy": float((ok & (acc == same)).mean()),  # a failed pair is an error whatever its label
+        "auc": _auc(score[ok], same[ok]),
+        "tar_at_far": {
+            str(f): float(accepted(thresholds[f])[same].mean()) if same.any() else None for f in REPORT_FARS
+        },
+        "far_observed": float(acc[~same].mean()) if (~same).any() else None,
+    }
+
+
+def evaluate_verification(
+    pairs_csv: Path,
+    root: Path,
+    far: float = DEFAULT_FAR,
+    plot: Path | None = None,
+    progress: Progress | None = None,
+    calibration: Calibration | None = None,
+) -> dict[str, Any]:
+    """Evaluate verification on ``pairs_csv`` (see the module docstring for the report's keys)."""
+    cal = calibration or load_calibration()
+    cal.threshold(far)  # unsupported FAR: fail before hours of analysis
+    pairs = read_pairs(pairs_csv)
+    files = sorted({p.file_a for p in pairs} | {p.file_b for p in pairs})
+    vectors, dlib_ms = _analyse_images(files, root, progress)
+
+    n = len(pairs)
+    same = np.array([p.same for p in pairs])
+    ok = np.array([vectors[p.file_a] is not None and vectors[p.file_b] is not None for p in pairs])
+    s = np.zeros(n)
+    d = np.zeros(n)
+    for i, p in enumerate(pairs):
+        va, vb = vectors[p.file_a], vectors[p.file_b]
+        if va is not None and vb is not None:
+            s[i], d[i] = _cosine(va.sface, vb.sface), _cosine(va.dlib, vb.dlib)
+    fused = np.array([cal.fused_score(s[i], d[i]) if ok[i] else 0.0 for i in range(n)])
+    fars = sorted({far, *REPORT_FARS})
+    report_fused = _figures(fused, ok, same, {f: cal.threshold(f, "fused") for f in fars}, far)
+    per_model = {
+        m: _figures(x, ok, same, {f: cal.threshold(f, m) for f in fars}, far) for m, x in (("sface", s), ("dlib", d))
+    }
+
+    # What verification does in production: dlib only inside SFace's uncertain band.
+    fast = np.array(
+        [
+            ok[i] and cal.decide(s[i], d[i] if cal.needs_second_model(s[i], far) else None, far).same_person
+            for i in range(n)
+        ]
+    )
+    needed = np.array([ok[i] and cal.needs_second_model(s[i], far) for i in range(n)])
+
+    report: dict[str, Any] = {
+        "n_pairs": n,
+        "n_genuine": int(same.sum()),
+        "n_impostor": int((~same).sum()),
+        "n_failed": int((~ok).sum()),
+        "n_images": len(files),
+        "n_images_failed": sum(v is None for v in vectors.values()),
+        "far": far,
+        **report_fused,
+        "per_model": per_model,
+        "fast_path": {
+            "accuracy": float((ok & (fast == same)).mean()),
+            "dlib_needed_fraction": float(needed[ok].mean()) if ok.any() else None,
+            "dlib_ms_per_image": float(np.nanmedian(dlib_ms)) if dlib_ms else None,
+            "agreement_with_fusion": float((fast == (ok & (fused >= report_fused["threshold"])))[ok].mean())
+            if ok.any()
+            else None,
+        },
+        "calibration_version": cal.version,
+    }
+    if plot is not None:
+        _plot_roc(plot, {"fused": fused, "sface": s, "dlib": d}, ok, same, report, cal, far)
+    return report
+
+
+def _plot_roc(
+    path: Path,
+    scores: dict[str, np.ndarray],
+    ok: np.ndarray,
+    same: np.ndarray,
+    report: dict[str, Any],
+    cal: Calibration,
+    far: float,
+) -> None:
+    """ROC of each score over the pairs that did not fail, the shipped operating point marked on each curve."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_curve
+
+    if same[ok].all() or not same[ok].any():
+        log.warning("ROC needs genuine and impostor pairs; no plot written")
+        return
+    fig, ax = plt.subplots(figsize=(6, 4.5), dpi=90)
+    n_imp = int((~same[ok]).sum())
+    floor = 0.5 / n_imp
+    for model, colour in (("fused", "tab:green"), ("sface", "tab:blue"), ("dlib", "tab:orange")):
+        fpr, tpr, _ = roc_curve(same[ok], scores[model][ok])
+        ax.plot(np.maximum(fpr, floor), tpr, color=colour, label=model)
+        acc = scores[model][ok] >= cal.threshold(far, model)
+        op_far, op_tar = max(float(acc[~same[ok]].mean()), floor), float(acc[same[ok]].mean())
+        ax.plot([op_far], [op_tar], "o", color=colour, ms=6, mec="black")
+    ax.set_xscale("log")
+    ax.set_xlim(floor / 2, 1.0)
+    ax.set_xlabel(f"false accept rate ({n_imp} impostor pairs; 0 drawn at {floor:.1g})")
+    ax.set_ylabel("true accept rate")
+    ax.set_title(
+        f"ROC, shipped calibration; dots: operating point FAR {far:g} (accuracy {report['accuracy']:.3f})",
+        fontsize=9,
+    )
+    ax.grid(True, which="both", lw=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,154 @@
+"""Is this photo good enough to say anything about identity? Sharpness, exposure, size, pose, eyes, framing.
+
+Why: an embedding from a blurred, dark, tiny, profile-view or half-cropped face is unreliable in both
+directions (false matches and false rejections), and the measurements in :mod:`faceproof.measure.geometry` and
+:mod:`faceproof.measure.appearance` degrade with it. Each check has a reason code, so the API can tell the
+user *what* to fix ("face too small") instead of a bare "rejected", and enrolment can refuse bad photos up
+front.
+
+Thresholds were set on the 64 real dev photos in ``/work/shared/data/real`` (all of which pass) and on
+degraded copies of them (Gaussian blur, downscaling, darkening, cropping); the numbers are in docs/profile.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from faceproof.measure.geometry import Geometry
+
+SHARPNESS_SIZE = 128  # the face box is resized to this square before the Laplacian, normalising for face size
+MIN_SHARPNESS = 60.0  # variance of the Laplacian on that crop
+MIN_BRIGHTNESS = 60.0  # mean 8-bit grey level of the face box
+MAX_BRIGHTNESS = 220.0
+MAX_DARK_FRACTION = 0.25  # fraction of face-box pixels <= DARK_LEVEL
+MAX_BRIGHT_FRACTION = 0.20  # fraction of face-box pixels >= BRIGHT_LEVEL
+DARK_LEVEL, BRIGHT_LEVEL = 10, 245
+# Image pixels. SFace's 112 px template puts the eyes ~35 px apart; below 30 the face would be upsampled.
+MIN_IPD_PX = 30.0
+MIN_BOX_PX = 64.0  # shorter side of the detector box
+MAX_ABS_YAW = 40.0
+MAX_ABS_PITCH = 30.0
+MAX_BOX_OUTSIDE = 0.05  # fraction of the box area allowed outside the image
+MAX_MESH_OUTSIDE = 0.02  # fraction of the 478 mesh points allowed outside the image
+
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Quality:
+    """Photo-quality measurements of one face, and whether it may be used for identity."""
+
+    sharpness: float
+    brightness: float
+    dark_fraction: float
+    bright_fraction: float
+    ipd_px: float
+    box_px: float
+    box_outside_fraction: float
+    mesh_outside_fraction: float
+    extreme_pose: bool
+    eyes_closed: bool
+    usable_for_identity: bool
+    reasons: tuple[str, ...]
+
+
+def _clipped_box(box: Box, width: int, height: int) -> tuple[int, int, int, int]:
+    x, y, w, h = box
+    x0, y0 = max(round(x), 0), max(round(y), 0)
+    x1, y1 = min(round(x + w), width), min(round(y + h), height)
+    return x0, y0, x1, y1
+
+
+def face_grey(rgb: np.ndarray, box: Box) -> np.ndarray:
+    """The part of the face box inside the image, as 8-bit grey (empty if none of it is)."""
+    x0, y0, x1, y1 = _clipped_box(box, rgb.shape[1], rgb.shape[0])
+    if x1 <= x0 or y1 <= y0:
+        return np.empty((0, 0), dtype=np.uint8)
+    return cv2.cvtColor(rgb[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY)
+
+
+def sharpness(grey: np.ndarray) -> float:
+    """Variance of the Laplacian of the face resized to SHARPNESS_SIZE square (0 if there is no face area)."""
+    if grey.size == 0:
+        return 0.0
+    interp = cv2.INTER_AREA if min(grey.shape) >= SHARPNESS_SIZE else cv2.INTER_LINEAR
+    norm = cv2.resize(grey, (SHARPNESS_SIZE, SHARPNESS_SIZE), interpolation=interp)
+    return float(cv2.Laplacian(norm.astype(np.float32), cv2.CV_32F).var())
+
+
+def outside_fraction(box: Box, width: int, height: int) -> float:
+    """Fraction of the box area that lies outside the image."""
+    x, y, w, h = box
+    area = max(w * h, 1e-6)
+    inside_w = max(0.0, min(x + w, width) - max(x, 0.0))
+    inside_h = max(0.0, min(y + h, height) - max(y, 0.0))
+    return float(1.0 - inside_w * inside_h / area)
+
+
+def assess_quality(
+    rgb: np.ndarray,
+    box: Box,
+    landmarks: np.ndarray | None,
+    geometry: Geometry | None,
+    keypoints: np.ndarray | None = None,
+) -> Quality:
+    """Measure the photo quality of the face at ``box`` (x, y, w, h) with its mesh and geometry.
+
+    Without a mesh (MediaPipe found no face inside the detector's box: heavy occlusion, extreme pose, a
+    false detection) pose and eyes cannot be checked, the inter-pupillary distance comes from the detector's
+    ``keypoints``, and the face is flagged ``no_mesh``, which makes it unusable for identity.
+    """
+    height, width = rgb.shape[:2]
+    grey = face_grey(rgb, box)
+    sharp = sharpness(grey)
+    if grey.size:
+        brightness = float(grey.mean())
+        dark = float(np.mean(grey <= DARK_LEVEL))
+        bright = float(np.mean(grey >= BRIGHT_LEVEL))
+    else:
+        brightness, dark, bright = 0.0, 1.0, 0.0
+    box_px = float(min(box[2], box[3]))
+    box_out = outside_fraction(box, width, height)
+    if landmarks is not None and geometry is not None:
+        xy = np.asarray(landmarks)[:, :2]
+        mesh_out = float(np.mean((xy[:, 0] < 0) | (xy[:, 1] < 0) | (xy[:, 0] >= width) | (xy[:, 1] >= height)))
+        extreme = abs(geometry.yaw) > MAX_ABS_YAW or abs(geometry.pitch) > MAX_ABS_PITCH
+        ipd, eyes_closed = geometry.ipd_px, geometry.eyes_closed
+    else:
+        mesh_out, extreme, eyes_closed = box_out, False, False
+        ipd = float(np.linalg.norm(keypoints[0] - keypoints[1])) if keypoints is not None else 0.0
+
+    reasons: list[str] = []
+    if sharp < MIN_SHARPNESS:
+        reasons.append("low_sharpness")
+    if brightness < MIN_BRIGHTNESS or dark > MAX_DARK_FRACTION:
+        reasons.append("underexposed")
+    if brightness > MAX_BRIGHTNESS or bright > MAX_BRIGHT_FRACTION:
+        reasons.append("overexposed")
+    if ipd < MIN_IPD_PX or box_px < MIN_BOX_PX:
+        reasons.append("face_too_small")
+    if extreme:
+        reasons.append("extreme_pose")
+    if eyes_closed:
+        reasons.append("eyes_closed")
+    if box_out > MAX_BOX_OUTSIDE or mesh_out > MAX_MESH_OUTSIDE:
+        reasons.append("face_cut_by_border")
+    if landmarks is None or geometry is None:
+        reasons.append("no_mesh")
+    return Quality(
+        sharpness=sharp,
+        brightness=brightness,
+        dark_fraction=dark,
+        bright_fraction=bright,
+        ipd_px=ipd,
+        box_px=box_px,
+        box_outside_fraction=box_out,
+        mesh_outside_fraction=mesh_out,
+        extreme_pose=extreme,
+        eyes_closed=eyes_closed,
+        usable_for_identity=not reasons,
+        reasons=tuple(reasons),
+    )

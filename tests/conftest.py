@@ -1,0 +1,47 @@
+"""Shared fixtures: the fixture photos (in the repo, with their licences) and the optional dev set."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from faceproof.detect import detect_faces
+from faceproof.intake import decode_image
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MPLCONFIGDIR", str(Path(__file__).resolve().parents[1] / ".venv" / ".mplconfig"))
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "images"
+SHARED_DATA = Path(os.environ.get("FACEPROOF_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def fixture_path(name: str) -> Path:
+    return FIXTURES / name
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The full development set; tests that need it skip cleanly on a fresh clone without ../shared."""
+    if not (SHARED_DATA / "manifest.csv").exists():
+        pytest.skip(f"development data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+def load_rgb(name: str) -> np.ndarray:
+    """A fixture photo decoded by faceproof's own intake (upright 8-bit RGB)."""
+    return decode_image(fixture_path(name).read_bytes()).rgb
+
+
+def largest_box(rgb: np.ndarray) -> tuple[float, float, float, float]:
+    """The largest face's (x, y, w, h), by the production detector."""
+    faces = detect_faces(rgb)
+    assert faces, "fixture must contain a face"
+    return faces[0].box

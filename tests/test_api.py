@@ -1,0 +1,117 @@
+"""The HTTP API end to end: real uploads, real models, a real SQLite file."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from faceproof.api.app import create_app
+from faceproof.config import Settings
+from tests.conftest import fixture_path
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    data_dir = tmp_path_factory.mktemp("data")
+    settings = Settings(data_dir=data_dir, max_upload_mb=2.0, max_pixels=4_000_000)
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def _upload(path: Path) -> dict:
+    return {"file": (path.name, path.read_bytes(), "image/jpeg")}
+
+
+def _png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_create_profile_round_trip(client: TestClient) -> None:
+    r = client.post("/create-profile", files=_upload(fixture_path("df01_01.jpg")))
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert isinstance(body["description"], str) and len(body["description"]) > 20
+    pid = body["profile_id"]
+    assert body["profile"]["image_count"] == 1
+    assert body["analysis"]["subject"]["geometry"]["face_shape"] in body["description"].lower()
+    got = client.get(f"/profiles/{pid}")
+    assert got.status_code == 200
+    profile = got.json()
+    assert profile["id"] == pid
+    assert profile["description"] == body["description"]
+    templates = profile["summary"]["templates"]
+    assert {k.split("@")[0] for k in templates} == {"sface", "dlib"}
+    assert all(len(t["centroid"]) == 128 for t in templates.values())
+
+
+def test_analyze_stores_nothing_and_reports_faces(client: TestClient) -> None:
+    r = client.post("/analyze", files=_upload(fixture_path("group_01.jpg")), params={"include_landmarks": True})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["faces_found"] >= 2 and len(body["faces"]) == body["faces_found"]
+    assert body["subject"]["face_index"] == 0
+    assert len(body["subject"]["landmarks"]) == 478
+    assert body["subject"]["identity"][0]["vector"] is None  # templates only on request
+    r1 = client.post("/analyze", files=_upload(fixture_path("group_01.jpg")), params={"face_index": 1})
+    assert r1.json()["subject"]["face"]["box"] != body["subject"]["face"]["box"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "code"),
+    [
+        (b"", 400, "empty_upload"),
+        (b"just some text, definitely not an image" * 4, 415, "not_an_image"),
+        (fixture_path("df01_02.jpg").read_bytes()[:20000], 400, "truncated_image"),
+        (_png(Image.new("RGB", (50, 50))), 422, "image_too_small"),
+        (_png(Image.new("RGB", (400, 300), (90, 160, 220))), 422, "no_face"),
+        (_png(Image.new("L", (2500, 2000))), 413, "too_many_pixels"),
+        (b"\xff\xd8" + b"\0" * 2_200_000, 413, "upload_too_large"),
+    ],
+)
+def test_bad_input_gets_json_4xx(client: TestClient, payload: bytes, status: int, code: str) -> None:
+    before = client.get("/profiles/does-not-exist")
+    r = client.post("/create-profile", files={"file": ("x.jpg", payload, "image/jpeg")})
+    assert r.status_code == status, r.text
+    err = r.json()["error"]
+    assert err["code"] == code and err["message"]
+    assert before.status_code == 404 and before.json()["error"]["code"] == "profile_not_found"
+
+
+def test_missing_file_field(client: TestClient) -> None:
+    r = client.post("/create-profile", data={"nothing": "here"})
+    assert r.status_code == 422
+    assert r.json()["error"]["code"] == "invalid_request"
+
+
+def test_face_index_out_of_range(client: TestClient) -> None:
+    r = client.post("/analyze", files=_upload(fixture_path("df02_01.jpg")), params={"face_index": 5})
+    assert r.status_code == 422
+    err = r.json()["error"]
+    assert err["code"] == "face_index_out_of_range" and err["details"]["faces_found"] == 1
+
+
+def test_health_version_and_docs(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    v = client.get("/version").json()
+    names = {m["name"] for m in v["models"]}
+    assert {"yunet", "sface", "dlib"} <= names
+    schema = client.get("/openapi.json").json()
+    assert "/create-profile" in schema["paths"]
+    responses = schema["paths"]["/create-profile"]["post"]["responses"]
+    assert {"201", "413", "415", "422"} <= set(responses)
+
+
+def test_array_rgba_input_same_as_rgb() -> None:
+    import faceproof
+
+    rgb = np.asarray(Image.open(fixture_path("df02_01.jpg")).convert("RGB"))
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    assert faceproof.analyze(rgba).description == faceproof.analyze(rgb).description

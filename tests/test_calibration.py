@@ -1,0 +1,173 @@
+"""The shipped calibration: loads, is monotone and ordered, and decides real fixture pairs (clean and damaged)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import faceproof
+from faceproof.decision.calibration import SUPPORTED_FARS, Calibration, MatchDecision, load_calibration
+from faceproof.decision.degrade import DEGRADATIONS, FaceHint, degrade, downscale, jpeg
+from faceproof.measure.identity import DLIB_KEY, SFACE_KEY, cosine
+
+IMAGES = Path(__file__).parent / "fixtures" / "images"
+GENUINE = [("df01_01.jpg", "df01_02.jpg"), ("df01_01.jpg", "df01_03.jpg"), ("df02_01.jpg", "df02_02.jpg")]
+IMPOSTOR = [
+    ("df01_01.jpg", "df02_01.jpg"),
+    ("df01_02.jpg", "df03_01.jpg"),
+    ("df02_02.jpg", "df10_01.jpg"),
+    ("df03_01.jpg", "astronaut_01.jpg"),
+    ("df10_01.jpg", "df01_03.jpg"),
+]
+
+
+@pytest.fixture(scope="module")
+def cal() -> Calibration:
+    return load_calibration()
+
+
+def test_loads_once_and_has_every_operating_point(cal: Calibration) -> None:
+    assert load_calibration() is cal
+    assert cal.version
+    for model in ("fused", "sface", "dlib"):
+        for far in SUPPORTED_FARS:
+            assert np.isfinite(cal.threshold(far, model))
+
+
+def test_probability_is_monotone_in_each_score(cal: Calibration) -> None:
+    grid = np.linspace(-0.2, 1.0, 25)
+    for other in (-0.1, 0.3, 0.6, 0.9):
+        by_sface = [cal.match_probability(s, other) for s in grid]
+        by_dlib = [cal.match_probability(other, d) for d in grid]
+        assert np.all(np.diff(by_sface) > 0) and np.all(np.diff(by_dlib) > 0)
+    alone = [cal.match_probability(s, None) for s in grid]
+    assert np.all(np.diff(alone) > 0)
+    assert min(alone) > 0.0 and max(alone) < 1.0
+
+
+def test_thresholds_are_ordered_by_far(cal: Calibration) -> None:
+    for model in ("fused", "sface", "dlib"):
+        assert cal.threshold(1e-4, model) >= cal.threshold(1e-3, model) >= cal.threshold(1e-2, model)
+
+
+def test_unsupported_far_and_model_are_clear_errors(cal: Calibration) -> None:
+    with pytest.raises(ValueError, match="unsupported false accept rate"):
+        cal.threshold(0.05)
+    with pytest.raises(ValueError, match="unknown model"):
+        cal.threshold(1e-3, "arcface")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="finite cosine"):
+        cal.fused_score(float("nan"), 0.5)
+
+
+def test_uncertain_band_contains_sface_threshold(cal: Calibration) -> None:
+    for far in SUPPORTED_FARS:
+        lo, hi = cal.sface_band[str(far)]
+        t = cal.threshold(far, "sface")
+        assert lo <= t <= hi
+        assert cal.needs_second_model(t, far)
+        assert not cal.needs_second_model(min(1.0, hi + 0.01), far)
+        assert not cal.needs_second_model(max(-1.0, lo - 0.01), far)
+        # Outside the band SFace alone decides, and its decision is the one decide() makes without dlib.
+        assert cal.decide(min(1.0, hi + 0.01), None, far).same_person
+        assert not cal.decide(max(-1.0, lo - 0.01), None, far).same_person
+
+
+def test_decide_without_dlib_uses_sface_threshold(cal: Calibration) -> None:
+    t = cal.threshold(1e-3, "sface")
+    below, above = cal.decide(t - 1e-4, None), cal.decide(t + 1e-4, None)
+    assert (below.same_person, above.same_person) == (False, True)
+    assert above.models_used == ("sface",) and "dlib" not in above.per_model
+    both = cal.decide(0.7, 0.95)
+    assert both.models_used == ("sface", "dlib") and both.threshold == cal.threshold(1e-3, "fused")
+
+
+def test_malformed_calibration_is_rejected(cal: Calibration) -> None:
+    raw = json.loads((Path(faceproof.__file__).parent / "data" / "calibration.json").read_text())
+    assert Calibration.from_dict(raw) == cal
+    bad = copy.deepcopy(raw)
+    bad["models"]["fused"]["coef"][1] = -1.0
+    with pytest.raises(ValueError, match="monotone"):
+        Calibration.from_dict(bad)
+    bad = copy.deepcopy(raw)
+    del bad["thresholds"]["sface"]["0.0001"]
+    with pytest.raises(ValueError, match="thresholds"):
+        Calibration.from_dict(bad)
+
+
+# --- real fixture photos ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def vectors() -> dict[str, dict[str, np.ndarray]]:
+    """SFace and dlib vectors of each fixture photo, plus two damaged copies (JPEG q30; half resolution)."""
+    out: dict[str, dict[str, np.ndarray]] = {}
+    names = sorted({n for pair in GENUINE + IMPOSTOR for n in pair})
+    for name in names:
+        a = faceproof.analyze(IMAGES / name)
+        out[name] = {k: e.vector for k, e in a.subject.embeddings.items()}
+    rng = np.random.default_rng(0)
+    for name, damage in (("df01_01.jpg", "jpeg30"), ("df02_02.jpg", "half")):
+        rgb = faceproof.analyze(IMAGES / name).image.rgb
+        img = jpeg(rgb, rng, quality=30) if damage == "jpeg30" else downscale(rgb, rng, factor=0.5)
+        a = faceproof.analyze(img)
+        out[f"{name}:{damage}"] = {k: e.vector for k, e in a.subject.embeddings.items()}
+    return out
+
+
+def _decide(cal: Calibration, va: dict[str, np.ndarray], vb: dict[str, np.ndarray], far: float) -> MatchDecision:
+    return cal.decide(cosine(va[SFACE_KEY], vb[SFACE_KEY]), cosine(va[DLIB_KEY], vb[DLIB_KEY]), far)
+
+
+@pytest.mark.parametrize("far", SUPPORTED_FARS)
+def test_decide_on_fixture_pairs(cal: Calibration, vectors: dict[str, dict[str, np.ndarray]], far: float) -> None:
+    for a, b in GENUINE:
+        d = _decide(cal, vectors[a], vectors[b], far)
+        assert d.same_person, (a, b, d)
+        assert d.match_probability > 0.5
+    for a, b in IMPOSTOR:
+        d = _decide(cal, vectors[a], vectors[b], far)
+        assert not d.same_person, (a, b, d)
+        assert d.match_probability < 0.5
+
+
+def test_damaged_genuine_pairs_still_match(cal: Calibration, vectors: dict[str, dict[str, np.ndarray]]) -> None:
+    for a, b in (("df01_01.jpg:jpeg30", "df01_02.jpg"), ("df02_02.jpg:half", "df02_01.jpg")):
+        d = _decide(cal, vectors[a], vectors[b], 1e-3)
+        assert d.same_person, (a, b, d)
+    d = _decide(cal, vectors["df01_01.jpg:jpeg30"], vectors["df02_01.jpg"], 1e-3)
+    assert not d.same_person
+
+
+# --- degradations ------------------------------------------------------------------------------------------------
+
+
+def _synthetic() -> tuple[np.ndarray, FaceHint]:
+    rng = np.random.default_rng(7)
+    rgb = (rng.random((240, 200, 3)) * 255).astype(np.uint8)
+    kp = np.array([[80, 100], [120, 100], [100, 125], [85, 150], [115, 150]], float)
+    return rgb, FaceHint((55.0, 60.0, 90.0, 120.0), kp)
+
+
+@pytest.mark.parametrize("name", sorted(DEGRADATIONS))
+def test_degradations_are_deterministic(name: str) -> None:
+    rgb, face = _synthetic()
+    first = degrade(rgb, name, seed=3, face=face)
+    again = degrade(rgb, name, seed=3, face=face)
+    assert first.dtype == np.uint8 and first.ndim == 3 and first.shape[2] == 3
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, rgb)
+    assert np.array_equal(rgb, _synthetic()[0])  # input untouched
+
+
+def test_combinations_are_deterministic_and_checked() -> None:
+    rgb, face = _synthetic()
+    names = ["jpeg", "mask", "lowres"]
+    assert np.array_equal(degrade(rgb, names, 11, face), degrade(rgb, list(reversed(names)), 11, face))
+    with pytest.raises(ValueError, match="unknown degradation"):
+        degrade(rgb, ["jpeg", "sepia"], 0, face)
+    with pytest.raises(ValueError, match="keypoints"):
+        degrade(rgb, "mask", 0, None)
