@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+import sqlalchemy
 
 from faceproof.detect import detect_faces
 from faceproof.intake import decode_image
+from tests.pg import postgres_server
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MPLCONFIGDIR", str(Path(__file__).resolve().parents[1] / ".venv" / ".mplconfig"))
@@ -45,3 +50,34 @@ def largest_box(rgb: np.ndarray) -> tuple[float, float, float, float]:
     faces = detect_faces(rgb)
     assert faces, "fixture must contain a face"
     return faces[0].box
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL + pgvector server for the whole session (skipped only where it cannot start, unless
+    FACEPROOF_REQUIRE_POSTGRES=1, as in CI, where that is a failure)."""
+    try:
+        server = postgres_server()
+        url = server.__enter__()
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+        if os.environ.get("FACEPROOF_REQUIRE_POSTGRES") == "1":
+            raise
+        pytest.skip(f"PostgreSQL could not start: {exc}")
+    try:
+        yield url
+    finally:
+        server.__exit__(None, None, None)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database of each backend: the same tests run against both."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'faceproof.sqlite3'}"
+    base = request.getfixturevalue("postgres_url")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sqlalchemy.create_engine(base, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    engine.dispose()
+    return base.rsplit("/", 1)[0] + "/" + name

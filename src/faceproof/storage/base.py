@@ -26,6 +26,8 @@ class NewImage:
     analysis: dict[str, Any]
     embeddings: dict[str, np.ndarray]  # "model@version" -> float32 (128,), L2-normalised
     image_bytes: bytes | None = None
+    image_id: str | None = None  # kept from an export on import; new images get a fresh id
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)

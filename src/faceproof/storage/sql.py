@@ -234,6 +234,8 @@ class SqlStore:
             NewImage(
                 analysis=img["analysis"],
                 embeddings={k: np.asarray(v, dtype=np.float32) for k, v in img["embeddings"].items()},
+                image_id=img["id"],
+                created_at=datetime.fromisoformat(img["created_at"]),
             )
             for img in document["images"]
         ]
@@ -250,12 +252,12 @@ class SqlStore:
     # ------------------------------------------------------------------ internals
 
     def _insert_image(self, conn: Connection, profile_id: str, image: NewImage) -> str:
-        image_id = _new_id()
+        image_id = image.image_id or _new_id()
         conn.execute(
             insert(images).values(
                 id=image_id,
                 profile_id=profile_id,
-                created_at=_now(),
+                created_at=image.created_at or _now(),
                 analysis=image.analysis,
                 image_bytes=image.image_bytes,
             )
