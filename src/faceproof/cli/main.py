@@ -13,8 +13,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from faceproof.cli import profiles
+from faceproof.cli.common import console, err_console
+from faceproof.cli.evaluate import eval_app
 
 app = typer.Typer(
     name="faceproof",
@@ -22,8 +25,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+profiles.register(app)
+app.add_typer(eval_app, name="eval")
 
 
 @app.callback()

@@ -1,0 +1,62 @@
+"""Pieces every CLI command shares: the service, progress bars, JSON output, exit codes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+console = Console()
+err_console = Console(stderr=True)
+
+#: Exit codes (documented in docs/usage.md): scripts can branch on the verdict without parsing output.
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_DIFFERENT_PERSON = 3
+EXIT_SUSPECTED_FAKE = 4
+EXIT_INCONCLUSIVE = 5
+VERDICT_EXIT = {
+    "genuine": EXIT_OK,
+    "likely_real": EXIT_OK,
+    "different_person": EXIT_DIFFERENT_PERSON,
+    "suspected_fake": EXIT_SUSPECTED_FAKE,
+    "inconclusive": EXIT_INCONCLUSIVE,
+}
+
+
+@contextmanager
+def open_service() -> Iterator[Any]:
+    from faceproof.config import Settings
+    from faceproof.service import Service
+
+    service = Service.open(Settings.from_env())
+    try:
+        yield service
+    finally:
+        service.close()
+
+
+def progress_bar() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+    )
+
+
+def emit_json(document: Any) -> None:
+    typer.echo(json.dumps(document, ensure_ascii=False, default=str))
+
+
+def fail(exc: Any) -> None:
+    """Print a FaceproofError readably and exit 1."""
+    err_console.print(f"[red]error[/red] {exc.code}: {exc.message}")
+    raise typer.Exit(EXIT_ERROR)

@@ -1,0 +1,101 @@
+"""The command line, end to end on real photos (typer's runner, a temporary data directory)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from faceproof.cli.common import EXIT_DIFFERENT_PERSON, EXIT_OK
+from faceproof.cli.main import app
+from tests.conftest import fixture_path
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("FACEPROOF_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("FACEPROOF_DATABASE_URL", raising=False)
+    return tmp_path
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout
+
+
+def test_analyze_json_and_table() -> None:
+    code, out = run("analyze", "--json", str(fixture_path("df02_01.jpg")), str(fixture_path("df01_01.jpg")))
+    assert code == EXIT_OK
+    docs = [json.loads(line) for line in out.strip().splitlines()]
+    assert len(docs) == 2 and all(d["faces_found"] == 1 and d["description"] for d in docs)
+    code, out = run("analyze", str(fixture_path("df02_01.jpg")))
+    assert code == EXIT_OK and "description" in out and "yaw" in out
+
+
+def test_enroll_dir_verify_identify_export_import(env: Path) -> None:
+    people = env / "people"
+    for person, names in {"alice": ["df01_01.jpg", "df01_02.jpg", "df03_01.jpg"], "bob": ["df02_01.jpg"]}.items():
+        (people / person).mkdir(parents=True)
+        for n in names:
+            shutil.copy(fixture_path(n), people / person / n)
+    code, out = run("enroll-dir", "--json", str(people))
+    assert code == EXIT_OK
+    rows = json.loads(out)
+    status = {(r["person"], r["file"]): (r["status"], r["reason"]) for r in rows}
+    assert status[("alice", "df01_01.jpg")][0] == "accepted" and status[("alice", "df01_02.jpg")][0] == "accepted"
+    assert status[("alice", "df03_01.jpg")] == ("refused", "identity_mismatch")
+    alice = next(r["profile_id"] for r in rows if r["person"] == "alice")
+
+    code, out = run("profiles", "list", "--json")
+    listed = json.loads(out)
+    assert listed["total"] == 2 and {p["name"] for p in listed["items"]} == {"alice", "bob"}
+
+    code, out = run("verify", "--profile", alice, "--json", str(fixture_path("df01_03.jpg")))
+    assert code == EXIT_OK and json.loads(out)["verdict"] == "genuine"
+    code, _ = run("verify", "--profile", alice, str(fixture_path("df10_01.jpg")))
+    assert code == EXIT_DIFFERENT_PERSON
+
+    code, out = run("identify", "--json", str(fixture_path("df01_03.jpg")))
+    assert json.loads(out)["candidates"][0]["profile_id"] == alice
+
+    backup = env / "backup.jsonl"
+    assert run("export", "--out", str(backup))[0] == EXIT_OK
+    assert len(backup.read_text().splitlines()) == 2
+    assert run("profiles", "delete", alice)[0] == EXIT_OK
+    assert run("profiles", "show", alice)[0] == 1
+    code, out = run("import", str(backup))
+    assert code == EXIT_OK and "imported 1 profiles, skipped 1" in out  # bob exists: skipped, not overwritten
+    code, out = run("profiles", "show", "--json", alice)
+    assert code == EXIT_OK and json.loads(out)["image_count"] == 2
+    (env / "bad.jsonl").write_text("{not json\n")
+    assert run("import", str(env / "bad.jsonl"))[0] == 1
+
+
+def test_import_restores_deleted_profiles(env: Path) -> None:
+    code, out = run(
+        "enroll", "--name", "ada", "--json", str(fixture_path("df02_01.jpg")), str(fixture_path("df02_02.jpg"))
+    )
+    assert code == EXIT_OK
+    pid = json.loads(out)["id"]
+    backup = env / "b.jsonl"
+    run("export", "--out", str(backup))
+    run("profiles", "delete", pid)
+    assert run("import", str(backup))[0] == EXIT_OK
+    code, out = run("profiles", "show", "--json", pid)
+    assert code == EXIT_OK and json.loads(out)["image_count"] == 2
+
+
+def test_eval_verification_writes_contract(tmp_path: Path) -> None:
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("file_a,file_b,same_person\ndf01_01.jpg,df01_02.jpg,1\ndf01_01.jpg,df02_01.jpg,0\n")
+    out = tmp_path / "report.json"
+    code, _ = run("eval", "verification", "--pairs", str(pairs), "--root", str(fixture_path(".")), "--out", str(out))
+    assert code == EXIT_OK
+    report = json.loads(out.read_text())
+    assert report["n_pairs"] == 2 and report["accuracy"] == 1.0
+    assert set(report["tar_at_far"]) >= {"0.01", "0.001"} and set(report["per_model"]) == {"sface", "dlib"}
