@@ -14,6 +14,10 @@ from typing import Any
 import numpy as np
 
 from faceproof.analysis import Analysis, analyze
+from faceproof.authenticity import consistency
+from faceproof.authenticity.base import Finding
+from faceproof.authenticity.engine import AuthenticityReport, assess, feature_values, measure_signals
+from faceproof.authenticity.fusion import load_fusion
 from faceproof.config import Settings
 from faceproof.decision.calibration import MatchDecision, load_calibration
 from faceproof.decision.verify import VerifyOutcome, decide_verdict, geometry_agreement, score_against
@@ -30,6 +34,43 @@ log = logging.getLogger(__name__)
 ENROL_IDENTITY_FAR = 1e-2
 #: Operating points the shipped calibration has thresholds for.
 SUPPORTED_FARS = (1e-2, 1e-3, 1e-4)
+
+
+@dataclass
+class Probe:
+    """A photo to verify, analysed once: its templates (dlib added on demand) and single-image findings."""
+
+    analysis: Analysis
+    findings: list[Finding]
+    embeddings: dict[str, np.ndarray]
+
+    def ensure_dlib(self) -> None:
+        if DLIB_KEY not in self.embeddings:
+            s = self.analysis.subject
+            self.embeddings[DLIB_KEY] = dlib_embedding(self.analysis.image.rgb, s.face).vector
+
+
+def verify_probe(
+    probe: Probe, profile: ProfileRecord, enrolled: list[dict[str, np.ndarray]], far: float
+) -> VerifyOutcome:
+    """The verdict on one prepared probe against one profile (pure apart from the lazy dlib embedding)."""
+    calibration = load_calibration()
+    sface_score, _ = score_against({SFACE_KEY: probe.embeddings[SFACE_KEY]}, enrolled)
+    scored = {SFACE_KEY: probe.embeddings[SFACE_KEY]}
+    if calibration.needs_second_model(sface_score, far):
+        probe.ensure_dlib()
+        scored[DLIB_KEY] = probe.embeddings[DLIB_KEY]
+    sface_score, dlib_score = score_against(scored, enrolled)
+    match = calibration.decide(sface_score, dlib_score, far=far)
+    s = probe.analysis.subject
+    measurements = s.geometry.measurements() if s.geometry else {}
+    agreement = geometry_agreement(measurements, profile.summary.get("geometry", {}))
+    conditioned = [consistency.identity_consistency(consistency.region_scores(probe.embeddings, enrolled))]
+    population = load_fusion().population_scale
+    baseline = profile.summary.get("reality_baseline", {})
+    conditioned.append(consistency.baseline_deviation(feature_values(probe.findings), baseline, population))
+    authenticity = assess(probe.analysis, findings=probe.findings, conditioned=conditioned)
+    return decide_verdict(match, s.quality.usable_for_identity, s.quality.reasons, agreement, authenticity)
 
 
 @dataclass(frozen=True)
@@ -114,9 +155,13 @@ class Service:
     ) -> tuple[ProfileRecord, list[Analysis]]:
         """Enrol a person from one or more photos. All photos pass the gates or nothing is stored."""
         analyses = [self.analyze(data, face_index) for data in images]
-        new = [self._new_image(a, d) for a, d in zip(analyses, images, strict=True)]
         for i, a in enumerate(analyses):
             self._gate_quality(a, i)
+        reports = [assess(a) for a in analyses]
+        for i, report in enumerate(reports):
+            self._gate_authenticity(report, i)
+        new = [self._new_image(a, d, r) for a, d, r in zip(analyses, images, reports, strict=True)]
+        for i, a in enumerate(analyses):
             others = [img.embeddings for j, img in enumerate(new) if j != i]
             self._gate_identity(a, others, i)
         summary = summarize([(img.analysis, img.embeddings) for img in new])
@@ -131,7 +176,9 @@ class Service:
         self.get_profile(profile_id)
         result = self.analyze(data, face_index)
         self._gate_quality(result, 0)
-        new = self._new_image(result, data)
+        report = assess(result)
+        self._gate_authenticity(report, 0)
+        new = self._new_image(result, data, report)
         with self.store.profile_transaction(profile_id) as tx:
             existing = tx.images()
             self._gate_identity(result, [img.embeddings for img in existing], 0)
@@ -177,23 +224,28 @@ class Service:
     # ---------------------------------------------------------------- decisions
 
     def verify(self, profile_id: str, data: bytes, far: float | None = None, face_index: int = 0) -> VerifyResult:
-        """Is the face in ``data`` the enrolled person? dlib runs only when SFace alone is not conclusive."""
+        """Is the face in ``data`` the enrolled person, in a real photo? dlib runs only when SFace is not conclusive."""
         far = self._far(far)
         profile = self.get_profile(profile_id)
         enrolled = [img.embeddings for img in self.store.list_images(profile_id)]
+        probe = self.prepare_probe(self.analyze(data, face_index, with_dlib=False))
+        return VerifyResult(
+            profile=profile, analysis=probe.analysis, outcome=verify_probe(probe, profile, enrolled, far)
+        )
+
+    def prepare_probe(self, result: Analysis) -> Probe:
+        """Everything about a probe that does not depend on the profile, computed once (evaluations reuse it)."""
+        s = result.subject
+        regions = {}
+        if s.landmarks is not None:
+            regions = consistency.region_embeddings(result.image.rgb, s.face.keypoints, s.landmarks)
+        embeddings = {k: e.vector for k, e in s.embeddings.items()}
+        return Probe(analysis=result, findings=measure_signals(result), embeddings={**embeddings, **regions})
+
+    def authenticity(self, data: bytes, face_index: int = 0) -> tuple[Analysis, AuthenticityReport]:
+        """Is this a real camera photo of a real face? (No profile: the single-image signals only.)"""
         result = self.analyze(data, face_index, with_dlib=False)
-        probe = {k: e.vector for k, e in result.subject.embeddings.items()}
-        sface_score, _ = score_against(probe, enrolled)
-        calibration = load_calibration()
-        if calibration.needs_second_model(sface_score, far):
-            probe[DLIB_KEY] = dlib_embedding(result.image.rgb, result.subject.face).vector
-        sface_score, dlib_score = score_against(probe, enrolled)
-        match = calibration.decide(sface_score, dlib_score, far=far)
-        measurements = result.subject.geometry.measurements() if result.subject.geometry else {}
-        agreement = geometry_agreement(measurements, profile.summary.get("geometry", {}))
-        q = result.subject.quality
-        outcome = decide_verdict(match, q.usable_for_identity, q.reasons, agreement)
-        return VerifyResult(profile=profile, analysis=result, outcome=outcome)
+        return result, assess(result)
 
     def compare(self, first: bytes, second: bytes, far: float | None = None) -> CompareResult:
         far = self._far(far)
@@ -251,6 +303,17 @@ class Service:
                 quality_reasons=list(q.reasons),
             )
 
+    def _gate_authenticity(self, report: AuthenticityReport, index: int) -> None:
+        if report.verdict == "suspected_fake":
+            raise EnrolmentRefused(
+                f"Photo {index + 1} looks like a {report.suspected_kind or 'fake'} image, not a real photo: "
+                + "; ".join(report.reasons),
+                reason="suspected_fake",
+                image_index=index,
+                suspected_kind=report.suspected_kind,
+                fake_probability=round(report.fake_probability, 4),
+            )
+
     def _gate_identity(self, result: Analysis, others: list[dict[str, np.ndarray]], index: int) -> None:
         if not others:
             return
@@ -266,9 +329,15 @@ class Service:
                 match_probability=round(match.match_probability, 4),
             )
 
-    def _new_image(self, result: Analysis, data: bytes) -> NewImage:
+    def _new_image(self, result: Analysis, data: bytes, authenticity: AuthenticityReport | None = None) -> NewImage:
+        """What is stored of an enrolment photo: measurements, the reality-baseline features, the templates of
+        both models and of the inner/outer face regions - and the bytes only if the operator opted in."""
+        embeddings = image_embeddings(result)
+        s = result.subject
+        if s.landmarks is not None:
+            embeddings.update(consistency.region_embeddings(result.image.rgb, s.face.keypoints, s.landmarks))
         return NewImage(
-            analysis=image_document(result),
-            embeddings=image_embeddings(result),
+            analysis=image_document(result, authenticity or assess(result)),
+            embeddings=embeddings,
             image_bytes=data if self.settings.store_images else None,
         )

@@ -19,6 +19,7 @@ from faceproof.api.routes import analysis, profiles, system
 from faceproof.config import Settings
 from faceproof.errors import FaceproofError
 from faceproof.service import Service
+from faceproof.web import routes as web
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,8 @@ TAGS = [
         "name": "analysis",
         "description": "Measure a face: identity embeddings, geometry, appearance, quality.",
     },
-    {"name": "profiles", "description": "Create and read stored facial profiles."},
+    {"name": "profiles", "description": "Enrol people, verify photos against them, compare, identify (1:N)."},
+    {"name": "authenticity", "description": "Is an image a real camera photo of a real face?"},
     {"name": "system", "description": "Health and version."},
 ]
 
@@ -83,4 +85,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(analysis.router)
     app.include_router(profiles.router)
     app.include_router(system.router)
+    app.include_router(web.router)
     return app

@@ -12,6 +12,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from faceproof.analysis import Analysis
+from faceproof.authenticity.base import Finding
+from faceproof.authenticity.engine import AuthenticityReport
 from faceproof.decision.calibration import MatchDecision
 from faceproof.decision.verify import GeometryAgreement
 from faceproof.detect import DetectedFace
@@ -278,9 +280,51 @@ class MatchOut(BaseModel):
 class FindingOut(BaseModel):
     signal: str
     score: float = Field(description="0 = like a real camera photo of a real face, 1 = strong evidence of a fake.")
-    confidence: float
-    kind: str
+    confidence: float = Field(description="How much the signal could see (0..1): tiny or blurred faces give little.")
+    kind: str = Field(description="The kind of fake this signal looks for: generated, swapped, recaptured, edited.")
     message: str
+
+    @classmethod
+    def of(cls, f: Finding) -> FindingOut:
+        return cls(
+            signal=f.signal, score=round(f.score, 4), confidence=round(f.confidence, 4), kind=f.kind, message=f.message
+        )
+
+
+class AuthenticityOut(BaseModel):
+    verdict: str = Field(description="`likely_real`, `suspected_fake` or `inconclusive`.")
+    fake_probability: float = Field(description="Calibrated probability that the image is not a real photo.")
+    threshold: float = Field(description="fake_probability above which an image is flagged (1 % of real photos).")
+    suspected_kind: str | None = Field(description="`generated`, `swapped`, `recaptured` or `edited` when flagged.")
+    kind_probabilities: dict[str, float] = Field(
+        description="fake_probability per kind of fake (generated, swapped, recaptured); the maximum is reported."
+    )
+    contributions: dict[str, float] = Field(
+        description="Each signal's log-odds contribution to the most suspicious kind (positive = towards fake)."
+    )
+    reasons: list[str]
+    findings: list[FindingOut]
+    model_version: str
+
+    @classmethod
+    def of(cls, r: AuthenticityReport) -> AuthenticityOut:
+        return cls(
+            verdict=r.verdict,
+            fake_probability=round(r.fake_probability, 4),
+            threshold=round(r.threshold, 4),
+            suspected_kind=r.suspected_kind,
+            kind_probabilities=r.kind_probabilities,
+            contributions=r.contributions,
+            reasons=r.reasons,
+            findings=[FindingOut.of(f) for f in r.findings],
+            model_version=r.model_version,
+        )
+
+
+class AuthenticityResponse(AuthenticityOut):
+    description: str
+    faces_found: int
+    quality: Quality
 
 
 class VerifyResponse(BaseModel):
@@ -290,6 +334,7 @@ class VerifyResponse(BaseModel):
     reasons: list[str] = Field(description="One human-readable reason per deciding signal.")
     geometry: GeometryAgreement
     findings: list[FindingOut] = Field(description="Authenticity findings, one per signal.")
+    authenticity: AuthenticityOut | None
     quality: Quality
     description: str
     profile_id: str
@@ -303,7 +348,8 @@ class VerifyResponse(BaseModel):
             match=MatchOut.of(o.match),
             reasons=o.reasons,
             geometry=o.geometry,
-            findings=[FindingOut(**{k: getattr(f, k) for k in FindingOut.model_fields}) for f in o.findings],
+            findings=[FindingOut.of(f) for f in o.findings],
+            authenticity=AuthenticityOut.of(o.authenticity) if o.authenticity else None,
             quality=r.analysis.subject.quality,
             description=r.analysis.description,
             profile_id=r.profile.id,

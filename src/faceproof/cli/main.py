@@ -54,6 +54,9 @@ def analyze_cmd(
     images: Annotated[list[Path], typer.Argument(help="Photos to analyse.", exists=True, dir_okay=False)],
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document per image (JSON lines).")] = False,
     face_index: Annotated[int, typer.Option(help="Which face: 0 = largest.")] = 0,
+    annotate: Annotated[
+        Path | None, typer.Option("--annotate", help="Write the annotated photo here (a folder with several images).")
+    ] = None,
 ) -> None:
     """Measure the face in each photo: a readable table, or JSON with --json."""
     from faceproof.analysis import analyze
@@ -71,6 +74,10 @@ def analyze_cmd(
             else:
                 err_console.print(f"[red]{path}[/red]: {exc.code}: {exc.message}")
             continue
+        if annotate is not None:
+            from faceproof.annotate import annotation_path, save_annotation
+
+            save_annotation(result, annotation_path(annotate, path, several=len(images) > 1))
         response = AnalyzeResponse.of(result)
         if as_json:
             typer.echo(json.dumps({"file": str(path), **response.model_dump(mode="json")}))

@@ -19,7 +19,8 @@ from typing import Literal
 import numpy as np
 
 from faceproof.authenticity.base import Finding
-from faceproof.decision.calibration import MatchDecision, load_calibration
+from faceproof.authenticity.engine import AuthenticityReport
+from faceproof.decision.calibration import MatchDecision
 from faceproof.measure.identity import DLIB_KEY, SFACE_KEY, cosine
 
 Verdict = Literal["genuine", "different_person", "suspected_fake", "inconclusive"]
@@ -54,6 +55,7 @@ class VerifyOutcome:
     match: MatchDecision
     reasons: list[str]
     geometry: GeometryAgreement
+    authenticity: AuthenticityReport | None = None
     findings: list[Finding] = field(default_factory=list)
 
 
@@ -83,11 +85,21 @@ def decide_verdict(
     usable: bool,
     quality_reasons: tuple[str, ...],
     geometry: GeometryAgreement,
-    findings: list[Finding] | None = None,
+    authenticity: AuthenticityReport | None = None,
 ) -> VerifyOutcome:
+    """Combine identity, quality and authenticity. ``suspected_fake`` wins over every other verdict: a convincing
+    fake of the right person is exactly what must not pass as ``genuine``."""
     reasons: list[str] = []
-    if match.same_person:
-        verdict: Verdict = "genuine"
+    if authenticity is not None and authenticity.verdict == "suspected_fake":
+        verdict: Verdict = "suspected_fake"
+        kind = authenticity.suspected_kind or "fake"
+        reasons.append(f"suspected {kind}: " + "; ".join(authenticity.reasons))
+        reasons.append(
+            f"identity {'matches' if match.same_person else 'does not match'} the profile "
+            f"(probability {match.match_probability:.3f})"
+        )
+    elif match.same_person:
+        verdict = "genuine"
         reasons.append(
             f"identity match: probability {match.match_probability:.3f}, fused score {match.fused_score:.3f} "
             f"≥ threshold {match.threshold:.3f} (FAR {match.far:g})"
@@ -106,7 +118,8 @@ def decide_verdict(
     if geometry.outside:
         names = ", ".join(d.measurement for d in geometry.outside)
         reasons.append(f"geometry outside the person's own spread: {names}")
-    return VerifyOutcome(verdict=verdict, match=match, reasons=reasons, geometry=geometry, findings=findings or [])
+    findings = authenticity.findings if authenticity is not None else []
+    return VerifyOutcome(verdict, match, reasons, geometry, authenticity, findings)
 
 
 def score_against(probe: dict[str, np.ndarray], enrolled: list[dict[str, np.ndarray]]) -> tuple[float, float | None]:
@@ -116,7 +129,3 @@ def score_against(probe: dict[str, np.ndarray], enrolled: list[dict[str, np.ndar
     if DLIB_KEY in probe:
         d = mean_similarity(probe[DLIB_KEY], [e[DLIB_KEY] for e in enrolled if DLIB_KEY in e])
     return s, d
-
-
-def needs_dlib(sface_score: float, far: float) -> bool:
-    return load_calibration().needs_second_model(sface_score, far)

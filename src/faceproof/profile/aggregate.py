@@ -17,14 +17,26 @@ from typing import Any
 import numpy as np
 
 from faceproof.analysis import Analysis
-from faceproof.measure.identity import cosine
+from faceproof.authenticity.engine import AuthenticityReport, feature_values
+from faceproof.measure.identity import MODEL_KEYS, cosine
 
 SCHEMA_VERSION = 1
 
 
-def image_document(analysis: Analysis) -> dict[str, Any]:
-    """The JSON-able record of one enrolment image: every measurement, no pixels, no embeddings."""
+def image_document(analysis: Analysis, authenticity: AuthenticityReport | None = None) -> dict[str, Any]:
+    """The JSON-able record of one enrolment image: every measurement, no pixels, no embeddings.
+
+    With an authenticity report, its verdict and raw signal features are kept: over the enrolment photos they
+    form the profile's *reality baseline*.
+    """
     s = analysis.subject
+    auth = None
+    if authenticity is not None:
+        auth = {
+            "verdict": authenticity.verdict,
+            "fake_probability": round(authenticity.fake_probability, 4),
+            "features": {k: round(v, 6) for k, v in feature_values(authenticity.findings).items()},
+        }
     return {
         "face": {"box": [round(v, 2) for v in s.face.box], "score": round(s.face.score, 4)},
         "faces_found": len(analysis.faces),
@@ -39,6 +51,7 @@ def image_document(analysis: Analysis) -> dict[str, Any]:
         "appearance_measurements": s.appearance.measurements() if s.appearance else {},
         "quality": asdict(s.quality),
         "description": s.description,
+        "authenticity": auth,
     }
 
 
@@ -65,13 +78,14 @@ def summarize(images: list[tuple[dict[str, Any], dict[str, np.ndarray]]]) -> dic
             ]
         ),
         "usable_images": sum(1 for d in docs if d.get("quality", {}).get("usable_for_identity")),
+        "reality_baseline": _stats([(d.get("authenticity") or {}).get("features", {}) for d in docs]),
     }
     summary["description"] = _profile_description(docs)
     return summary
 
 
 def _templates(embeddings: list[dict[str, np.ndarray]]) -> dict[str, Any]:
-    keys = sorted({k for emb in embeddings for k in emb})
+    keys = sorted({k for emb in embeddings for k in emb if k in MODEL_KEYS})
     out: dict[str, Any] = {}
     for key in keys:
         vecs = np.stack([emb[key] for emb in embeddings if key in emb]).astype(np.float64)

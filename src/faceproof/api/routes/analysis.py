@@ -7,7 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Query, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from faceproof.api.schemas import AnalyzeResponse, CreateProfileResponse, ErrorResponse, ProfileOut
+from faceproof.api.schemas import (
+    AnalyzeResponse,
+    AuthenticityOut,
+    AuthenticityResponse,
+    CreateProfileResponse,
+    ErrorResponse,
+    ProfileOut,
+)
 from faceproof.api.uploads import read_limited
 from faceproof.service import Service
 
@@ -53,6 +60,33 @@ async def analyze_image(
     data = await read_limited(file, service.settings.max_upload_bytes)
     result = await run_in_threadpool(service.analyze, data, face_index)
     return AnalyzeResponse.of(result, include_embeddings=include_embeddings, include_landmarks=include_landmarks)
+
+
+@router.post(
+    "/authenticity",
+    tags=["authenticity"],
+    summary="Is this a real camera photo of a real face?",
+    response_model=AuthenticityResponse,
+    responses=IMAGE_ERRORS,
+)
+async def authenticity(request: Request, file: ImageFile, face_index: FaceIndex = 0) -> AuthenticityResponse:
+    """Runs every single-image authenticity signal - frequency artefacts of generator up-sampling, noise
+    residuals and their consistency across the image, recapture (moiré, half-tone, screen grids), provenance
+    metadata (C2PA, IPTC DigitalSourceType, generator PNG chunks, EXIF) and the learned detectors - and fuses them
+    into a calibrated `fake_probability`. Verdict: `likely_real`, `suspected_fake` (with the suspected kind:
+    `generated`, `swapped`, `recaptured`, `edited`) or `inconclusive` (a face too poor to vouch for). Missing
+    metadata is never evidence. Verifying against a profile (`POST /profiles/{id}/verify`) adds the checks that
+    need the person: inner/outer face identity (swaps) and the person's own reality baseline."""
+    service = service_of(request)
+    data = await read_limited(file, service.settings.max_upload_bytes)
+    result, report = await run_in_threadpool(service.authenticity, data, face_index)
+    out = AuthenticityOut.of(report)
+    return AuthenticityResponse(
+        **out.model_dump(),
+        description=result.description,
+        faces_found=len(result.faces),
+        quality=result.subject.quality,
+    )
 
 
 @router.post(

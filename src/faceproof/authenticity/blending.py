@@ -1,0 +1,252 @@
+"""Blending-boundary detector: is the face pasted into the photo through a face-shaped mask?
+
+Why: every face swap (classic landmark swaps, DeepFaceLab, FaceSwap, most one-shot "swappers") ends with
+compositing a synthesised inner face into the target frame through a blurred mask that roughly follows the
+landmark hull. The composite leaves a seam: colour/illumination steps, a sharpness or noise mismatch between
+the pasted face and the target's own skin, and faint double edges where the two images are misaligned. Face
+X-ray (Li et al., CVPR 2020) showed that detecting this boundary generalises across swap methods; Self-Blended
+Images (Shiohara & Yamasaki, CVPR 2022) showed that a detector can learn it from real photos alone, by blending
+each photo with a slightly altered copy of itself (see :mod:`faceproof.authenticity.swap`).
+
+We have no GPU budget for their CNNs, so this is the same idea with hand-made features and a small linear model:
+
+1. The face is resampled so that its height (forehead landmark 10 to chin 152) is ``FACE_PX`` pixels; any image
+   size, and the dev set's size/compression confound, therefore looks the same to the features.
+2. Six local maps are computed on that crop: Lab L, a, b (illumination and colour), log local noise
+   (|I - median3(I)|), log gradient magnitude, and a sharpness ratio (fine / coarse band-pass energy).
+3. Each map is sampled along ``N_RAYS`` rays from the face centre through the landmark hull, at radial positions
+   ``RADII`` (fractions of the hull radius in that direction, 0.45 = deep inside the face, 1.15 = beyond the
+   outline), giving a (map, ray, radius) tensor that follows the face however it is posed.
+4. Features per map: the median radial profile (every ray centred on its own mean), the mean absolute step
+   between neighbouring radii (a seam is a step), and the mean absolute difference between neighbouring rays at
+   each radius (a seam is also an irregular ring).
+5. A logistic regression (standardised inputs) trained by ``scripts/train_blending.py`` on SBI pseudo-fakes vs
+   the untouched photos, both heavily degraded (downscale, blur, noise, JPEG 60-95), turns them into a
+   probability. Its coefficients live in ``faceproof/data/blending_model.json`` (plain numbers, versioned), read
+   once, lazily and thread-safely.
+
+It needs the face mesh: without landmarks the finding has confidence 0. It says nothing about fully generated
+faces (there is no seam to find); that is the frequency and noise signals' job.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+from dataclasses import dataclass
+from importlib import resources
+
+import cv2
+import numpy as np
+
+from faceproof.authenticity.base import Finding, SignalInput
+from faceproof.authenticity.swap import CHIN, FOREHEAD_TOP, MESH_POINTS
+
+log = logging.getLogger(__name__)
+
+SIGNAL = "blending"
+MODEL_RESOURCE = "blending_model.json"
+FEATURE_VERSION = 2
+FACE_PX = 128  # face height (landmark 10 to 152) after resampling
+CROP_PX = 320  # side of the resampled crop around the face centre
+N_RAYS = 64
+RADII = (0.45, 0.55, 0.65, 0.72, 0.79, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15)
+MAPS = ("L", "a", "b", "noise", "grad", "sharp")
+GRAD_MAPS = ("L", "a", "b", "noise", "sharp")
+GRAD_SIGMA = 2.0
+MIN_FACE_HEIGHT = 40.0  # native pixels; smaller faces carry little boundary detail
+FULL_FACE_HEIGHT = 160.0  # native pixels at which the confidence reaches 1
+
+
+def feature_names() -> tuple[str, ...]:
+    """Names of the vector :func:`boundary_features` returns, in order."""
+    names = [f"blend_{m}_prof{i}" for m in MAPS for i in range(len(RADII))]
+    names += [f"blend_{m}_step{i}" for m in MAPS for i in range(len(RADII) - 1)]
+    names += [f"blend_{m}_ring{i}" for m in MAPS for i in range(len(RADII))]
+    names += [f"blend_{c}_radial{i}" for c in GRAD_MAPS for i in range(len(RADII))]
+    return tuple(names)
+
+
+@dataclass(frozen=True)
+class BlendingModel:
+    """A standardised logistic regression: ``p = sigmoid(a * (w . (x - mean) / scale + b) + c)``.
+
+    ``a``/``c`` are the Platt calibration fitted on held-out identities; ``threshold`` is the operating point.
+    """
+
+    version: str
+    feature_version: int
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    calib_a: float
+    calib_b: float
+    threshold: float
+
+    def probability(self, x: np.ndarray) -> np.ndarray:
+        """Calibrated probability of a blend for each row of ``x`` (N, F)."""
+        z = ((np.atleast_2d(x) - self.mean) / self.scale) @ self.coef + self.intercept
+        z = np.clip(self.calib_a * z + self.calib_b, -50.0, 50.0)
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "version": self.version,
+                "feature_version": self.feature_version,
+                "features": list(feature_names()),
+                "mean": [round(float(v), 7) for v in self.mean],
+                "scale": [round(float(v), 7) for v in self.scale],
+                "coef": [round(float(v), 7) for v in self.coef],
+                "intercept": float(self.intercept),
+                "calib_a": float(self.calib_a),
+                "calib_b": float(self.calib_b),
+                "threshold": float(self.threshold),
+            },
+            indent=1,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> BlendingModel:
+        raw = json.loads(text)
+        model = cls(
+            version=str(raw["version"]),
+            feature_version=int(raw["feature_version"]),
+            mean=np.asarray(raw["mean"], np.float64),
+            scale=np.asarray(raw["scale"], np.float64),
+            coef=np.asarray(raw["coef"], np.float64),
+            intercept=float(raw["intercept"]),
+            calib_a=float(raw["calib_a"]),
+            calib_b=float(raw["calib_b"]),
+            threshold=float(raw["threshold"]),
+        )
+        n = len(feature_names())
+        if model.feature_version != FEATURE_VERSION or not (
+            model.mean.size == model.scale.size == model.coef.size == n
+        ):
+            raise ValueError(f"blending model {model.version} does not match feature version {FEATURE_VERSION}")
+        return model
+
+
+_model: BlendingModel | None = None
+_model_lock = threading.Lock()
+
+
+def get_model() -> BlendingModel:
+    """The packaged model, loaded on first use (thread-safe)."""
+    global _model  # noqa: PLW0603 - a process-wide lazily loaded constant
+    if _model is None:
+        with _model_lock:
+            if _model is None:
+                text = resources.files("faceproof.data").joinpath(MODEL_RESOURCE).read_text(encoding="utf-8")
+                _model = BlendingModel.from_json(text)
+                log.info("loaded blending model %s", _model.version)
+    return _model
+
+
+def _resample_hull(hull: np.ndarray, n: int) -> np.ndarray:
+    """``n`` points equally spaced by arc length along the closed polygon ``hull`` (K, 2)."""
+    closed = np.vstack([hull, hull[:1]])
+    seg = np.linalg.norm(np.diff(closed, axis=0), axis=1)
+    cum = np.concatenate([[0.0], np.cumsum(seg)])
+    at = np.linspace(0.0, cum[-1], n, endpoint=False)
+    return np.stack([np.interp(at, cum, closed[:, k]) for k in range(2)], axis=1)
+
+
+def _maps(crop: np.ndarray) -> np.ndarray:
+    """The six local maps (6, H, W) float32 of a resampled uint8 RGB crop."""
+    lab = cv2.cvtColor(crop, cv2.COLOR_RGB2LAB).astype(np.float32)
+    lab = cv2.GaussianBlur(lab, (0, 0), 1.5)
+    g = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+    gf = g.astype(np.float32)
+    noise = cv2.blur(np.abs(gf - cv2.medianBlur(g, 3).astype(np.float32)), (7, 7))
+    g1 = cv2.GaussianBlur(gf, (0, 0), 1.0)
+    g3 = cv2.GaussianBlur(gf, (0, 0), 3.0)
+    grad = cv2.blur(cv2.magnitude(cv2.Sobel(g1, cv2.CV_32F, 1, 0), cv2.Sobel(g1, cv2.CV_32F, 0, 1)), (5, 5))
+    fine = cv2.blur(np.abs(gf - g1), (7, 7))
+    coarse = cv2.blur(np.abs(g1 - g3), (7, 7))
+    return np.stack(
+        [
+            lab[..., 0],
+            lab[..., 1],
+            lab[..., 2],
+            np.log(noise + 0.5),
+            np.log1p(grad),
+            np.log((fine + 0.5) / (coarse + 0.5)),
+        ]
+    )
+
+
+def boundary_features(rgb: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, float]:
+    """The feature vector (see :func:`feature_names`) and the face height in native pixels."""
+    pts = np.asarray(landmarks, np.float64)[:MESH_POINTS, :2]
+    height = float(np.linalg.norm(pts[CHIN] - pts[FOREHEAD_TOP]))
+    if not np.isfinite(pts).all() or height < 8.0:
+        raise ValueError("degenerate landmarks")
+    hull = cv2.convexHull(pts.astype(np.float32)).reshape(-1, 2).astype(np.float64)
+    centre = hull.mean(axis=0)
+    s = FACE_PX / height
+    m = np.array([[s, 0.0, CROP_PX / 2 - s * centre[0]], [0.0, s, CROP_PX / 2 - s * centre[1]]])
+    crop = cv2.warpAffine(
+        rgb,
+        m,
+        (CROP_PX, CROP_PX),
+        flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REFLECT_101,
+    )
+    maps = _maps(crop)
+    outline = (_resample_hull(hull, N_RAYS) - centre) * s
+    radii = np.asarray(RADII)
+    xy = CROP_PX / 2 + outline[:, None, :] * radii[None, :, None]  # (rays, radii, 2)
+    map_x = np.ascontiguousarray(xy[..., 0], np.float32)
+    map_y = np.ascontiguousarray(xy[..., 1], np.float32)
+    v = np.stack([cv2.remap(c, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101) for c in maps])
+    unit = outline / np.linalg.norm(outline, axis=1, keepdims=True)
+    radial = []
+    for c in (0, 1, 2, 3, 5):
+        sm = cv2.GaussianBlur(maps[c], (0, 0), GRAD_SIGMA)
+        gx = cv2.remap(cv2.Sobel(sm, cv2.CV_32F, 1, 0), map_x, map_y, cv2.INTER_LINEAR)
+        gy = cv2.remap(cv2.Sobel(sm, cv2.CV_32F, 0, 1), map_x, map_y, cv2.INTER_LINEAR)
+        r = gx * unit[:, 0:1] + gy * unit[:, 1:2]
+        t = -gx * unit[:, 1:2] + gy * unit[:, 0:1]
+        radial.append(np.log(np.median(r**2, axis=0) + 1e-2) - np.log(np.median(t**2, axis=0) + 1e-2))
+    profile = np.median(v - v.mean(axis=2, keepdims=True), axis=1)  # (maps, radii)
+    step = np.abs(np.diff(v, axis=2)).mean(axis=1)  # (maps, radii - 1)
+    ring = np.abs(v - np.roll(v, 1, axis=1)).mean(axis=1)  # (maps, radii)
+    return np.concatenate([profile.ravel(), step.ravel(), ring.ravel(), np.ravel(radial)]), height
+
+
+def _empty(message: str) -> Finding:
+    return Finding(signal=SIGNAL, score=0.0, confidence=0.0, kind="swapped", message=message, features={})
+
+
+def analyze(inp: SignalInput) -> Finding:
+    """Probability that the face was composited into the image through a blending mask (a face swap)."""
+    rgb = inp.rgb
+    if inp.landmarks is None:
+        return _empty("no face mesh: the blending boundary cannot be located")
+    if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        return _empty("not an RGB image")
+    try:
+        x, height = boundary_features(rgb, inp.landmarks)
+        model = get_model()
+    except (ValueError, cv2.error, OSError, KeyError) as exc:
+        log.debug("blending analysis failed: %s", exc)
+        return _empty("blending analysis failed on this face")
+    if not np.isfinite(x).all():
+        return _empty("blending features are not finite on this face")
+    score = float(model.probability(x)[0])
+    confidence = float(np.clip((height - MIN_FACE_HEIGHT) / (FULL_FACE_HEIGHT - MIN_FACE_HEIGHT), 0.0, 1.0))
+    if confidence == 0.0:
+        message = f"the face is too small ({height:.0f} px) to see a blending boundary"
+    elif score >= model.threshold:
+        message = f"a blending seam along the face outline (p = {score:.2f}): the face may be swapped"
+    else:
+        message = f"no blending seam along the face outline (p = {score:.2f})"
+    features = {"blend_prob": score, "blend_logit": math.log(max(score, 1e-9) / max(1.0 - score, 1e-9))}
+    return Finding(
+        signal=SIGNAL, score=score, confidence=confidence, kind="swapped", message=message, features=features
+    )

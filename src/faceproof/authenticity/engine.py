@@ -1,0 +1,137 @@
+"""Run every authenticity signal on an analysed image and decide: ``likely_real``, ``suspected_fake`` or
+``inconclusive``, with a calibrated ``fake_probability``, the suspected kind of fake, and one finding per signal.
+
+Decision rules, in order (each is stated in the report's ``reasons``):
+
+1. **Provenance that declares AI** (C2PA / IPTC ``trainedAlgorithmicMedia``, generator PNG chunks) is decisive:
+   nobody stamps "AI-generated" on a real photo. Camera EXIF, by contrast, is only weak evidence (trivial to forge)
+   and missing metadata is never evidence at all.
+2. **The fused probability** of the pixel signals (:mod:`faceproof.authenticity.fusion`) against its threshold,
+   chosen so that 1 % of real photos - including resized, recompressed and cropped ones - are flagged.
+3. **Low quality is not a clean bill of health**: a photo whose face is unusable (blurred, tiny, no mesh) and that
+   is not flagged is ``inconclusive``, never silently ``likely_real``.
+
+Profile-conditioned findings (face-swap consistency, reality baseline) are added by verification, which has the
+profile; they can only raise suspicion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from faceproof.analysis import Analysis
+from faceproof.authenticity import blending, frequency, noise, physiology, provenance, recapture
+from faceproof.authenticity.base import FakeKind, Finding, SignalInput
+from faceproof.authenticity.fusion import load_fusion
+
+AuthVerdict = Literal["likely_real", "suspected_fake", "inconclusive"]
+
+#: The single-image signals, in report order. Each is ``analyze(SignalInput) -> Finding``.
+SIGNALS: tuple[Callable[[SignalInput], Finding], ...] = (
+    frequency.analyze,
+    noise.analyze,
+    recapture.analyze,
+    blending.analyze,
+    physiology.analyze,
+    provenance.analyze,
+)
+#: A provenance score at or above this means the metadata itself declares AI generation or AI compositing.
+PROVENANCE_DECISIVE = 0.9
+#: A profile-conditioned finding at or above this score (with confidence >= 0.5) flags the image on its own.
+CONDITIONED_DECISIVE = 0.5
+
+
+@dataclass(frozen=True)
+class AuthenticityReport:
+    verdict: AuthVerdict
+    fake_probability: float
+    threshold: float
+    suspected_kind: FakeKind | None
+    findings: list[Finding]
+    contributions: dict[str, float]
+    kind_probabilities: dict[str, float] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
+    model_version: str = ""
+
+
+def signal_input(analysis: Analysis) -> SignalInput:
+    s = analysis.subject
+    return SignalInput(
+        rgb=analysis.image.rgb,
+        face_box=s.face.box,
+        keypoints=s.face.keypoints,
+        landmarks=s.landmarks,
+        metadata=analysis.image.metadata,
+    )
+
+
+def measure_signals(analysis: Analysis) -> list[Finding]:
+    inp = signal_input(analysis)
+    return [signal(inp) for signal in SIGNALS]
+
+
+def feature_values(findings: list[Finding]) -> dict[str, float]:
+    values: dict[str, float] = {}
+    for f in findings:
+        values.update(f.features)
+    return values
+
+
+def assess(
+    analysis: Analysis, findings: list[Finding] | None = None, conditioned: list[Finding] | None = None
+) -> AuthenticityReport:
+    """The authenticity verdict of one analysed image (plus any profile-conditioned findings).
+
+    ``findings`` may be passed when the caller already ran :func:`measure_signals` (verification does, to compare
+    the features with the profile's reality baseline first).
+    """
+    findings = findings if findings is not None else measure_signals(analysis)
+    model = load_fusion()
+    fused = model.evaluate(feature_values(findings))
+    probability, parts = fused.fake_probability, fused.contributions
+    conditioned = conditioned or []
+    reasons: list[str] = []
+    kind: FakeKind | None = None
+    flagged = False
+
+    declared = [f for f in findings if f.signal == provenance.SIGNAL and f.score >= PROVENANCE_DECISIVE]
+    if declared:
+        flagged, kind = True, declared[0].kind
+        probability = max(probability, declared[0].score)
+        reasons.append(f"provenance: {declared[0].message}")
+    decisive = [f for f in conditioned if f.score >= CONDITIONED_DECISIVE and f.confidence >= 0.5]
+    if decisive:
+        worst = max(decisive, key=lambda f: f.score)
+        flagged, kind = True, kind or worst.kind
+        probability = max(probability, worst.score)
+        reasons.append(f"{worst.signal}: {worst.message}")
+    if probability >= model.threshold and not flagged:
+        flagged, kind = True, fused.kind  # type: ignore[assignment]
+        top = max(parts, key=lambda s: parts[s])
+        reasons.append(
+            f"{fused.kind} fake probability {probability:.2f} ≥ threshold {model.threshold:.2f}; "
+            f"strongest signal: {top}"
+        )
+
+    quality = analysis.subject.quality
+    if flagged:
+        verdict: AuthVerdict = "suspected_fake"
+    elif not quality.usable_for_identity:
+        verdict = "inconclusive"
+        reasons.append("not flagged, but the face is not usable enough to vouch for it: " + ", ".join(quality.reasons))
+    else:
+        verdict = "likely_real"
+        reasons.append(f"fused fake probability {probability:.2f} < threshold {model.threshold:.2f}")
+    return AuthenticityReport(
+        verdict=verdict,
+        fake_probability=probability,
+        threshold=model.threshold,
+        suspected_kind=kind,
+        findings=[*findings, *conditioned],
+        contributions={k: round(v, 4) for k, v in parts.items()},
+        kind_probabilities={k: round(v, 4) for k, v in fused.kind_probabilities.items()},
+        reasons=reasons,
+        model_version=model.version,
+    )

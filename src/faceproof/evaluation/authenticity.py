@@ -1,0 +1,125 @@
+"""Authenticity evaluation with the *shipped* fusion model (nothing is fitted on the evaluated images).
+
+Input: a manifest CSV with at least ``file,label,identity``; ``label`` is ``real`` or any word naming a kind of
+fake (unknown words are welcome: every label other than ``real`` counts as fake). An image without a face is
+*failed*: counted in ``n_failed`` and left out of the AUCs (the service answers ``no_face`` for it).
+
+Report keys: ``n_images``, ``n_failed``, ``auc`` (real vs all fakes, on ``fake_probability``),
+``tpr_at_fpr_0.01`` (the ROC point where 1 % of the real photos are flagged), ``real_flagged_rate`` (real photos
+with verdict ``suspected_fake`` at the shipped operating point), ``real_inconclusive_rate``, ``threshold``,
+``per_label``: ``{label: {"n", "auc", "detected_rate", "inconclusive_rate"}}`` (AUC of that label against all
+reals; detected = verdict ``suspected_fake``), ``verdicts`` per label, ``model_version``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceproof.errors import FaceproofError
+from faceproof.evaluation.manifest import read_manifest
+
+log = logging.getLogger(__name__)
+Progress = Callable[[int, int], None]
+
+
+def _auc(real: np.ndarray, fake: np.ndarray) -> float | None:
+    if not len(real) or not len(fake):
+        return None
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(np.r_[np.zeros(len(real)), np.ones(len(fake))], np.r_[real, fake]))
+
+
+def evaluate_authenticity(
+    manifest: Path, root: Path, plot: Path | None = None, progress: Progress | None = None
+) -> dict[str, Any]:
+    from faceproof.analysis import analyze
+    from faceproof.authenticity.engine import assess
+
+    rows = read_manifest(manifest)
+    results: list[tuple[str, float, str] | None] = []
+    threshold, version = 0.0, ""
+    for i, row in enumerate(rows):
+        try:
+            report = assess(analyze(root / row.file, with_dlib=False))
+            results.append((row.label, report.fake_probability, report.verdict))
+            threshold, version = report.threshold, report.model_version
+        except (FaceproofError, OSError) as exc:
+            log.info("failed %s: %s", row.file, exc)
+            results.append(None)
+        if progress is not None:
+            progress(i + 1, len(rows))
+    ok = [r for r in results if r is not None]
+    real = np.array([p for label, p, _ in ok if label == "real"])
+    fake = np.array([p for label, p, _ in ok if label != "real"])
+    real_verdicts = [v for label, _, v in ok if label == "real"]
+    tpr = None
+    if len(real) and len(fake):
+        cut = float(np.quantile(real, 0.99))
+        tpr = float((fake > cut).mean())
+    per_label: dict[str, Any] = {}
+    verdicts: dict[str, dict[str, int]] = {}
+    for label in sorted({label for label, _, _ in ok}):
+        mine = [(p, v) for lab, p, v in ok if lab == label]
+        counts: dict[str, int] = {}
+        for _, v in mine:
+            counts[v] = counts.get(v, 0) + 1
+        verdicts[label] = counts
+        if label == "real":
+            continue
+        per_label[label] = {
+            "n": len(mine),
+            "auc": _auc(real, np.array([p for p, _ in mine])),
+            "detected_rate": counts.get("suspected_fake", 0) / len(mine),
+            "inconclusive_rate": counts.get("inconclusive", 0) / len(mine),
+        }
+    report = {
+        "n_images": len(rows),
+        "n_failed": sum(r is None for r in results),
+        "auc": _auc(real, fake),
+        "tpr_at_fpr_0.01": tpr,
+        "real_flagged_rate": (real_verdicts.count("suspected_fake") / len(real_verdicts)) if real_verdicts else None,
+        "real_inconclusive_rate": (real_verdicts.count("inconclusive") / len(real_verdicts)) if real_verdicts else None,
+        "threshold": threshold,
+        "per_label": per_label,
+        "verdicts": verdicts,
+        "model_version": version,
+    }
+    if plot is not None and len(real) and len(fake):
+        _plot(plot, real, {label: np.array([p for lab, p, _ in ok if lab == label]) for label in per_label}, threshold)
+    return report
+
+
+def _plot(path: Path, real: np.ndarray, fakes: dict[str, np.ndarray], threshold: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_curve
+
+    fig, (roc, hist) = plt.subplots(1, 2, figsize=(10, 4), dpi=90)
+    for label, scores in fakes.items():
+        y = np.r_[np.zeros(len(real)), np.ones(len(scores))]
+        fpr, tpr, _ = roc_curve(y, np.r_[real, scores])
+        roc.plot(fpr, tpr, label=f"{label} (n={len(scores)})")
+        op = float((scores >= threshold).mean())
+        roc.plot([float((real >= threshold).mean())], [op], "o", mec="black")
+    roc.plot([0, 1], [0, 1], ":", color="grey")
+    roc.set(xlabel="real photos flagged (FPR)", ylabel="fakes detected (TPR)", title="ROC per fake label")
+    roc.legend(fontsize=8)
+    bins = np.linspace(0, 1, 41)
+    hist.hist(real, bins=bins, alpha=0.6, label="real", density=True)
+    for label, scores in fakes.items():
+        hist.hist(scores, bins=bins, alpha=0.4, label=label, density=True)
+    hist.axvline(threshold, color="black", ls="--", label="operating point")
+    hist.set(xlabel="fake_probability", title="score distributions")
+    hist.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)

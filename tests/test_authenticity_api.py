@@ -1,0 +1,105 @@
+"""Authenticity through the API: single images, enrolment gating, and profile-conditioned verification."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image, PngImagePlugin
+
+import faceproof
+from faceproof.api.app import create_app
+from faceproof.authenticity.swap import swap_faces
+from faceproof.config import Settings
+from tests.conftest import fixture_path
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(data_dir=tmp_path_factory.mktemp("auth")))) as c:
+        yield c
+
+
+def upload(data: bytes, name: str = "x.jpg", field: str = "file") -> dict:
+    return {field: (name, data, "application/octet-stream")}
+
+
+def png_with_generator_chunk(name: str) -> bytes:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "portrait photo of a man, Steps: 30, Sampler: DPM++ 2M, CFG scale: 7, Seed: 1")
+    buf = io.BytesIO()
+    Image.open(fixture_path(name)).save(buf, format="PNG", pnginfo=info)
+    return buf.getvalue()
+
+
+def jpeg(img: Image.Image, quality: int = 92) -> bytes:
+    buf = io.BytesIO()
+    img.convert("RGB").save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def test_real_photo_is_not_flagged(client: TestClient) -> None:
+    r = client.post("/authenticity", files=upload(fixture_path("df02_02.jpg").read_bytes()))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["verdict"] == "likely_real"
+    assert 0.0 <= body["fake_probability"] < body["threshold"]
+    signals = {f["signal"] for f in body["findings"]}
+    assert {"frequency", "noise", "recapture", "provenance"} <= signals
+    provenance = next(f for f in body["findings"] if f["signal"] == "provenance")
+    assert provenance["confidence"] == 0 and "not evidence" in provenance["message"]
+    assert "generated" in body["kind_probabilities"]
+    assert set(body["kind_probabilities"]) <= {"generated", "swapped", "recaptured"}
+    assert max(body["kind_probabilities"].values()) == pytest.approx(body["fake_probability"], abs=1e-3)
+    assert body["contributions"] and set(body["contributions"]) <= signals
+
+
+def test_recompressed_real_photo_is_not_flagged(client: TestClient) -> None:
+    img = Image.open(fixture_path("df02_02.jpg"))
+    small = img.resize((img.width * 2 // 3, img.height * 2 // 3))
+    body = client.post("/authenticity", files=upload(jpeg(small, 75))).json()
+    assert body["verdict"] != "suspected_fake"
+
+
+def test_generator_metadata_is_decisive(client: TestClient) -> None:
+    body = client.post("/authenticity", files=upload(png_with_generator_chunk("df02_02.jpg"), "x.png")).json()
+    assert body["verdict"] == "suspected_fake" and body["suspected_kind"] == "generated"
+    assert any(r.startswith("provenance") for r in body["reasons"])
+
+
+def test_low_quality_is_inconclusive_not_real(client: TestClient) -> None:
+    img = Image.open(fixture_path("df02_02.jpg"))
+    tiny = img.resize((img.width // 14, img.height // 14)).resize(img.size)
+    body = client.post("/authenticity", files=upload(jpeg(tiny, 60))).json()
+    assert body["quality"]["usable_for_identity"] is False
+    assert body["verdict"] in {"inconclusive", "suspected_fake"}
+
+
+def test_enrolment_refuses_a_declared_ai_image(client: TestClient) -> None:
+    r = client.post("/profiles", files=[("files", ("a.png", png_with_generator_chunk("df02_01.jpg"), "image/png"))])
+    assert r.status_code == 422
+    err = r.json()["error"]
+    assert err["details"]["reason"] == "suspected_fake" and err["details"]["suspected_kind"] == "generated"
+
+
+def test_profile_keeps_reality_baseline_and_catches_a_swap(client: TestClient) -> None:
+    files = [("files", (n, fixture_path(n).read_bytes(), "image/jpeg")) for n in ("df01_01.jpg", "df01_02.jpg")]
+    created = client.post("/profiles", files=files)
+    assert created.status_code == 201, created.text
+    profile = created.json()["profile"]
+    baseline = profile["summary"]["reality_baseline"]
+    assert baseline and all(v["n"] == 2 for v in baseline.values())
+    pid = profile["id"]
+
+    genuine = client.post(f"/profiles/{pid}/verify", files=upload(fixture_path("df01_03.jpg").read_bytes())).json()
+    assert genuine["verdict"] == "genuine"
+    consistency = next(f for f in genuine["findings"] if f["signal"] == "consistency")
+    assert consistency["score"] < 0.5
+
+    # The enrolled person's face (df01_03) pasted onto someone else's head (df10_01).
+    src, dst = faceproof.analyze(fixture_path("df01_03.jpg")), faceproof.analyze(fixture_path("df10_01.jpg"))
+    swapped = swap_faces(src.image.rgb, src.subject.landmarks, dst.image.rgb, dst.subject.landmarks, seed=3)
+    verdict = client.post(f"/profiles/{pid}/verify", files=upload(jpeg(Image.fromarray(swapped)))).json()
+    assert verdict["verdict"] != "genuine", verdict["reasons"]
