@@ -149,3 +149,17 @@ def test_seed_endpoint_profile_is_a_normal_profile(client: TestClient) -> None:
     verdict = client.post(f"/profiles/{pid}/verify", files=one("df02_02.jpg")).json()
     assert verdict["verdict"] == "genuine"
     assert verdict["profile_id"] == pid and verdict["match"]["scores"]["sface"] > 0.5
+
+
+def test_export_import_round_trip(client: TestClient) -> None:
+    pid = enrol(client, "df02_01.jpg", "df02_02.jpg", name="two")["profile"]["id"]
+    doc = client.get(f"/profiles/{pid}/export").json()
+    assert doc["format"] == "faceproof.profile" and len(doc["images"]) == 2
+    assert "image_bytes" not in json.dumps(doc)
+    assert client.post("/profiles/import", json=doc).json()["error"]["code"] == "duplicate_profile"
+    assert client.delete(f"/profiles/{pid}").status_code == 204
+    restored = client.post("/profiles/import", json=doc)
+    assert restored.status_code == 201 and restored.json()["id"] == pid and restored.json()["image_count"] == 2
+    assert client.post(f"/profiles/{pid}/verify", files=one("df02_02.jpg")).json()["verdict"] == "genuine"
+    bad = client.post("/profiles/import", json={"hello": 1})
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_request"

@@ -109,3 +109,65 @@ class InvalidRequest(FaceproofError):
 class DuplicateExternalId(FaceproofError):
     code = "duplicate_external_id"
     status_code = 409
+
+
+class DuplicateProfile(FaceproofError):
+    code = "duplicate_profile"
+    status_code = 409
+
+
+class Unauthorized(FaceproofError):
+    """No API key, or one that is unknown or revoked (keys are configured, so every API call needs one)."""
+
+    code = "unauthorized"
+    status_code = 401
+    headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": 'Bearer realm="faceproof"'}
+
+
+class Forbidden(FaceproofError):
+    """A valid API key whose scope does not allow this call."""
+
+    code = "forbidden"
+    status_code = 403
+
+
+class Overloaded(FaceproofError):
+    """Every analysis slot and queue place is taken: retry shortly instead of waiting on a saturated server."""
+
+    code = "overloaded"
+    status_code = 503
+    headers: ClassVar[dict[str, str]] = {"Retry-After": "1"}
+
+
+class RequestTimedOut(FaceproofError):
+    """The analysis did not finish within the configured time (waiting for a slot included)."""
+
+    code = "timeout"
+    status_code = 503
+    headers: ClassVar[dict[str, str]] = {"Retry-After": "1"}
+
+
+class InternalError(FaceproofError):
+    """An unexpected failure: logged in full on the server, reported to the client without any detail."""
+
+    code = "internal_error"
+    status_code = 500
+
+
+class MalformedRequest(FaceproofError):
+    """The HTTP request itself could not be parsed - a broken multipart body, a text form field over the 1 MB part
+    limit, too many parts - so nothing reached the service."""
+
+    code = "malformed_request"
+    status_code = 400
+
+
+class RouteNotFound(NotFound):
+    """No endpoint at this path (the framework's 404, in the same JSON shape as every other error)."""
+
+    code = "not_found"
+
+
+class MethodNotAllowed(FaceproofError):
+    code = "method_not_allowed"
+    status_code = 405

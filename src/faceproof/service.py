@@ -21,7 +21,7 @@ from faceproof.authenticity.fusion import load_fusion
 from faceproof.config import Settings
 from faceproof.decision.calibration import MatchDecision, load_calibration
 from faceproof.decision.verify import VerifyOutcome, decide_verdict, geometry_agreement, score_against
-from faceproof.errors import EnrolmentRefused, ImageNotFound, InvalidRequest, ProfileNotFound
+from faceproof.errors import DuplicateProfile, EnrolmentRefused, ImageNotFound, InvalidRequest, ProfileNotFound
 from faceproof.intake import IntakeLimits
 from faceproof.measure.identity import DLIB_KEY, SFACE_KEY, dlib_embedding
 from faceproof.profile.aggregate import image_document, image_embeddings, summarize
@@ -215,6 +215,18 @@ class Service:
     def update_profile(self, profile_id: str, **changes: Any) -> ProfileRecord:
         self.get_profile(profile_id)
         return self.store.update_profile(profile_id, **changes)
+
+    def import_profile(self, document: dict[str, Any]) -> ProfileRecord:
+        """Restore an exported profile; an id that exists already is refused (never overwritten)."""
+        profile_id = (document.get("profile") or {}).get("id") if isinstance(document, dict) else None
+        if not isinstance(profile_id, str):
+            raise InvalidRequest("Not a faceproof profile export (profile.id missing).")
+        if self.store.get_profile(profile_id) is not None:
+            raise DuplicateProfile(f"A profile with id {profile_id!r} exists already.", profile_id=profile_id)
+        try:
+            return self.store.import_profile(document)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidRequest(f"Not a valid faceproof profile export: {exc}") from exc
 
     def delete_profile(self, profile_id: str) -> None:
         self.get_profile(profile_id)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from faceproof.analysis import Analysis
-from faceproof.authenticity import blending, frequency, noise, physiology, provenance, recapture
+from faceproof.authenticity import blending, frequency, learned, noise, physiology, provenance, recapture
 from faceproof.authenticity.base import FakeKind, Finding, SignalInput
 from faceproof.authenticity.fusion import load_fusion
 
@@ -35,6 +35,7 @@ SIGNALS: tuple[Callable[[SignalInput], Finding], ...] = (
     recapture.analyze,
     blending.analyze,
     physiology.analyze,
+    learned.analyze,
     provenance.analyze,
 )
 #: A provenance score at or above this means the metadata itself declares AI generation or AI compositing.

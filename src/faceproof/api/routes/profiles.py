@@ -120,6 +120,36 @@ async def delete_profile(request: Request, profile_id: str) -> Response:
 
 
 @router.get(
+    "/profiles/{profile_id}/export",
+    summary="Export a profile as JSON (no raw images)",
+    response_model=dict[str, Any],
+    responses=NOT_FOUND,
+)
+async def export_profile(request: Request, profile_id: str) -> dict[str, Any]:
+    """A self-contained, versioned document: the profile, each image's measurements and templates (model@version
+    tagged). Import it elsewhere with `POST /profiles/import`. Templates are biometric data: protect the file."""
+    service = service_of(request)
+    await run_in_threadpool(service.get_profile, profile_id)
+    return await run_in_threadpool(service.store.export_profile, profile_id)
+
+
+@router.post(
+    "/profiles/import",
+    summary="Import a profile exported by faceproof",
+    response_model=ProfileOut,
+    status_code=201,
+    responses={
+        409: {"model": ErrorResponse, "description": "`duplicate_profile` or `duplicate_external_id`."},
+        422: {"model": ErrorResponse, "description": "`invalid_request`: not a faceproof export."},
+    },
+)
+async def import_profile(request: Request, document: dict[str, Any]) -> ProfileOut:
+    """Restores a profile written by `GET /profiles/{id}/export` (or `faceproof export`), keeping its id."""
+    service = service_of(request)
+    return ProfileOut.of(await run_in_threadpool(service.import_profile, document))
+
+
+@router.get(
     "/profiles/{profile_id}/images",
     summary="List a profile's enrolment images",
     response_model=list[ProfileImageOut],
