@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import logging
+import struct
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,22 @@ except ImportError:  # pragma: no cover - the lock installs it
 # We enforce our own (lower, configurable) pixel limit from the header; Pillow's global guard stays as a backstop.
 SUPPORTED_FORMATS = frozenset(
     {"JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "MPO"} | ({"HEIF"} if HEIF_SUPPORTED else set())
+)
+
+#: What Pillow's format plugins raise on malformed bytes, besides the bomb errors. Beyond the documented OSError /
+#: ValueError / SyntaxError, the hostile corpus and the fuzz tests found ``struct.error`` (a PNG chunk header cut
+#: short), ``TypeError`` (a TIFF page without dimensions, raised while counting frames) and ``EOFError``;
+#: ``KeyError`` / ``IndexError`` are listed for the same kind of short-buffer reads elsewhere in the plugins. Any of
+#: them means "damaged file", a 400 for the client, never a 500.
+MALFORMED_IMAGE_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    TypeError,
+    KeyError,
+    IndexError,
+    struct.error,
 )
 
 DEFAULT_MAX_BYTES = 15 * 1024 * 1024
@@ -108,7 +125,7 @@ def decode_image(data: bytes, limits: IntakeLimits | None = None) -> DecodedImag
             ) from exc
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise TooManyPixels(f"The image declares too many pixels: {exc}") from exc
-        except OSError as exc:
+        except MALFORMED_IMAGE_ERRORS as exc:
             raise TruncatedImage(f"The image file is damaged or truncated: {exc}") from exc
         fmt = (img.format or "").upper()
         if fmt not in SUPPORTED_FORMATS:
@@ -128,15 +145,18 @@ def decode_image(data: bytes, limits: IntakeLimits | None = None) -> DecodedImag
                 width=width,
                 height=height,
             )
-        metadata = _read_metadata(img, fmt, data)
         try:
             img.seek(0)  # GIF / multi-page TIFF / MPO: the first frame is the photo.
+            # Pixels before metadata: PNG's getexif() loads the file, and a load failure swallowed there left a
+            # half-loaded image whose text chunks then failed an assertion inside Pillow (found by fuzzing).
             img.load()
+            # Still inside the guard: counting frames parses every TIFF page / GIF frame header.
+            metadata = _read_metadata(img, fmt, data)
             upright = ImageOps.exif_transpose(img) if metadata.exif_orientation != 1 else img
             rgb = _to_rgb8(upright)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise TooManyPixels(f"The image declares too many pixels: {exc}") from exc
-        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        except MALFORMED_IMAGE_ERRORS as exc:
             raise TruncatedImage(f"The image file is damaged or truncated: {exc}") from exc
     return DecodedImage(rgb=rgb, metadata=metadata)
 

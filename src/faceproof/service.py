@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from annotated_types import Len
+from pydantic import BaseModel, Field, ValidationError
 
 from faceproof.analysis import Analysis, analyze
 from faceproof.authenticity import consistency
@@ -34,6 +37,34 @@ log = logging.getLogger(__name__)
 ENROL_IDENTITY_FAR = 1e-2
 #: Operating points the shipped calibration has thresholds for.
 SUPPORTED_FARS = (1e-2, 1e-3, 1e-4)
+
+
+Vector = Annotated[list[float], Len(128, 128)]
+
+
+class _ExportedImage(BaseModel):
+    id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    created_at: datetime
+    analysis: dict[str, Any]
+    embeddings: dict[Annotated[str, Len(1, 100)], Vector]
+
+
+class _ExportedProfile(BaseModel):
+    id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    name: str = Field(max_length=200)
+    external_id: str | None = Field(default=None, max_length=200)
+    metadata: dict[str, Any]
+    summary: dict[str, Any]
+    created_at: datetime
+
+
+class ProfileExport(BaseModel):
+    """The shape of ``GET /profiles/{id}/export`` / ``faceproof export``: validated before anything is stored."""
+
+    format: Literal["faceproof.profile"]
+    schema_version: Literal[1]
+    profile: _ExportedProfile
+    images: list[_ExportedImage] = Field(max_length=1000)
 
 
 @dataclass
@@ -218,9 +249,11 @@ class Service:
 
     def import_profile(self, document: dict[str, Any]) -> ProfileRecord:
         """Restore an exported profile; an id that exists already is refused (never overwritten)."""
-        profile_id = (document.get("profile") or {}).get("id") if isinstance(document, dict) else None
-        if not isinstance(profile_id, str):
-            raise InvalidRequest("Not a faceproof profile export (profile.id missing).")
+        try:
+            profile_id = ProfileExport.model_validate(document).profile.id
+        except ValidationError as exc:
+            problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]]
+            raise InvalidRequest("Not a valid faceproof profile export.", problems=problems) from exc
         if self.store.get_profile(profile_id) is not None:
             raise DuplicateProfile(f"A profile with id {profile_id!r} exists already.", profile_id=profile_id)
         try:
