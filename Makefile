@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 export MPLCONFIGDIR ?= $(CURDIR)/$(VENV)/.mplconfig
 
-.PHONY: setup run test lint format bench clean
+.PHONY: setup run test lint format bench load clean
 
 setup: $(STAMP)
 
@@ -38,6 +38,9 @@ format: setup
 
 bench: setup
 	OMP_NUM_THREADS=1 $(BIN)/faceproof bench
+
+load: setup
+	$(BIN)/python scripts/load_test.py --workers 1 2 --clients 8 --requests 200 --duration-s 60
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

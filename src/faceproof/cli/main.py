@@ -1,7 +1,7 @@
 """The ``faceproof`` command line: serve the API, analyse photos, benchmark the pipeline.
 
 Heavy imports (OpenCV, dlib, MediaPipe) happen inside the commands, so ``faceproof --help`` answers instantly.
-Exit codes: 0 success, 1 a photo could not be analysed, 2 usage error (typer's).
+Exit codes: 0 success, 1 a photo could not be analysed, 2 usage error (typer's) or a refused unsafe ``serve``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from rich.table import Table
 from faceproof.cli import profiles
 from faceproof.cli.common import console, err_console
 from faceproof.cli.evaluate import eval_app
+from faceproof.cli.keys import keys_app
 
+log = logging.getLogger(__name__)
 app = typer.Typer(
     name="faceproof",
     help="Facial profiles from photos, and whether a new image is a real photo of the same person.",
@@ -27,6 +29,7 @@ app = typer.Typer(
 )
 profiles.register(app)
 app.add_typer(eval_app, name="eval")
+app.add_typer(keys_app, name="keys")
 
 
 @app.callback()
@@ -42,10 +45,33 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes (all state lives in the database).")] = 1,
+    allow_unauthenticated: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unauthenticated",
+            help="Serve a non-loopback interface without API keys (or FACEPROOF_ALLOW_UNAUTHENTICATED=1).",
+        ),
+    ] = False,
 ) -> None:
-    """Serve the HTTP API (and the web page) with uvicorn."""
+    """Serve the HTTP API (and the web page) with uvicorn.
+
+    Without API keys ('faceproof keys create') anyone who can connect may read and change biometric data, so an
+    interface other than loopback is refused unless that is asked for explicitly."""
     import uvicorn
 
+    from faceproof.config import Settings
+    from faceproof.security import KeyStore, is_loopback
+
+    settings = Settings.from_env()
+    if not KeyStore(settings.resolved_api_keys_file).configured:
+        if not is_loopback(host) and not (allow_unauthenticated or settings.allow_unauthenticated):
+            err_console.print(
+                f"[red]refusing[/red] to serve {host} without API keys: anyone reaching it could read and change "
+                "biometric data. Create a key ('faceproof keys create --scope admin'), bind 127.0.0.1, or pass "
+                "--allow-unauthenticated."
+            )
+            raise typer.Exit(2)
+        log.warning("serving %s:%d WITHOUT authentication (no API keys configured)", host, port)
     uvicorn.run("faceproof.api.app:create_app", factory=True, host=host, port=port, workers=workers)
 
 

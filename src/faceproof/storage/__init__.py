@@ -5,9 +5,28 @@
 
 from __future__ import annotations
 
-from faceproof.storage.base import ImageRecord, NewImage, ProfileRecord, ProfileTransaction, SearchHit, Store
+from faceproof.storage.base import (
+    UNSET,
+    ImageRecord,
+    NewImage,
+    ProfileRecord,
+    ProfileTransaction,
+    SearchHit,
+    Store,
+    Summarize,
+)
 
-__all__ = ["ImageRecord", "NewImage", "ProfileRecord", "ProfileTransaction", "SearchHit", "Store", "open_store"]
+__all__ = [
+    "UNSET",
+    "ImageRecord",
+    "NewImage",
+    "ProfileRecord",
+    "ProfileTransaction",
+    "SearchHit",
+    "Store",
+    "Summarize",
+    "open_store",
+]
 
 
 def open_store(url: str) -> Store:

@@ -7,16 +7,30 @@ Records are plain dataclasses: the rest of faceproof never sees SQL.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from enum import Enum
+from typing import Any, Final, Literal, Protocol
 
 import numpy as np
 
-#: Version of the stored documents (profile summary and image analysis). Bumped with a migration.
+#: Version of the stored documents (profile summary and image analysis) and of the export format. Bumped with a
+#: migration that converts the stored documents.
 SCHEMA_VERSION = 1
+
+
+class _Unset(Enum):
+    UNSET = "unset"
+
+
+#: "Leave this field as it is" in :meth:`Store.update_profile` (``None`` is a value: it clears ``external_id``).
+UNSET: Final = _Unset.UNSET
+Unset = Literal[_Unset.UNSET]
+
+#: Computes a profile's summary document from all its images (run inside the profile's lock).
+Summarize = Callable[[list["ImageRecord"]], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -63,11 +77,14 @@ class SearchHit:
 
 
 class ProfileTransaction(Protocol):
-    """A read-modify-write of one profile, serialised against every other writer of that profile."""
+    """A read-modify-write of one profile, serialised against every other writer of that profile.
+
+    Everything done through it commits together when the ``with`` block ends, or not at all if it raises.
+    """
 
     def images(self) -> list[ImageRecord]: ...
     def add_image(self, image: NewImage) -> str: ...
-    def delete_image(self, image_id: str) -> None: ...
+    def delete_image(self, image_id: str) -> None: ...  # ImageNotFound if the image is not this profile's
     def set_summary(self, summary: dict[str, Any]) -> None: ...
 
 
@@ -76,6 +93,8 @@ class Store(Protocol):
 
     label: str
 
+    def migrate(self) -> str: ...  # upgrade to the newest schema (done on open); returns the revision
+    def schema_revision(self) -> str | None: ...
     def create_profile(
         self,
         *,
@@ -87,11 +106,21 @@ class Store(Protocol):
     ) -> ProfileRecord: ...
     def get_profile(self, profile_id: str) -> ProfileRecord | None: ...
     def list_profiles(self, offset: int = 0, limit: int = 50) -> tuple[list[ProfileRecord], int]: ...
-    def update_profile(self, profile_id: str, **changes: Any) -> ProfileRecord: ...
+    def update_profile(
+        self,
+        profile_id: str,
+        *,
+        name: str | Unset = UNSET,
+        external_id: str | Unset | None = UNSET,
+        metadata: dict[str, Any] | Unset = UNSET,
+    ) -> ProfileRecord: ...
     def delete_profile(self, profile_id: str) -> None: ...
     def list_images(self, profile_id: str) -> list[ImageRecord]: ...
+    def add_image(self, profile_id: str, image: NewImage, summarize: Summarize) -> str: ...
+    def delete_image(self, profile_id: str, image_id: str, summarize: Summarize) -> None: ...
     def profile_transaction(self, profile_id: str) -> AbstractContextManager[ProfileTransaction]: ...
     def search(self, model_key: str, vector: np.ndarray, k: int) -> list[SearchHit]: ...
+    def export_profile(self, profile_id: str) -> dict[str, Any]: ...
     def export_profiles(self) -> Iterator[dict[str, Any]]: ...
     def import_profile(self, document: dict[str, Any]) -> ProfileRecord: ...
     def close(self) -> None: ...

@@ -3,8 +3,8 @@
 - JSON documents are ``JSONB`` on PostgreSQL and JSON text on SQLite.
 - Embeddings are pgvector ``vector(128)`` on PostgreSQL (HNSW-indexed for 1:N search) and raw float32 bytes on
   SQLite (searched by an in-process index, :mod:`faceproof.storage.vector_index`).
-- ``store_meta`` holds a ``generation`` counter bumped by every embedding write, so an in-process index in any
-  worker can tell that it is stale.
+- ``store_meta`` holds a ``generation`` counter that SQLite writes bump when they change embeddings, so the
+  in-process index of any worker can tell that it is stale.
 """
 
 from __future__ import annotations

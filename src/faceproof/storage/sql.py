@@ -1,8 +1,10 @@
 """The SQL store shared by both backends (SQLAlchemy Core). Subclasses add what differs: connection set-up, the
-per-profile write lock and 1:N search (:mod:`faceproof.storage.sqlite`, :mod:`faceproof.storage.postgres`).
+per-profile write lock and the nearest-neighbour query (:mod:`faceproof.storage.sqlite`,
+:mod:`faceproof.storage.postgres`).
 
 Every public write runs in one transaction: an exception half-way rolls everything back, so a failed enrolment
-leaves the profile exactly as it was.
+leaves the profile exactly as it was. A write that changes embeddings records what it changed (:class:`Changes`);
+after the commit the backend may use that to update an in-process search index without re-reading the database.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,15 +21,26 @@ import numpy as np
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from faceproof.errors import DuplicateExternalId, InvalidRequest, ProfileNotFound
-from faceproof.storage.base import SCHEMA_VERSION, ImageRecord, NewImage, ProfileRecord, SearchHit
-from faceproof.storage.migrate import upgrade
-from faceproof.storage.schema import embeddings, images, profiles, store_meta
+from faceproof.errors import DuplicateExternalId, DuplicateProfile, ImageNotFound, InvalidRequest, ProfileNotFound
+from faceproof.storage.base import (
+    SCHEMA_VERSION,
+    UNSET,
+    ImageRecord,
+    NewImage,
+    ProfileRecord,
+    SearchHit,
+    Summarize,
+    Unset,
+)
+from faceproof.storage.migrate import current_revision, upgrade
+from faceproof.storage.schema import embeddings, images, profiles
 
 log = logging.getLogger(__name__)
 
 EXPORT_FORMAT = "faceproof.profile"
-UPDATABLE = frozenset({"name", "external_id", "metadata"})
+#: Neighbours fetched per requested profile: a profile with several images can fill several of the k slots. When
+#: that still yields fewer than k profiles, the search is repeated with a larger window.
+OVERFETCH = 4
 
 
 def _now() -> datetime:
@@ -37,27 +51,54 @@ def _new_id() -> str:
     return uuid.uuid4().hex
 
 
+def _not_found(profile_id: str) -> ProfileNotFound:
+    return ProfileNotFound(f"No profile with id {profile_id!r}.", profile_id=profile_id)
+
+
+@dataclass
+class Changes:
+    """The embedding rows one write transaction added and removed."""
+
+    added: list[tuple[str, str, str, np.ndarray]] = field(default_factory=list)  # (model, profile, image, vector)
+    removed_images: set[str] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed_images)
+
+
+@dataclass
+class Write:
+    """An open write transaction: the connection and what it changed so far."""
+
+    conn: Connection
+    changes: Changes = field(default_factory=Changes)
+
+
 class SqlTransaction:
     """The :class:`~faceproof.storage.base.ProfileTransaction` of one locked profile."""
 
-    def __init__(self, store: SqlStore, conn: Connection, profile_id: str) -> None:
-        self._store, self._conn, self._profile_id = store, conn, profile_id
+    def __init__(self, store: SqlStore, write: Write, profile_id: str) -> None:
+        self._store, self._write, self._profile_id = store, write, profile_id
 
     def images(self) -> list[ImageRecord]:
-        return self._store._images(self._conn, self._profile_id)
+        return self._store._images(self._write.conn, self._profile_id)
 
     def add_image(self, image: NewImage) -> str:
-        return self._store._insert_image(self._conn, self._profile_id, image)
+        return self._store._insert_image(self._write, self._profile_id, image)
 
     def delete_image(self, image_id: str) -> None:
-        self._conn.execute(delete(images).where(images.c.id == image_id, images.c.profile_id == self._profile_id))
-        self._store._bump_generation(self._conn)
+        result = self._write.conn.execute(
+            delete(images).where(images.c.id == image_id, images.c.profile_id == self._profile_id)
+        )
+        if result.rowcount == 0:
+            raise ImageNotFound(f"Profile {self._profile_id!r} has no image {image_id!r}.", image_id=image_id)
+        self._write.conn.execute(delete(embeddings).where(embeddings.c.image_id == image_id))
+        self._write.changes.removed_images.add(image_id)
 
     def set_summary(self, summary: dict[str, Any]) -> None:
-        count = self._conn.scalar(
-            select(func.count()).select_from(images).where(images.c.profile_id == self._profile_id)
-        )
-        self._conn.execute(
+        conn = self._write.conn
+        count = conn.scalar(select(func.count()).select_from(images).where(images.c.profile_id == self._profile_id))
+        conn.execute(
             update(profiles)
             .where(profiles.c.id == self._profile_id)
             .values(summary=summary, image_count=count, updated_at=_now())
@@ -65,14 +106,31 @@ class SqlTransaction:
 
 
 class SqlStore:
-    """Backend-independent operations. Subclasses implement :meth:`_lock_profile`, :meth:`search` and set-up."""
+    """Backend-independent operations. Subclasses implement :meth:`_lock_profile`, :meth:`_nearest` and set-up,
+    and may override :meth:`_committed` (called after every write that changed embeddings)."""
 
     label = "sql"
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        with self.engine.begin() as conn:
+        self.migrate()
+
+    def migrate(self) -> str:
+        """Upgrade the schema to the newest revision (idempotent; run on open) and return that revision.
+
+        Runs inside a write transaction that first takes the schema lock (:meth:`_lock_schema`), so several workers
+        starting at once on an empty database migrate one after the other instead of racing on ``CREATE TABLE``.
+        """
+        with self._begin() as conn:
+            self._lock_schema(conn)
             upgrade(conn)
+            revision = current_revision(conn)
+        assert revision is not None
+        return revision
+
+    def schema_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            return current_revision(conn)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -80,16 +138,37 @@ class SqlStore:
     # ------------------------------------------------------------------ hooks
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        """A write transaction (SQLite overrides it to take the write lock up front)."""
+    def _begin(self) -> Iterator[Connection]:
+        """A write transaction on a connection (SQLite overrides it to take the write lock up front)."""
         with self.engine.begin() as conn:
             yield conn
 
     def _lock_profile(self, conn: Connection, profile_id: str) -> bool:
+        """Serialise writers of ``profile_id`` until the transaction ends; False if there is no such profile."""
         raise NotImplementedError
 
-    def search(self, model_key: str, vector: np.ndarray, k: int) -> list[SearchHit]:
+    def _lock_schema(self, conn: Connection) -> None:
+        """Serialise migrations across processes (SQLite's ``BEGIN IMMEDIATE`` in :meth:`_begin` already does)."""
+
+    def _nearest(self, model_key: str, query: np.ndarray, n: int) -> list[tuple[str, str, float]]:
+        """The ``n`` nearest images as (profile id, image id, cosine similarity), best first."""
         raise NotImplementedError
+
+    def _record_generation(self, write: Write) -> int | None:
+        """Called inside a write transaction that changed embeddings; SQLite bumps its generation counter here."""
+        return None
+
+    def _committed(self, changes: Changes, generation: int | None) -> None:
+        """Called after a write that changed embeddings has committed."""
+
+    @contextmanager
+    def _write(self) -> Iterator[Write]:
+        with self._begin() as conn:
+            write = Write(conn)
+            yield write
+            generation = self._record_generation(write) if write.changes else None
+        if write.changes:
+            self._committed(write.changes, generation)
 
     # ------------------------------------------------------------------ profiles
 
@@ -104,11 +183,12 @@ class SqlStore:
         profile_id: str | None = None,
         created_at: datetime | None = None,
     ) -> ProfileRecord:
+        """Create a profile with its images in one transaction. ``profile_id``/``created_at`` serve imports."""
         pid = profile_id or _new_id()
         now = _now()
         try:
-            with self._write() as conn:
-                conn.execute(
+            with self._write() as write:
+                write.conn.execute(
                     insert(profiles).values(
                         id=pid,
                         name=name,
@@ -122,7 +202,7 @@ class SqlStore:
                     )
                 )
                 for image in images:
-                    self._insert_image(conn, pid, image)
+                    self._insert_image(write, pid, image)
         except IntegrityError as exc:
             raise self._integrity_error(exc, external_id) from exc
         record = self.get_profile(pid)
@@ -135,6 +215,7 @@ class SqlStore:
         return self._profile(row) if row else None
 
     def list_profiles(self, offset: int = 0, limit: int = 50) -> tuple[list[ProfileRecord], int]:
+        """One page in creation order, and the total number of profiles."""
         with self.engine.connect() as conn:
             total = int(conn.scalar(select(func.count()).select_from(profiles)) or 0)
             rows = conn.execute(
@@ -142,34 +223,47 @@ class SqlStore:
             ).mappings()
             return [self._profile(r) for r in rows], total
 
-    def update_profile(self, profile_id: str, **changes: Any) -> ProfileRecord:
-        unknown = set(changes) - UPDATABLE
-        if unknown:
-            raise InvalidRequest(f"Cannot change {', '.join(sorted(unknown))}.")
+    def update_profile(
+        self,
+        profile_id: str,
+        *,
+        name: str | Unset = UNSET,
+        external_id: str | Unset | None = UNSET,
+        metadata: dict[str, Any] | Unset = UNSET,
+    ) -> ProfileRecord:
+        """Change the given fields; ``external_id=None`` clears it. Name and metadata cannot be null."""
+        if name is None or metadata is None:  # reachable from an untyped caller (a JSON ``null``)
+            raise InvalidRequest("name and metadata cannot be null.")
+        changes: dict[str, Any] = {
+            key: value
+            for key, value in (("name", name), ("external_id", external_id), ("metadata", metadata))
+            if value is not UNSET
+        }
         if changes:
             try:
-                with self._write() as conn:
-                    result = conn.execute(
+                with self._write() as write:
+                    result = write.conn.execute(
                         update(profiles).where(profiles.c.id == profile_id).values(**changes, updated_at=_now())
                     )
                     if result.rowcount == 0:
-                        raise ProfileNotFound(f"No profile with id {profile_id!r}.", profile_id=profile_id)
+                        raise _not_found(profile_id)
             except IntegrityError as exc:
                 raise self._integrity_error(exc, changes.get("external_id")) from exc
         record = self.get_profile(profile_id)
         if record is None:
-            raise ProfileNotFound(f"No profile with id {profile_id!r}.", profile_id=profile_id)
+            raise _not_found(profile_id)
         return record
 
     def delete_profile(self, profile_id: str) -> None:
-        """Deletes the profile and, through ON DELETE CASCADE, its images and embeddings."""
-        with self._write() as conn:
+        """Delete the profile, its images and embeddings (explicitly, and by ON DELETE CASCADE as a backstop)."""
+        with self._write() as write:
+            conn = write.conn
+            image_ids = conn.scalars(select(images.c.id).where(images.c.profile_id == profile_id)).all()
             conn.execute(delete(embeddings).where(embeddings.c.profile_id == profile_id))
             conn.execute(delete(images).where(images.c.profile_id == profile_id))
-            result = conn.execute(delete(profiles).where(profiles.c.id == profile_id))
-            if result.rowcount == 0:
-                raise ProfileNotFound(f"No profile with id {profile_id!r}.", profile_id=profile_id)
-            self._bump_generation(conn)
+            if conn.execute(delete(profiles).where(profiles.c.id == profile_id)).rowcount == 0:
+                raise _not_found(profile_id)
+            write.changes.removed_images.update(image_ids)
 
     def list_images(self, profile_id: str) -> list[ImageRecord]:
         with self.engine.connect() as conn:
@@ -178,15 +272,45 @@ class SqlStore:
     @contextmanager
     def profile_transaction(self, profile_id: str) -> Iterator[SqlTransaction]:
         """Lock one profile for a read-modify-write; concurrent writers of the same profile wait their turn."""
-        with self._write() as conn:
-            if not self._lock_profile(conn, profile_id):
-                raise ProfileNotFound(f"No profile with id {profile_id!r}.", profile_id=profile_id)
-            yield SqlTransaction(self, conn, profile_id)
+        with self._write() as write:
+            if not self._lock_profile(write.conn, profile_id):
+                raise _not_found(profile_id)
+            yield SqlTransaction(self, write, profile_id)
+
+    def add_image(self, profile_id: str, image: NewImage, summarize: Summarize) -> str:
+        """Add an image and replace the summary with ``summarize(all images)``, atomically."""
+        with self.profile_transaction(profile_id) as tx:
+            image_id = tx.add_image(image)
+            tx.set_summary(summarize(tx.images()))
+        return image_id
+
+    def delete_image(self, profile_id: str, image_id: str, summarize: Summarize) -> None:
+        """Delete an image and replace the summary with ``summarize(remaining images)``, atomically."""
+        with self.profile_transaction(profile_id) as tx:
+            tx.delete_image(image_id)
+            tx.set_summary(summarize(tx.images()))
+
+    # ------------------------------------------------------------------ search
+
+    def search(self, model_key: str, vector: np.ndarray, k: int) -> list[SearchHit]:
+        """The ``k`` profiles whose best image is nearest to ``vector`` (cosine), best first, one hit each."""
+        q = np.asarray(vector, dtype=np.float32).reshape(-1)
+        q = q / max(float(np.linalg.norm(q)), 1e-12)
+        n = k * OVERFETCH
+        while True:
+            rows = self._nearest(model_key, q, n)
+            best: dict[str, SearchHit] = {}
+            for profile_id, image_id, similarity in rows:
+                if profile_id not in best:
+                    best[profile_id] = SearchHit(profile_id, image_id, similarity)
+            if len(best) >= k or len(rows) < n:
+                return sorted(best.values(), key=lambda h: h.similarity, reverse=True)[:k]
+            n *= 4
 
     # ------------------------------------------------------------------ export / import
 
     def export_profiles(self) -> Iterator[dict[str, Any]]:
-        """Every profile as a self-contained JSON document (embeddings included, raw images never)."""
+        """Every profile as a self-contained JSON document (one per line in a JSON lines backup)."""
         offset = 0
         while True:
             batch, _ = self.list_profiles(offset=offset, limit=100)
@@ -197,9 +321,10 @@ class SqlStore:
             offset += len(batch)
 
     def export_profile(self, profile_id: str) -> dict[str, Any]:
+        """A JSON-ready document: the profile, its images' measurements and embeddings - never raw images."""
         profile = self.get_profile(profile_id)
         if profile is None:
-            raise ProfileNotFound(f"No profile with id {profile_id!r}.", profile_id=profile_id)
+            raise _not_found(profile_id)
         return {
             "format": EXPORT_FORMAT,
             "schema_version": profile.schema_version,
@@ -223,6 +348,7 @@ class SqlStore:
         }
 
     def import_profile(self, document: dict[str, Any]) -> ProfileRecord:
+        """Recreate an exported profile with its ids (DuplicateExternalId / IntegrityError if it exists)."""
         if document.get("format") != EXPORT_FORMAT:
             raise InvalidRequest("Not a faceproof profile export (format field missing or wrong).")
         if int(document.get("schema_version", -1)) != SCHEMA_VERSION:
@@ -251,9 +377,9 @@ class SqlStore:
 
     # ------------------------------------------------------------------ internals
 
-    def _insert_image(self, conn: Connection, profile_id: str, image: NewImage) -> str:
+    def _insert_image(self, write: Write, profile_id: str, image: NewImage) -> str:
         image_id = image.image_id or _new_id()
-        conn.execute(
+        write.conn.execute(
             insert(images).values(
                 id=image_id,
                 profile_id=profile_id,
@@ -263,14 +389,14 @@ class SqlStore:
             )
         )
         if image.embeddings:
-            conn.execute(
+            write.conn.execute(
                 insert(embeddings),
                 [
                     {"image_id": image_id, "model_key": key, "profile_id": profile_id, "vector": vec}
                     for key, vec in image.embeddings.items()
                 ],
             )
-        self._bump_generation(conn)
+            write.changes.added.extend((key, profile_id, image_id, vec) for key, vec in image.embeddings.items())
         return image_id
 
     def _images(self, conn: Connection, profile_id: str) -> list[ImageRecord]:
@@ -294,13 +420,6 @@ class SqlStore:
             for r in records
         ]
 
-    def _bump_generation(self, conn: Connection) -> None:
-        conn.execute(update(store_meta).where(store_meta.c.key == "generation").values(value=store_meta.c.value + 1))
-
-    def generation(self) -> int:
-        with self.engine.connect() as conn:
-            return int(conn.scalar(select(store_meta.c.value).where(store_meta.c.key == "generation")) or 0)
-
     @staticmethod
     def _profile(row: Any) -> ProfileRecord:
         return ProfileRecord(
@@ -317,8 +436,12 @@ class SqlStore:
 
     @staticmethod
     def _integrity_error(exc: IntegrityError, external_id: str | None) -> Exception:
-        if external_id is not None and "external_id" in str(exc.orig).lower():
+        message = str(exc.orig).lower()
+        if external_id is not None and "external_id" in message:
             return DuplicateExternalId(f"A profile with external_id {external_id!r} exists already.")
+        if "images" in message or "profiles" in message or "unique" in message or "duplicate" in message:
+            # an imported document whose profile or image ids exist already
+            return DuplicateProfile("A profile or image with one of these ids exists already.")
         return exc
 
 

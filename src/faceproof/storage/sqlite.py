@@ -5,30 +5,33 @@
   left in free pages), a busy timeout so concurrent writers wait instead of failing.
 - Writes start with ``BEGIN IMMEDIATE``: the write lock is taken up front, so two enrolments into the same profile
   serialise their read-modify-write instead of both reading the old image list.
-- 1:N search uses the in-process :class:`~faceproof.storage.vector_index.VectorIndex`, rebuilt when the database's
-  ``generation`` counter shows that any writer, in this process or another, changed the embeddings.
+- 1:N search uses one in-process :class:`~faceproof.storage.vector_index.VectorIndex` per model. Every write that
+  changes embeddings bumps the ``generation`` row of ``store_meta`` in its transaction; this store applies its own
+  writes to its indexes incrementally, and an index whose generation differs from the database's (another process
+  wrote) is rebuilt from the database before it answers.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, create_engine, event, select
+from sqlalchemy import Connection, create_engine, event, select, update
 from sqlalchemy.engine import make_url
 
-from faceproof.storage.base import SearchHit
-from faceproof.storage.schema import embeddings, profiles
-from faceproof.storage.sql import SqlStore
+from faceproof.storage.schema import EMBEDDING_DIM, embeddings, profiles, store_meta
+from faceproof.storage.sql import Changes, SqlStore, Write
 from faceproof.storage.vector_index import Entry, VectorIndex
 
+log = logging.getLogger(__name__)
+
 BUSY_TIMEOUT_MS = 30_000
-#: Neighbours fetched per requested profile: a profile with several images can fill several of the k slots.
-OVERFETCH = 4
 
 
 class SqliteStore(SqlStore):
@@ -58,13 +61,12 @@ class SqliteStore(SqlStore):
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         self.label = f"sqlite ({path})"
-        self._index = VectorIndex()
-        self._index_key = ""
-        self._index_lock = threading.Lock()
+        self._indexes: dict[str, VectorIndex] = {}
+        self._index_lock = threading.Lock()  # one rebuild at a time; searches of a fresh index do not take it
         super().__init__(engine)
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
+    def _begin(self) -> Iterator[Connection]:
         with self.engine.connect() as plain:
             conn = plain.execution_options(sqlite_immediate=True)
             with conn.begin():
@@ -74,27 +76,60 @@ class SqliteStore(SqlStore):
         # BEGIN IMMEDIATE already holds the database's write lock; just check the profile exists.
         return conn.scalar(select(profiles.c.id).where(profiles.c.id == profile_id)) is not None
 
-    def search(self, model_key: str, vector: np.ndarray, k: int) -> list[SearchHit]:
+    def _record_generation(self, write: Write) -> int:
+        return int(
+            write.conn.execute(
+                update(store_meta)
+                .where(store_meta.c.key == "generation")
+                .values(value=store_meta.c.value + 1)
+                .returning(store_meta.c.value)
+            ).scalar_one()
+        )
+
+    def _committed(self, changes: Changes, generation: int | None) -> None:
+        """Apply a committed write to the indexes that were current just before it; others rebuild lazily."""
+        assert generation is not None
+        with self._index_lock:
+            for model_key, index in self._indexes.items():
+                if index.generation == generation - 1:
+                    added = [(Entry(p, i), v) for key, p, i, v in changes.added if key == model_key]
+                    index.apply(added, changes.removed_images, generation)
+
+    def generation(self) -> int:
+        """The database's embedding generation (bumped by every write that adds or removes embeddings)."""
+        with self.engine.connect() as conn:
+            return int(conn.scalar(select(store_meta.c.value).where(store_meta.c.key == "generation")) or 0)
+
+    def _nearest(self, model_key: str, query: np.ndarray, n: int) -> list[tuple[str, str, float]]:
         index = self._fresh_index(model_key)
-        best: dict[str, SearchHit] = {}
-        for entry, sim in index.search(vector, k * OVERFETCH):
-            if entry.profile_id not in best:
-                best[entry.profile_id] = SearchHit(entry.profile_id, entry.image_id, sim)
-        return sorted(best.values(), key=lambda h: h.similarity, reverse=True)[:k]
+        return [(entry.profile_id, entry.image_id, sim) for entry, sim in index.search(query, n)]
 
     def _fresh_index(self, model_key: str) -> VectorIndex:
-        """The index for ``model_key``, rebuilt if the database changed since it was built."""
+        """The index for ``model_key``, rebuilt first if the database has moved on since it was last updated."""
+        index = self._indexes.get(model_key)
+        current = self.generation()
+        if index is not None and index.generation == current:
+            return index
         with self._index_lock:
-            generation = self.generation()
-            if self._index_key != model_key or self._index.generation != generation:
-                with self.engine.connect() as conn:
-                    rows = conn.execute(
-                        select(embeddings.c.profile_id, embeddings.c.image_id, embeddings.c.vector).where(
-                            embeddings.c.model_key == model_key
-                        )
-                    ).all()
-                entries = [Entry(r.profile_id, r.image_id) for r in rows]
-                matrix = np.stack([r.vector for r in rows]) if rows else np.zeros((0, 128), np.float32)
-                self._index.rebuild(entries, matrix, generation)
-                self._index_key = model_key
-            return self._index
+            index = self._indexes.setdefault(model_key, VectorIndex())
+            if index.generation == self.generation():
+                return index  # another thread refreshed it while we waited
+            started = time.perf_counter()
+            with self.engine.connect() as conn, conn.begin():  # one snapshot: the rows and their generation
+                generation = int(conn.scalar(select(store_meta.c.value).where(store_meta.c.key == "generation")))
+                rows = conn.execute(
+                    select(embeddings.c.profile_id, embeddings.c.image_id, embeddings.c.vector).where(
+                        embeddings.c.model_key == model_key
+                    )
+                ).all()
+            entries = [Entry(r.profile_id, r.image_id) for r in rows]
+            matrix = np.stack([r.vector for r in rows]) if rows else np.zeros((0, EMBEDDING_DIM), np.float32)
+            index.rebuild(entries, matrix, generation)
+            log.info(
+                "%s index: %d vectors loaded at generation %d in %.2f s",
+                model_key,
+                len(entries),
+                generation,
+                time.perf_counter() - started,
+            )
+            return index

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Query, Request, UploadFile
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 
+from faceproof.api.limits import Work
 from faceproof.api.schemas import (
     AnalyzeResponse,
     AuthenticityOut,
@@ -16,6 +16,7 @@ from faceproof.api.schemas import (
     ProfileOut,
 )
 from faceproof.api.uploads import read_limited
+from faceproof.security import Scope, require
 from faceproof.service import Service
 
 router = APIRouter()
@@ -32,6 +33,10 @@ IMAGE_ERRORS: dict[int | str, dict[str, Any]] = {
 
 FaceIndex = Annotated[int, Query(ge=0, description="Which face to measure: 0 = the largest (default).")]
 ImageFile = Annotated[UploadFile, File(description="A photo: JPEG, PNG, WebP, BMP, TIFF, GIF (first frame), HEIC.")]
+#: Route dependencies: the API key's scope must allow the call (no-ops while no key is configured).
+VERIFY_SCOPE = [Depends(require(Scope.VERIFY))]
+ENROL_SCOPE = [Depends(require(Scope.ENROL))]
+ADMIN_SCOPE = [Depends(require(Scope.ADMIN))]
 
 
 def service_of(request: Request) -> Service:
@@ -44,10 +49,12 @@ def service_of(request: Request) -> Service:
     summary="Measure the face in a photo (nothing is stored)",
     response_model=AnalyzeResponse,
     responses=IMAGE_ERRORS,
+    dependencies=VERIFY_SCOPE,
 )
 async def analyze_image(
     request: Request,
     file: ImageFile,
+    work: Work,
     face_index: FaceIndex = 0,
     include_embeddings: Annotated[bool, Query(description="Return the identity vectors.")] = False,
     include_landmarks: Annotated[bool, Query(description="Return the 478-point mesh.")] = False,
@@ -58,7 +65,7 @@ async def analyze_image(
     sees before enrolling a photo."""
     service = service_of(request)
     data = await read_limited(file, service.settings.max_upload_bytes)
-    result = await run_in_threadpool(service.analyze, data, face_index)
+    result = await work.run(service.analyze, data, face_index)
     return AnalyzeResponse.of(result, include_embeddings=include_embeddings, include_landmarks=include_landmarks)
 
 
@@ -68,8 +75,11 @@ async def analyze_image(
     summary="Is this a real camera photo of a real face?",
     response_model=AuthenticityResponse,
     responses=IMAGE_ERRORS,
+    dependencies=VERIFY_SCOPE,
 )
-async def authenticity(request: Request, file: ImageFile, face_index: FaceIndex = 0) -> AuthenticityResponse:
+async def authenticity(
+    request: Request, file: ImageFile, work: Work, face_index: FaceIndex = 0
+) -> AuthenticityResponse:
     """Runs every single-image authenticity signal - frequency artefacts of generator up-sampling, noise
     residuals and their consistency across the image, recapture (moiré, half-tone, screen grids), provenance
     metadata (C2PA, IPTC DigitalSourceType, generator PNG chunks, EXIF) and the learned detectors - and fuses them
@@ -79,7 +89,7 @@ async def authenticity(request: Request, file: ImageFile, face_index: FaceIndex 
     need the person: inner/outer face identity (swaps) and the person's own reality baseline."""
     service = service_of(request)
     data = await read_limited(file, service.settings.max_upload_bytes)
-    result, report = await run_in_threadpool(service.authenticity, data, face_index)
+    result, report = await work.run(service.authenticity, data, face_index)
     out = AuthenticityOut.of(report)
     return AuthenticityResponse(
         **out.model_dump(),
@@ -96,13 +106,16 @@ async def authenticity(request: Request, file: ImageFile, face_index: FaceIndex 
     response_model=CreateProfileResponse,
     status_code=201,
     responses=IMAGE_ERRORS,
+    dependencies=ENROL_SCOPE,
 )
-async def create_profile(request: Request, file: ImageFile, face_index: FaceIndex = 0) -> CreateProfileResponse:
+async def create_profile(
+    request: Request, file: ImageFile, work: Work, face_index: FaceIndex = 0
+) -> CreateProfileResponse:
     """The original call: upload a photo, get `{"description": ...}`. The profile is also saved; the response adds
     its `profile_id`, the stored profile and the full analysis. Read it back with `GET /profiles/{id}`."""
     service = service_of(request)
     data = await read_limited(file, service.settings.max_upload_bytes)
-    profile, result = await run_in_threadpool(service.create_profile_from_image, data, face_index)
+    profile, result = await work.run(service.create_profile_from_image, data, face_index)
     return CreateProfileResponse(
         description=result.description,
         profile_id=profile.id,

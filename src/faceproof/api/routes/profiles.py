@@ -8,7 +8,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from faceproof.api.routes.analysis import IMAGE_ERRORS, FaceIndex, ImageFile, service_of
+from faceproof.api.limits import Work
+from faceproof.api.routes.analysis import (
+    ADMIN_SCOPE,
+    ENROL_SCOPE,
+    IMAGE_ERRORS,
+    VERIFY_SCOPE,
+    FaceIndex,
+    ImageFile,
+    service_of,
+)
 from faceproof.api.schemas import (
     CompareResponse,
     EnrolmentResponse,
@@ -62,10 +71,12 @@ def _metadata(raw: str | None) -> dict[str, Any]:
     response_model=EnrolmentResponse,
     status_code=201,
     responses=ENROL_ERRORS,
+    dependencies=ENROL_SCOPE,
 )
 async def create_profile(
     request: Request,
     files: Annotated[list[UploadFile], File(description="1..N photos of the same person.")],
+    work: Work,
     name: Annotated[str, Form(max_length=200, description="Display name.")] = "",
     external_id: Annotated[str | None, Form(max_length=200, description="Your own id; unique if given.")] = None,
     metadata: Annotated[str | None, Form(description="A JSON object kept with the profile.")] = None,
@@ -78,12 +89,12 @@ async def create_profile(
     service = service_of(request)
     meta = _metadata(metadata)
     datas = [await read_limited(f, service.settings.max_upload_bytes) for f in files]
-    profile, _ = await run_in_threadpool(service.create_profile, datas, name, external_id, meta, face_index)
+    profile, _ = await work.run(service.create_profile, datas, name, external_id, meta, face_index)
     images = await run_in_threadpool(service.list_images, profile.id)
     return EnrolmentResponse(profile=ProfileOut.of(profile), images=[ProfileImageOut.of(i) for i in images])
 
 
-@router.get("/profiles", summary="List profiles (paginated)", response_model=ProfileList)
+@router.get("/profiles", summary="List profiles (paginated)", response_model=ProfileList, dependencies=VERIFY_SCOPE)
 async def list_profiles(
     request: Request,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -93,14 +104,24 @@ async def list_profiles(
     return ProfileList(items=[ProfileOut.of(p) for p in items], total=total, offset=offset, limit=limit)
 
 
-@router.get("/profiles/{profile_id}", summary="Read a profile", response_model=ProfileOut, responses=NOT_FOUND)
+@router.get(
+    "/profiles/{profile_id}",
+    summary="Read a profile",
+    response_model=ProfileOut,
+    responses=NOT_FOUND,
+    dependencies=VERIFY_SCOPE,
+)
 async def get_profile(request: Request, profile_id: str) -> ProfileOut:
     """The profile's name, description, image count and aggregated measurements (no raw images)."""
     return ProfileOut.of(await run_in_threadpool(service_of(request).get_profile, profile_id))
 
 
 @router.patch(
-    "/profiles/{profile_id}", summary="Rename or re-tag a profile", response_model=ProfileOut, responses=NOT_FOUND
+    "/profiles/{profile_id}",
+    summary="Rename or re-tag a profile",
+    response_model=ProfileOut,
+    responses=NOT_FOUND,
+    dependencies=ENROL_SCOPE,
 )
 async def patch_profile(request: Request, profile_id: str, patch: ProfilePatch) -> ProfileOut:
     changes = patch.model_dump(exclude_unset=True)
@@ -112,6 +133,7 @@ async def patch_profile(request: Request, profile_id: str, patch: ProfilePatch) 
     summary="Delete a profile and everything derived from it",
     status_code=204,
     responses=NOT_FOUND,
+    dependencies=ADMIN_SCOPE,
 )
 async def delete_profile(request: Request, profile_id: str) -> Response:
     """Deletes the profile, its embeddings and measurements (and stored images, if any). Not recoverable."""
@@ -124,6 +146,7 @@ async def delete_profile(request: Request, profile_id: str) -> Response:
     summary="Export a profile as JSON (no raw images)",
     response_model=dict[str, Any],
     responses=NOT_FOUND,
+    dependencies=ADMIN_SCOPE,
 )
 async def export_profile(request: Request, profile_id: str) -> dict[str, Any]:
     """A self-contained, versioned document: the profile, each image's measurements and templates (model@version
@@ -142,6 +165,7 @@ async def export_profile(request: Request, profile_id: str) -> dict[str, Any]:
         409: {"model": ErrorResponse, "description": "`duplicate_profile` or `duplicate_external_id`."},
         422: {"model": ErrorResponse, "description": "`invalid_request`: not a faceproof export."},
     },
+    dependencies=ADMIN_SCOPE,
 )
 async def import_profile(request: Request, document: dict[str, Any]) -> ProfileOut:
     """Restores a profile written by `GET /profiles/{id}/export` (or `faceproof export`), keeping its id."""
@@ -154,6 +178,7 @@ async def import_profile(request: Request, document: dict[str, Any]) -> ProfileO
     summary="List a profile's enrolment images",
     response_model=list[ProfileImageOut],
     responses=NOT_FOUND,
+    dependencies=VERIFY_SCOPE,
 )
 async def list_images(request: Request, profile_id: str) -> list[ProfileImageOut]:
     return [ProfileImageOut.of(i) for i in await run_in_threadpool(service_of(request).list_images, profile_id)]
@@ -165,14 +190,15 @@ async def list_images(request: Request, profile_id: str) -> list[ProfileImageOut
     response_model=ImageAddedResponse,
     status_code=201,
     responses={**ENROL_ERRORS, **NOT_FOUND},
+    dependencies=ENROL_SCOPE,
 )
 async def add_image(
-    request: Request, profile_id: str, file: ImageFile, face_index: FaceIndex = 0
+    request: Request, profile_id: str, file: ImageFile, work: Work, face_index: FaceIndex = 0
 ) -> ImageAddedResponse:
     """Quality- and identity-gated like enrolment; the profile's aggregates are recomputed from all its images."""
     service = service_of(request)
     data = await read_limited(file, service.settings.max_upload_bytes)
-    profile, image_id, result = await run_in_threadpool(service.add_image, profile_id, data, face_index)
+    profile, image_id, result = await work.run(service.add_image, profile_id, data, face_index)
     return ImageAddedResponse(image_id=image_id, profile=ProfileOut.of(profile), description=result.description)
 
 
@@ -181,6 +207,7 @@ async def add_image(
     summary="Remove an enrolment photo",
     response_model=ProfileOut,
     responses=NOT_FOUND,
+    dependencies=ENROL_SCOPE,
 )
 async def delete_image(request: Request, profile_id: str, image_id: str) -> ProfileOut:
     return ProfileOut.of(await run_in_threadpool(service_of(request).delete_image, profile_id, image_id))
@@ -191,9 +218,10 @@ async def delete_image(request: Request, profile_id: str, image_id: str) -> Prof
     summary="Is this photo the enrolled person?",
     response_model=VerifyResponse,
     responses={**IMAGE_ERRORS, **NOT_FOUND},
+    dependencies=VERIFY_SCOPE,
 )
 async def verify(
-    request: Request, profile_id: str, file: ImageFile, far: Far = None, face_index: FaceIndex = 0
+    request: Request, profile_id: str, file: ImageFile, work: Work, far: Far = None, face_index: FaceIndex = 0
 ) -> VerifyResponse:
     """Returns a verdict - `genuine`, `different_person`, `suspected_fake` or `inconclusive` - with the calibrated
     match probability, each model's raw score, the fused score, the threshold and the false-accept rate it was
@@ -201,24 +229,37 @@ async def verify(
     A photo below the threshold whose quality is poor is `inconclusive`, never silently `different_person`."""
     service = service_of(request)
     data = await read_limited(file, service.settings.max_upload_bytes)
-    return VerifyResponse.of(await run_in_threadpool(service.verify, profile_id, data, far, face_index))
+    return VerifyResponse.of(await work.run(service.verify, profile_id, data, far, face_index))
 
 
 @router.post(
-    "/compare", summary="Are two photos the same person?", response_model=CompareResponse, responses=IMAGE_ERRORS
+    "/compare",
+    summary="Are two photos the same person?",
+    response_model=CompareResponse,
+    responses=IMAGE_ERRORS,
+    dependencies=VERIFY_SCOPE,
 )
-async def compare(request: Request, first: ImageFile, second: ImageFile, far: Far = None) -> CompareResponse:
+async def compare(
+    request: Request, first: ImageFile, second: ImageFile, work: Work, far: Far = None
+) -> CompareResponse:
     """Both photos are analysed (largest face each) and scored with both models and the calibrated fusion."""
     service = service_of(request)
     a = await read_limited(first, service.settings.max_upload_bytes)
     b = await read_limited(second, service.settings.max_upload_bytes)
-    return CompareResponse.of(await run_in_threadpool(service.compare, a, b, far))
+    return CompareResponse.of(await work.run(service.compare, a, b, far))
 
 
-@router.post("/identify", summary="Who is this? (1:N search)", response_model=IdentifyResponse, responses=IMAGE_ERRORS)
+@router.post(
+    "/identify",
+    summary="Who is this? (1:N search)",
+    response_model=IdentifyResponse,
+    responses=IMAGE_ERRORS,
+    dependencies=VERIFY_SCOPE,
+)
 async def identify(
     request: Request,
     file: ImageFile,
+    work: Work,
     top_k: Annotated[int, Query(ge=1, le=100, description="How many candidates to return.")] = 5,
     far: Far = None,
     face_index: FaceIndex = 0,
@@ -227,4 +268,4 @@ async def identify(
     similarity, calibrated probability and whether each clears the threshold for `far`."""
     service = service_of(request)
     data = await read_limited(file, service.settings.max_upload_bytes)
-    return IdentifyResponse.of(await run_in_threadpool(service.identify, data, top_k, far, face_index))
+    return IdentifyResponse.of(await work.run(service.identify, data, top_k, far, face_index))

@@ -51,10 +51,32 @@ class ApiError extends Error {
   }
 }
 
+// The API key (when the server has keys configured) lives in sessionStorage: this tab only, gone when it closes,
+// and sent as an Authorization header - never in a URL, where it would end up in logs and history.
+const KEY_STORAGE = "faceproof.apiKey";
+
+function authHeaders() {
+  const key = sessionStorage.getItem(KEY_STORAGE);
+  return key ? { Authorization: `Bearer ${key}` } : {};
+}
+
+function setupKey() {
+  $("key-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const key = $("api-key").value.trim();
+    if (key) sessionStorage.setItem(KEY_STORAGE, key);
+    else sessionStorage.removeItem(KEY_STORAGE);
+    $("api-key").value = "";
+    $("key-box").open = false;
+    clearError("verify");
+    loadProfiles().catch((error) => showError("verify", "Could not load the profiles", error));
+  });
+}
+
 async function api(path, options = {}) {
   let response;
   try {
-    response = await fetch(path, { headers: { Accept: "application/json" }, ...options });
+    response = await fetch(path, { headers: { Accept: "application/json", ...authHeaders() }, ...options });
   } catch {
     throw new ApiError("The server could not be reached. Is faceproof still running?", "network_error");
   }
@@ -66,6 +88,7 @@ async function api(path, options = {}) {
   }
   if (!response.ok) {
     const err = body && body.error;
+    if (response.status === 401 || response.status === 403) $("key-box").open = true;
     if (err) throw new ApiError(err.message, err.code, err.details);
     throw new ApiError(`The server answered ${response.status} ${response.statusText}.`, `http_${response.status}`);
   }
@@ -461,4 +484,5 @@ function setupForms() {
 setupTabs();
 setupDropZones();
 setupForms();
+setupKey();
 loadProfiles().catch((error) => showError("verify", "Could not load the profiles", error));
