@@ -107,6 +107,12 @@ def test_health_version_and_docs(client: TestClient) -> None:
     assert "/create-profile" in schema["paths"]
     responses = schema["paths"]["/create-profile"]["post"]["responses"]
     assert {"201", "413", "415", "422"} <= set(responses)
+    examples = responses["422"]["content"]["application/json"]["examples"]
+    assert {"no_face", "image_too_small", "face_index_out_of_range"} <= set(examples)
+    assert examples["no_face"]["value"]["error"]["code"] == "no_face"
+    assert "How to decide whether an image is a real photo" in schema["info"]["description"]
+    enrol = schema["paths"]["/profiles"]["post"]["responses"]["422"]["content"]["application/json"]["examples"]
+    assert "enrolment_refused" in enrol
 
 
 def test_array_rgba_input_same_as_rgb() -> None:

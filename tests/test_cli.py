@@ -99,3 +99,6 @@ def test_eval_verification_writes_contract(tmp_path: Path) -> None:
     report = json.loads(out.read_text())
     assert report["n_pairs"] == 2 and report["accuracy"] == 1.0
     assert set(report["tar_at_far"]) >= {"0.01", "0.001"} and set(report["per_model"]) == {"sface", "dlib"}
+    markdown = (tmp_path / "report.md").read_text()
+    assert "| accuracy | 1.0 |" in markdown and "![" in markdown  # the report beside the JSON shows the plot
+    assert (tmp_path / "report.png").stat().st_size > 10_000

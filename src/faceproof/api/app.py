@@ -41,7 +41,27 @@ photo of that same person.
 
 * `POST /analyze` measures a face without storing anything.
 * `POST /create-profile` analyses a photo and saves it as a one-image profile (the original, seed-compatible call).
-* `GET /profiles/{id}` returns a stored profile.
+* `POST /profiles` enrols a person from several photos; `GET/PATCH/DELETE /profiles/{id}` manage it.
+* `POST /profiles/{id}/verify`, `POST /compare`, `POST /identify` decide who is in a photo.
+* `POST /authenticity` asks whether an image is a real camera photo of a real face.
+
+## How to decide whether an image is a real photo of this person
+
+1. **Enrol** the person with a few good photos (`POST /profiles`). Each is quality-gated (sharp, well exposed, face
+   large enough, not in extreme pose), authenticity-gated, and must show the same person as the others. The profile
+   keeps both models' templates, the geometry of the face with its own spread, and a *reality baseline*.
+2. **Verify** the new image (`POST /profiles/{id}/verify`). Read `verdict` first:
+   * `genuine` - the identity matches at the operating point (`match.far`, default 1 false accept in 1000) and no
+     authenticity signal objects;
+   * `different_person` - a usable photo whose identity score is below the threshold;
+   * `suspected_fake` - an authenticity finding flags it (generated, swapped, recaptured, edited), whatever the
+     identity says: a convincing fake of the right person is exactly what must not pass;
+   * `inconclusive` - the photo is too poor to decide (see `quality.reasons`).
+3. **Read why**: `match.match_probability` against `match.threshold`, each model's raw score, `geometry.outside`
+   (measurements outside the person's own spread), and `findings`: one per signal with its score (0 = like a real
+   camera photo, 1 = strong evidence of a fake), confidence and message. Missing metadata is never evidence.
+4. Without a profile, `POST /authenticity` gives the single-image verdict (`likely_real`, `suspected_fake`,
+   `inconclusive`); the profile adds the checks that need the person (inner vs outer face identity for swaps).
 
 Every error is JSON: `{"error": {"code": "...", "message": "..."}}` with a stable `code` (see each endpoint's
 documented responses). No raw image is stored unless the operator sets `FACEPROOF_STORE_IMAGES=1`.

@@ -18,7 +18,7 @@ def verification(
     pairs: Annotated[Path, typer.Option(help="CSV with file_a,file_b,same_person (1/0).", exists=True)],
     root: Annotated[Path, typer.Option(help="Folder the CSV's paths are relative to.", exists=True, file_okay=False)],
     out: Annotated[Path, typer.Option(help="Where to write REPORT.json.")],
-    plot: Annotated[Path | None, typer.Option(help="Optional ROC plot (PNG).")] = None,
+    plot: Annotated[Path | None, typer.Option(help="ROC + histogram plot (PNG); default: beside the report.")] = None,
     far: Annotated[float, typer.Option(help="Operating point (false-accept rate).")] = 1e-3,
 ) -> None:
     """Verification accuracy, AUC and TAR at FAR with the shipped calibration, fused and per model."""
@@ -30,8 +30,9 @@ def verification(
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
+        plot = plot or out.with_suffix(".png")
         report = evaluate_verification(pairs, root, far=far, plot=plot, progress=progress)
-    _write(out, report)
+    _write(out, report, "faceproof eval verification", plot)
     per = report["per_model"]
     console.print(
         f"{report['n_pairs']} pairs ({report['n_failed']} failed): accuracy {report['accuracy']:.4f}, "
@@ -47,17 +48,18 @@ def authenticity(
     ],
     root: Annotated[Path, typer.Option(help="Folder the CSV's paths are relative to.", exists=True, file_okay=False)],
     out: Annotated[Path, typer.Option(help="Where to write REPORT.json.")],
-    plot: Annotated[Path | None, typer.Option(help="Optional ROC + histogram plot (PNG).")] = None,
+    plot: Annotated[Path | None, typer.Option(help="ROC + histogram plot (PNG); default: beside the report.")] = None,
 ) -> None:
     """Real vs fake with the shipped fusion: AUC overall and per fake label, detection and false-flag rates."""
     from faceproof.evaluation.authenticity import evaluate_authenticity
 
     with progress_bar() as bar:
         task = bar.add_task("analysing images", total=None)
+        plot = plot or out.with_suffix(".png")
         report = evaluate_authenticity(
             manifest, root, plot=plot, progress=lambda d, t: bar.update(task, completed=d, total=t)
         )
-    _write(out, report)
+    _write(out, report, "faceproof eval authenticity", plot)
     console.print(
         f"{report['n_images']} images ({report['n_failed']} failed): AUC {report['auc']}, "
         f"TPR@FPR1% {report['tpr_at_fpr_0.01']}, real flagged {report['real_flagged_rate']}"
@@ -82,14 +84,28 @@ def profiles(
         report = evaluate_profiles(
             manifest, root, enroll=enroll, far=far, progress=lambda d, t: bar.update(task, completed=d, total=t)
         )
-    _write(out, report)
+    _write(out, report, "faceproof eval profiles", None)
     console.print(
         f"{report['n_profiles']} profiles: genuine accepted {report['genuine_accept_rate']}, impostors "
         f"rejected {report['impostor_reject_rate']}, fakes rejected {report['fake_reject_rate']}"
     )
 
 
-def _write(out: Path, report: dict) -> None:
+def _write(out: Path, report: dict, title: str, plot: Path | None) -> None:
+    """REPORT.json, and beside it REPORT.md: the headline figures as a table and the plot (ROC, histograms, the
+    operating point marked), readable without any tool."""
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2), encoding="utf-8")
-    console.print(f"report written to {out}")
+    lines = [f"# {title}", "", "| figure | value |", "|---|---|"]
+    for key, value in report.items():
+        if isinstance(value, (int, float, str)) or value is None:
+            lines.append(f"| {key} | {value if not isinstance(value, float) else round(value, 4)} |")
+    for key, value in report.items():
+        if isinstance(value, dict):
+            lines += ["", f"## {key}", "", "```json", json.dumps(value, indent=1), "```"]
+    if plot is not None and plot.exists():
+        rel = plot.name if plot.parent.resolve() == out.parent.resolve() else str(plot.resolve())
+        lines += ["", f"![{title}]({rel})"]
+    markdown = out.with_suffix(".md")
+    markdown.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    console.print(f"report written to {out} and {markdown}")

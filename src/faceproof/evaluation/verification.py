@@ -204,7 +204,8 @@ def _plot_roc(
     cal: Calibration,
     far: float,
 ) -> None:
-    """ROC of each score over the pairs that did not fail, the shipped operating point marked on each curve."""
+    """ROC of each score over the pairs that did not fail (the shipped operating point marked on each curve), and
+    the fused score's genuine/impostor histograms with the threshold."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -214,7 +215,7 @@ def _plot_roc(
     if same[ok].all() or not same[ok].any():
         log.warning("ROC needs genuine and impostor pairs; no plot written")
         return
-    fig, ax = plt.subplots(figsize=(6, 4.5), dpi=90)
+    fig, (ax, hist) = plt.subplots(1, 2, figsize=(11, 4.5), dpi=90)
     n_imp = int((~same[ok]).sum())
     floor = 0.5 / n_imp
     for model, colour in (("fused", "tab:green"), ("sface", "tab:blue"), ("dlib", "tab:orange")):
@@ -233,6 +234,13 @@ def _plot_roc(
     )
     ax.grid(True, which="both", lw=0.3)
     ax.legend(loc="lower right")
+    fused = scores["fused"][ok]
+    bins = np.linspace(float(fused.min()), float(fused.max()), 50)
+    hist.hist(fused[same[ok]], bins=bins, alpha=0.6, density=True, label="same person", color="tab:green")
+    hist.hist(fused[~same[ok]], bins=bins, alpha=0.6, density=True, label="different people", color="tab:red")
+    hist.axvline(cal.threshold(far, "fused"), color="black", ls="--", label=f"threshold (FAR {far:g})")
+    hist.set(xlabel="fused score (log likelihood ratio)", ylabel="density", title="score distributions")
+    hist.legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

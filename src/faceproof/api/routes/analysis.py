@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 
 from faceproof.api.limits import Work
+from faceproof.api.openapi import AUTH, BUSY, IMAGE, error_responses
 from faceproof.api.schemas import (
     AnalyzeResponse,
     AuthenticityOut,
     AuthenticityResponse,
     CreateProfileResponse,
-    ErrorResponse,
     ProfileOut,
 )
 from faceproof.api.uploads import read_limited
@@ -21,15 +21,7 @@ from faceproof.service import Service
 
 router = APIRouter()
 
-IMAGE_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorResponse, "description": "`empty_upload` or `truncated_image`."},
-    413: {"model": ErrorResponse, "description": "`upload_too_large` or `too_many_pixels`."},
-    415: {"model": ErrorResponse, "description": "`not_an_image`: not a supported image format."},
-    422: {
-        "model": ErrorResponse,
-        "description": "`no_face`, `face_index_out_of_range`, `image_too_small` or `invalid_request`.",
-    },
-}
+IMAGE_ERRORS = error_responses(*IMAGE, *BUSY, *AUTH)
 
 FaceIndex = Annotated[int, Query(ge=0, description="Which face to measure: 0 = the largest (default).")]
 ImageFile = Annotated[UploadFile, File(description="A photo: JPEG, PNG, WebP, BMP, TIFF, GIF (first frame), HEIC.")]

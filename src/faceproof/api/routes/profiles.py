@@ -8,7 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
+from faceproof import errors
 from faceproof.api.limits import Work
+from faceproof.api.openapi import AUTH, BUSY, IMAGE, error_responses
 from faceproof.api.routes.analysis import (
     ADMIN_SCOPE,
     ENROL_SCOPE,
@@ -21,7 +23,6 @@ from faceproof.api.routes.analysis import (
 from faceproof.api.schemas import (
     CompareResponse,
     EnrolmentResponse,
-    ErrorResponse,
     IdentifyResponse,
     ImageAddedResponse,
     ProfileImageOut,
@@ -35,18 +36,8 @@ from faceproof.errors import InvalidRequest
 
 router = APIRouter(tags=["profiles"])
 
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorResponse, "description": "`profile_not_found` or `image_not_found`."}
-}
-ENROL_ERRORS: dict[int | str, dict[str, Any]] = {
-    **IMAGE_ERRORS,
-    422: {
-        "model": ErrorResponse,
-        "description": "`enrolment_refused` (details.reason: `unusable_image` with the quality reasons, or "
-        "`identity_mismatch`), `no_face`, `image_too_small`, `invalid_request`. Nothing was stored.",
-    },
-    409: {"model": ErrorResponse, "description": "`duplicate_external_id`."},
-}
+NOT_FOUND = error_responses(errors.ProfileNotFound, errors.ImageNotFound, *AUTH)
+ENROL_ERRORS = error_responses(*IMAGE, *BUSY, *AUTH, errors.EnrolmentRefused, errors.DuplicateExternalId)
 Far = Annotated[
     float | None,
     Query(description="Operating point as a false-accept rate: 0.01, 0.001 (default) or 0.0001."),
@@ -161,10 +152,7 @@ async def export_profile(request: Request, profile_id: str) -> dict[str, Any]:
     summary="Import a profile exported by faceproof",
     response_model=ProfileOut,
     status_code=201,
-    responses={
-        409: {"model": ErrorResponse, "description": "`duplicate_profile` or `duplicate_external_id`."},
-        422: {"model": ErrorResponse, "description": "`invalid_request`: not a faceproof export."},
-    },
+    responses=error_responses(errors.DuplicateProfile, errors.DuplicateExternalId, errors.InvalidRequest, *AUTH),
     dependencies=ADMIN_SCOPE,
 )
 async def import_profile(request: Request, document: dict[str, Any]) -> ProfileOut:
