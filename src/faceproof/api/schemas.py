@@ -48,6 +48,19 @@ class FaceOut(BaseModel):
         description="Right eye, left eye, nose tip, right and left mouth corner (subject's right = image left)."
     )
 
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "index": 0,
+                    "box": [226.7, 109.4, 334.5, 449.5],
+                    "score": 0.9591,
+                    "keypoints": [[318.2, 281.5], [468.9, 279.3], [398.1, 366.0], [331.6, 451.8], [457.2, 450.4]],
+                }
+            ]
+        }
+    }
+
     @classmethod
     def of(cls, index: int, face: DetectedFace) -> FaceOut:
         return cls(
@@ -179,6 +192,8 @@ class CreateProfileResponse(BaseModel):
 class HealthResponse(BaseModel):
     status: str
 
+    model_config = {"json_schema_extra": {"examples": [{"status": "ok"}]}}
+
 
 class ModelInfo(BaseModel):
     name: str
@@ -260,6 +275,22 @@ class MatchOut(BaseModel):
     models_used: list[str] = Field(description="`[sface]` when SFace alone was conclusive, else both models.")
     calibration_version: str
 
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "same_person": True,
+                    "match_probability": 0.999987,
+                    "scores": {"sface": 0.6312, "dlib": None, "fused": 8.18},
+                    "threshold": 2.872343,
+                    "far": 0.001,
+                    "models_used": ["sface"],
+                    "calibration_version": "2026.11.28-sface@2021dec-int8bq-rgb+dlib@resnet-v1-5pt",
+                }
+            ]
+        }
+    }
+
     @classmethod
     def of(cls, m: MatchDecision) -> MatchOut:
         return cls(
@@ -283,6 +314,21 @@ class FindingOut(BaseModel):
     confidence: float = Field(description="How much the signal could see (0..1): tiny or blurred faces give little.")
     kind: str = Field(description="The kind of fake this signal looks for: generated, swapped, recaptured, edited.")
     message: str
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "signal": "consistency",
+                    "score": 0.93,
+                    "confidence": 0.9,
+                    "kind": "swapped",
+                    "message": "inner face matches the profile (0.74) but the outer face does not (0.31): "
+                    "the pattern of a face swap",
+                }
+            ]
+        }
+    }
 
     @classmethod
     def of(cls, f: Finding) -> FindingOut:
@@ -382,6 +428,22 @@ class CandidateOut(BaseModel):
     similarity: float = Field(description="SFace cosine similarity to the best image of the profile.")
     match_probability: float
     above_threshold: bool
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "profile_id": "3aacf3b92725489d96226a230f42d007",
+                    "name": "Ada",
+                    "external_id": "emp-0042",
+                    "image_id": "ef60414491c14399b0abbb71b4c3a297",
+                    "similarity": 0.6121,
+                    "match_probability": 0.9996,
+                    "above_threshold": True,
+                }
+            ]
+        }
+    }
 
 
 class IdentifyResponse(BaseModel):

@@ -91,6 +91,8 @@ async def list_profiles(
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> ProfileList:
+    """Profiles in creation order, `limit` at a time from `offset`, with `total` for paging. Each item carries the
+    description and the aggregated measurements; templates are never listed."""
     items, total = await run_in_threadpool(service_of(request).list_profiles, offset, limit)
     return ProfileList(items=[ProfileOut.of(p) for p in items], total=total, offset=offset, limit=limit)
 
@@ -115,6 +117,8 @@ async def get_profile(request: Request, profile_id: str) -> ProfileOut:
     dependencies=ENROL_SCOPE,
 )
 async def patch_profile(request: Request, profile_id: str, patch: ProfilePatch) -> ProfileOut:
+    """Change the name, your external id (unique) or the metadata. Measurements and templates change only by adding
+    or removing photos. Send only the fields to change."""
     changes = patch.model_dump(exclude_unset=True)
     return ProfileOut.of(await run_in_threadpool(lambda: service_of(request).update_profile(profile_id, **changes)))
 
@@ -169,6 +173,8 @@ async def import_profile(request: Request, document: dict[str, Any]) -> ProfileO
     dependencies=VERIFY_SCOPE,
 )
 async def list_images(request: Request, profile_id: str) -> list[ProfileImageOut]:
+    """The enrolment photos behind the profile: per photo its description, quality figures and face box (and
+    whether the raw bytes are stored - only with `FACEPROOF_STORE_IMAGES=1`)."""
     return [ProfileImageOut.of(i) for i in await run_in_threadpool(service_of(request).list_images, profile_id)]
 
 
@@ -198,6 +204,8 @@ async def add_image(
     dependencies=ENROL_SCOPE,
 )
 async def delete_image(request: Request, profile_id: str, image_id: str) -> ProfileOut:
+    """Remove one enrolment photo with its templates and measurements; the profile's centroids, spread, geometry
+    statistics, reality baseline and description are recomputed from the photos that remain."""
     return ProfileOut.of(await run_in_threadpool(service_of(request).delete_image, profile_id, image_id))
 
 

@@ -13,6 +13,7 @@ router = APIRouter(tags=["system"])
 
 @router.get("/healthz", summary="Is the process up?", response_model=HealthResponse)
 def healthz() -> HealthResponse:
+    """Liveness only: answers as soon as the process serves HTTP (models load lazily on first use)."""
     return HealthResponse(status="ok")
 
 
