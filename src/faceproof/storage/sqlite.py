@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -45,8 +46,8 @@ class SqliteStore(SqlStore):
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
             dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see _on_begin)
             cur = dbapi_conn.cursor()
+            _enable_wal(cur)
             for pragma in (
-                "journal_mode=WAL",
                 "foreign_keys=ON",
                 "secure_delete=ON",
                 "synchronous=NORMAL",
@@ -133,3 +134,18 @@ class SqliteStore(SqlStore):
                 time.perf_counter() - started,
             )
             return index
+
+
+def _enable_wal(cur: Any) -> None:
+    """Switch the file to WAL. The switch needs the file to itself and SQLite answers "database is locked" at once,
+    without waiting for the busy timeout, when several processes open a new file together (``serve --workers N``);
+    the mode is persistent, so retrying until one of them has done it is enough."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
