@@ -98,10 +98,6 @@ def _analyse_images(
     return out, dlib_ms
 
 
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.dot(a, b) / max(float(np.linalg.norm(a) * np.linalg.norm(b)), 1e-12))
-
-
 def _auc(score: np.ndarray, same: np.ndarray) -> float | None:
     if same.all() or not same.any():
         return None
@@ -150,10 +146,12 @@ def evaluate_verification(
     ok = np.array([vectors[p.file_a] is not None and vectors[p.file_b] is not None for p in pairs])
     s = np.zeros(n)
     d = np.zeros(n)
+    from faceproof.measure.identity import cosine  # imports the models' modules: only when evaluating
+
     for i, p in enumerate(pairs):
         va, vb = vectors[p.file_a], vectors[p.file_b]
         if va is not None and vb is not None:
-            s[i], d[i] = _cosine(va.sface, vb.sface), _cosine(va.dlib, vb.dlib)
+            s[i], d[i] = cosine(va.sface, vb.sface), cosine(va.dlib, vb.dlib)
     fused = np.array([cal.fused_score(s[i], d[i]) if ok[i] else 0.0 for i in range(n)])
     fars = sorted({far, *REPORT_FARS})
     report_fused = _figures(fused, ok, same, {f: cal.threshold(f, "fused") for f in fars}, far)
