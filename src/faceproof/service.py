@@ -24,7 +24,7 @@ from faceproof.authenticity.fusion import load_fusion
 from faceproof.config import Settings
 from faceproof.decision.calibration import MatchDecision, load_calibration
 from faceproof.decision.verify import VerifyOutcome, decide_verdict, geometry_agreement, score_against
-from faceproof.errors import DuplicateProfile, EnrolmentRefused, ImageNotFound, InvalidRequest, ProfileNotFound
+from faceproof.errors import DuplicateProfile, EnrolmentRefused, InvalidRequest, ProfileNotFound
 from faceproof.intake import IntakeLimits
 from faceproof.measure.identity import DLIB_KEY, SFACE_KEY, dlib_embedding
 from faceproof.profile.aggregate import image_document, image_embeddings, summarize
@@ -221,12 +221,8 @@ class Service:
     def delete_image(self, profile_id: str, image_id: str) -> ProfileRecord:
         self.get_profile(profile_id)
         with self.store.profile_transaction(profile_id) as tx:
-            images = tx.images()
-            remaining = [img for img in images if img.id != image_id]
-            if len(remaining) == len(images):
-                raise ImageNotFound(f"Profile {profile_id!r} has no image {image_id!r}.", image_id=image_id)
-            tx.delete_image(image_id)
-            tx.set_summary(summarize([(i.analysis, i.embeddings) for i in remaining]))
+            tx.delete_image(image_id)  # ImageNotFound when the image is not this profile's; nothing changes then
+            tx.set_summary(summarize([(i.analysis, i.embeddings) for i in tx.images()]))
         log.info("profile %s: image %s deleted", profile_id, image_id)
         return self.get_profile(profile_id)
 
