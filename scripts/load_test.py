@@ -56,8 +56,8 @@ def serve(workers: int, log_path: Path) -> Iterator[str]:
         env = {**os.environ, "FACEPROOF_DATA_DIR": data_dir, "OMP_NUM_THREADS": "1"}
         env.pop("FACEPROOF_DATABASE_URL", None)
         faceproof = Path(sys.executable).with_name("faceproof")
-        # Create and migrate the database first: workers starting together on an empty data folder race on the
-        # first migration ("database is locked"), and uvicorn then stops them all (see docs/reliability.md).
+        # Create and migrate the database before the clock starts, so worker start-up is not part of the figures
+        # (workers starting together on an empty folder serialise their migration; see docs/reliability.md).
         subprocess.run([str(faceproof), "profiles", "list", "--json"], env=env, check=True, capture_output=True)
         command = [str(faceproof), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
         with log_path.open("ab") as log:

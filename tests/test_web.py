@@ -14,10 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +22,7 @@ import pytest
 from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
 
 from tests.conftest import fixture_path
+from tests.server import running_server
 
 log = logging.getLogger(__name__)
 
@@ -35,35 +32,11 @@ SCREENSHOTS = os.environ.get("FACEPROOF_SCREENSHOTS") == "1"
 RESULT_TIMEOUT_MS = 60_000  # the first request loads the models
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real API and page, served by uvicorn in a subprocess with an empty data folder."""
-    port = _free_port()
-    env = {**os.environ, "FACEPROOF_DATA_DIR": str(tmp_path_factory.mktemp("web-data")), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "uvicorn", "faceproof.api.app:create_app", "--factory", "--host", "127.0.0.1"]
-    process = subprocess.Popen([*command, "--port", str(port)], env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the server did not start (exit code {process.poll()})")
-            time.sleep(0.2)
+    with running_server(tmp_path_factory.mktemp("web-data")) as (base, _):
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 @pytest.fixture
