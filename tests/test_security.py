@@ -28,7 +28,7 @@ from faceproof.config import Settings
 from faceproof.errors import NoFace, Overloaded, RequestTimedOut
 from faceproof.security import KeyStore, Scope, is_loopback, is_open_path
 from tests.conftest import fixture_path
-from tests.test_crash_safety import server
+from tests.server import running_server
 
 WAIT_S = 30  # upper bound for a blocked request to show up; never reached when things work
 
@@ -341,7 +341,7 @@ def test_web_page_works_with_keys(tmp_path: Path) -> None:
 
     data_dir = tmp_path / "data"
     _, token = KeyStore(Settings(data_dir=data_dir).resolved_api_keys_file).create(Scope.ENROL, "web")
-    with server(data_dir, tmp_path / "server.log") as (base, _), sync_playwright() as pw:
+    with running_server(data_dir, log_path=tmp_path / "server.log") as (base, _), sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, headless=True)
         page = browser.new_page()
         uncaught: list[str] = []
