@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 export MPLCONFIGDIR ?= $(CURDIR)/$(VENV)/.mplconfig
 
-.PHONY: setup run test lint format bench load clean
+.PHONY: setup setup-ray run test lint format bench load clean
 
 setup: $(STAMP)
 
@@ -19,6 +19,10 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/pip install --quiet --no-deps -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
+
+# Optional: Ray for `--engine ray` (batch enrolment and evaluations). Not part of the default install (+~280 MB).
+setup-ray: setup
+	$(BIN)/pip install --quiet --no-deps -r requirements-ray.lock
 
 run: setup
 	$(BIN)/faceproof serve --host $(HOST) --port $(PORT)

@@ -74,10 +74,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, empty database of each backend: the same tests run against both."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'faceproof.sqlite3'}"
-    base = request.getfixturevalue("postgres_url")
+    return new_postgres_database(request.getfixturevalue("postgres_url"))
+
+
+def new_postgres_database(server_url: str) -> str:
+    """A fresh, empty database on the session's PostgreSQL server; returns its URL."""
     name = f"t_{uuid.uuid4().hex[:12]}"
-    engine = sqlalchemy.create_engine(base, isolation_level="AUTOCOMMIT")
+    engine = sqlalchemy.create_engine(server_url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.exec_driver_sql(f"CREATE DATABASE {name}")
     engine.dispose()
-    return base.rsplit("/", 1)[0] + "/" + name
+    return server_url.rsplit("/", 1)[0] + "/" + name

@@ -40,6 +40,8 @@ class Settings:
     request_timeout_s: float = 60.0
     #: Origins allowed to call the API from a browser (CORS); empty = no CORS headers at all.
     cors_origins: tuple[str, ...] = ()
+    #: Load every model in the background when the server starts (``/readyz`` reports when done).
+    warm_models: bool = True
 
     @property
     def max_upload_bytes(self) -> int:
@@ -74,5 +76,6 @@ class Settings:
             max_inflight=inflight,
             max_queue=int(env.get("FACEPROOF_MAX_QUEUE", str(2 * inflight))),
             request_timeout_s=float(env.get("FACEPROOF_REQUEST_TIMEOUT_S", "60")),
+            warm_models=_env_bool("FACEPROOF_WARM_MODELS", True),
             cors_origins=tuple(o.strip() for o in env.get("FACEPROOF_CORS_ORIGINS", "").split(",") if o.strip()),
         )

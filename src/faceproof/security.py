@@ -58,10 +58,10 @@ SECRET_BYTES: Final = 32
 CACHE_S: Final = 2.0
 _DUMMY_HASH: Final = hashlib.sha256(b"faceproof: no such key").hexdigest()
 
-#: Paths served without a key: liveness, version, the API documentation and the web page (which asks the person
-#: for a key itself and sends it with every API call).
+#: Paths served without a key: liveness and readiness (load balancers hold no key), version, the API documentation
+#: and the web page (which asks the person for a key itself and sends it with every API call).
 OPEN_PATHS: Final = frozenset(
-    {"/", "/healthz", "/version", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+    {"/", "/healthz", "/readyz", "/version", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
 )
 OPEN_PREFIXES: Final = ("/web/",)
 

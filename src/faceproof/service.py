@@ -81,6 +81,16 @@ class Probe:
             self.embeddings[DLIB_KEY] = dlib_embedding(self.analysis.image.rgb, s.face).vector
 
 
+def prepare_probe(result: Analysis) -> Probe:
+    """Everything about a probe that does not depend on the profile, computed once (evaluations reuse it)."""
+    s = result.subject
+    regions = {}
+    if s.landmarks is not None:
+        regions = consistency.region_embeddings(result.image.rgb, s.face.keypoints, s.landmarks)
+    embeddings = {k: e.vector for k, e in s.embeddings.items()}
+    return Probe(analysis=result, findings=measure_signals(result), embeddings={**embeddings, **regions})
+
+
 def verify_probe(
     probe: Probe, profile: ProfileRecord, enrolled: list[dict[str, np.ndarray]], far: float
 ) -> VerifyOutcome:
@@ -170,7 +180,7 @@ class Service:
     def create_profile_from_image(self, data: bytes, face_index: int = 0) -> tuple[ProfileRecord, Analysis]:
         """The seed's ``/create-profile``: one photo, stored as a one-image profile (no quality gate, as before)."""
         result = self.analyze(data, face_index)
-        image = self._new_image(result, data)
+        image = new_image(result, data if self.settings.store_images else None)
         summary = summarize([(image.analysis, image.embeddings)])
         profile = self.store.create_profile(name="", external_id=None, metadata={}, images=[image], summary=summary)
         log.info("profile %s created from 1 image", profile.id)
@@ -185,38 +195,50 @@ class Service:
         face_index: int = 0,
     ) -> tuple[ProfileRecord, list[Analysis]]:
         """Enrol a person from one or more photos. All photos pass the gates or nothing is stored."""
-        analyses = [self.analyze(data, face_index) for data in images]
-        for i, a in enumerate(analyses):
-            self._gate_quality(a, i)
-        reports = [assess(a) for a in analyses]
-        for i, report in enumerate(reports):
-            self._gate_authenticity(report, i)
-        new = [self._new_image(a, d, r) for a, d, r in zip(analyses, images, reports, strict=True)]
-        for i, a in enumerate(analyses):
-            others = [img.embeddings for j, img in enumerate(new) if j != i]
-            self._gate_identity(a, others, i)
-        summary = summarize([(img.analysis, img.embeddings) for img in new])
+        prepared = [self.prepare_enrolment(data, face_index, index=i) for i, data in enumerate(images)]
+        profile = self.create_prepared_profile([image for image, _ in prepared], name, external_id, metadata)
+        return profile, [analysis for _, analysis in prepared]
+
+    def prepare_enrolment(self, data: bytes, face_index: int = 0, index: int = 0) -> tuple[NewImage, Analysis]:
+        """:func:`prepare_enrolment` with this service's upload limits and image-retention setting."""
+        keep = self.settings.store_images
+        return prepare_enrolment(data, self.limits, keep_bytes=keep, face_index=face_index, index=index)
+
+    def create_prepared_profile(
+        self,
+        images: list[NewImage],
+        name: str = "",
+        external_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> ProfileRecord:
+        """Store a profile from photos that passed :func:`prepare_enrolment` (batch enrolment prepares them in worker
+        processes); the identity gate runs here because it needs all of them."""
+        for i, image in enumerate(images):
+            gate_identity(image.embeddings, [other.embeddings for j, other in enumerate(images) if j != i], i)
+        summary = summarize([(img.analysis, img.embeddings) for img in images])
         profile = self.store.create_profile(
-            name=name, external_id=external_id, metadata=metadata or {}, images=new, summary=summary
+            name=name, external_id=external_id, metadata=metadata or {}, images=images, summary=summary
         )
-        log.info("profile %s created from %d images", profile.id, len(new))
-        return profile, analyses
+        log.info("profile %s created from %d images", profile.id, len(images))
+        return profile
 
     def add_image(self, profile_id: str, data: bytes, face_index: int = 0) -> tuple[ProfileRecord, str, Analysis]:
         """Add an enrolment photo; the profile's aggregates are recomputed from all its images, atomically."""
         self.get_profile(profile_id)
-        result = self.analyze(data, face_index)
-        self._gate_quality(result, 0)
-        report = assess(result)
-        self._gate_authenticity(report, 0)
-        new = self._new_image(result, data, report)
+        new, result = self.prepare_enrolment(data, face_index)
+        image_id = self.add_prepared_image(profile_id, new)
+        return self.get_profile(profile_id), image_id, result
+
+    def add_prepared_image(self, profile_id: str, new: NewImage) -> str:
+        """Add a photo that passed :func:`prepare_enrolment`; the identity gate compares it with the stored images
+        inside the profile's transaction, so concurrent enrolments cannot both pass against a stale list."""
         with self.store.profile_transaction(profile_id) as tx:
             existing = tx.images()
-            self._gate_identity(result, [img.embeddings for img in existing], 0)
+            gate_identity(new.embeddings, [img.embeddings for img in existing], 0)
             image_id = tx.add_image(new)
             tx.set_summary(summarize([(i.analysis, i.embeddings) for i in tx.images()]))
         log.info("profile %s: image %s added", profile_id, image_id)
-        return self.get_profile(profile_id), image_id, result
+        return image_id
 
     def delete_image(self, profile_id: str, image_id: str) -> ProfileRecord:
         self.get_profile(profile_id)
@@ -269,19 +291,10 @@ class Service:
         far = self._far(far)
         profile = self.get_profile(profile_id)
         enrolled = [img.embeddings for img in self.store.list_images(profile_id)]
-        probe = self.prepare_probe(self.analyze(data, face_index, with_dlib=False))
+        probe = prepare_probe(self.analyze(data, face_index, with_dlib=False))
         return VerifyResult(
             profile=profile, analysis=probe.analysis, outcome=verify_probe(probe, profile, enrolled, far)
         )
-
-    def prepare_probe(self, result: Analysis) -> Probe:
-        """Everything about a probe that does not depend on the profile, computed once (evaluations reuse it)."""
-        s = result.subject
-        regions = {}
-        if s.landmarks is not None:
-            regions = consistency.region_embeddings(result.image.rgb, s.face.keypoints, s.landmarks)
-        embeddings = {k: e.vector for k, e in s.embeddings.items()}
-        return Probe(analysis=result, findings=measure_signals(result), embeddings={**embeddings, **regions})
 
     def authenticity(self, data: bytes, face_index: int = 0) -> tuple[Analysis, AuthenticityReport]:
         """Is this a real camera photo of a real face? (No profile: the single-image signals only.)"""
@@ -325,8 +338,6 @@ class Service:
             )
         return IdentifyResult(analysis=result, candidates=candidates, threshold=threshold, far=far)
 
-    # ---------------------------------------------------------------- gates
-
     def _far(self, far: float | None) -> float:
         far = far if far is not None else self.settings.far_target
         for supported in SUPPORTED_FARS:
@@ -334,51 +345,69 @@ class Service:
                 return supported
         raise InvalidRequest(f"far must be one of {', '.join(f'{f:g}' for f in SUPPORTED_FARS)}; got {far:g}.")
 
-    def _gate_quality(self, result: Analysis, index: int) -> None:
-        q = result.subject.quality
-        if not q.usable_for_identity:
-            raise EnrolmentRefused(
-                f"Photo {index + 1} is not usable for enrolment: {', '.join(q.reasons)}.",
-                reason="unusable_image",
-                image_index=index,
-                quality_reasons=list(q.reasons),
-            )
 
-    def _gate_authenticity(self, report: AuthenticityReport, index: int) -> None:
-        if report.verdict == "suspected_fake":
-            raise EnrolmentRefused(
-                f"Photo {index + 1} looks like a {report.suspected_kind or 'fake'} image, not a real photo: "
-                + "; ".join(report.reasons),
-                reason="suspected_fake",
-                image_index=index,
-                suspected_kind=report.suspected_kind,
-                fake_probability=round(report.fake_probability, 4),
-            )
+# ---------------------------------------------------------------- enrolment (pure: no store, runs in batch workers)
 
-    def _gate_identity(self, result: Analysis, others: list[dict[str, np.ndarray]], index: int) -> None:
-        if not others:
-            return
-        probe = {k: e.vector for k, e in result.subject.embeddings.items()}
-        sface, dlib = score_against(probe, others)
-        match = load_calibration().decide(sface, dlib, far=ENROL_IDENTITY_FAR)
-        if not match.same_person:
-            raise EnrolmentRefused(
-                f"Photo {index + 1} does not show the enrolled person (match probability "
-                f"{match.match_probability:.3f}).",
-                reason="identity_mismatch",
-                image_index=index,
-                match_probability=round(match.match_probability, 4),
-            )
 
-    def _new_image(self, result: Analysis, data: bytes, authenticity: AuthenticityReport | None = None) -> NewImage:
-        """What is stored of an enrolment photo: measurements, the reality-baseline features, the templates of
-        both models and of the inner/outer face regions - and the bytes only if the operator opted in."""
-        embeddings = image_embeddings(result)
-        s = result.subject
-        if s.landmarks is not None:
-            embeddings.update(consistency.region_embeddings(result.image.rgb, s.face.keypoints, s.landmarks))
-        return NewImage(
-            analysis=image_document(result, authenticity or assess(result)),
-            embeddings=embeddings,
-            image_bytes=data if self.settings.store_images else None,
+def prepare_enrolment(
+    data: bytes, limits: IntakeLimits, *, keep_bytes: bool = False, face_index: int = 0, index: int = 0
+) -> tuple[NewImage, Analysis]:
+    """Analyse an enrolment photo and apply the gates that need only the photo itself (quality, authenticity);
+    raises :class:`EnrolmentRefused`. ``index`` numbers the photo in messages."""
+    result = analyze(data, face_index=face_index, limits=limits)
+    gate_quality(result, index)
+    report = assess(result)
+    gate_authenticity(report, index)
+    return new_image(result, data if keep_bytes else None, report), result
+
+
+def gate_quality(result: Analysis, index: int) -> None:
+    q = result.subject.quality
+    if not q.usable_for_identity:
+        raise EnrolmentRefused(
+            f"Photo {index + 1} is not usable for enrolment: {', '.join(q.reasons)}.",
+            reason="unusable_image",
+            image_index=index,
+            quality_reasons=list(q.reasons),
         )
+
+
+def gate_authenticity(report: AuthenticityReport, index: int) -> None:
+    if report.verdict == "suspected_fake":
+        raise EnrolmentRefused(
+            f"Photo {index + 1} looks like a {report.suspected_kind or 'fake'} image, not a real photo: "
+            + "; ".join(report.reasons),
+            reason="suspected_fake",
+            image_index=index,
+            suspected_kind=report.suspected_kind,
+            fake_probability=round(report.fake_probability, 4),
+        )
+
+
+def gate_identity(probe: dict[str, np.ndarray], others: list[dict[str, np.ndarray]], index: int) -> None:
+    """Refuse a photo that is clearly not the person of ``others`` (lenient: FAR 1e-2)."""
+    if not others:
+        return
+    sface, dlib = score_against(probe, others)
+    match = load_calibration().decide(sface, dlib, far=ENROL_IDENTITY_FAR)
+    if not match.same_person:
+        raise EnrolmentRefused(
+            f"Photo {index + 1} does not show the enrolled person (match probability {match.match_probability:.3f}).",
+            reason="identity_mismatch",
+            image_index=index,
+            match_probability=round(match.match_probability, 4),
+        )
+
+
+def new_image(result: Analysis, data: bytes | None, authenticity: AuthenticityReport | None = None) -> NewImage:
+    """What is stored of an enrolment photo: measurements, the reality-baseline features, the templates of both
+    models and of the inner/outer face regions - and the bytes only when given (the operator opted in)."""
+    embeddings = image_embeddings(result)
+    s = result.subject
+    if s.landmarks is not None:
+        embeddings.update(consistency.region_embeddings(result.image.rgb, s.face.keypoints, s.landmarks))
+    return NewImage(
+        analysis=image_document(result, authenticity or assess(result)),
+        embeddings=embeddings,
+        image_bytes=data,
+    )

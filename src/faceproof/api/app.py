@@ -7,6 +7,7 @@ through uvicorn's factory mode (``faceproof.api.app:create_app``), configured fr
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -29,6 +30,7 @@ from faceproof.errors import (
     RouteNotFound,
     UploadTooLarge,
 )
+from faceproof.models import registry
 from faceproof.security import AuthMiddleware, KeyStore
 from faceproof.service import Service
 from faceproof.web import routes as web
@@ -66,9 +68,10 @@ photo of that same person.
 Every error is JSON: `{"error": {"code": "...", "message": "..."}}` with a stable `code` (see each endpoint's
 documented responses). No raw image is stored unless the operator sets `FACEPROOF_STORE_IMAGES=1`.
 
-When API keys are configured (`faceproof keys create`), every call except `/healthz`, `/version` and these docs
-needs one, sent as `Authorization: Bearer <key>` or `X-API-Key: <key>` (401 `unauthorized`, 403 `forbidden`). A busy
-server answers 503 `overloaded` (or `timeout`) with `Retry-After` instead of keeping callers waiting.
+When API keys are configured (`faceproof keys create`), every call except `/healthz`, `/readyz`, `/version` and
+these docs needs one, sent as `Authorization: Bearer <key>` or `X-API-Key: <key>` (401 `unauthorized`, 403
+`forbidden`). A busy server answers 503 `overloaded` (or `timeout`) with `Retry-After` instead of keeping callers
+waiting.
 """
 
 #: Stable codes for the HTTP errors the framework raises itself, before any route code runs.
@@ -86,7 +89,7 @@ TAGS = [
     },
     {"name": "profiles", "description": "Enrol people, verify photos against them, compare, identify (1:N)."},
     {"name": "authenticity", "description": "Is an image a real camera photo of a real face?"},
-    {"name": "system", "description": "Health and version."},
+    {"name": "system", "description": "Liveness, readiness and version."},
 ]
 
 
@@ -98,6 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         service = Service.open(settings)
         app.state.service = service
         log.info("faceproof %s serving; storage %s", __version__, service.storage_label)
+        if settings.warm_models:  # /readyz turns 200 when this is done; requests meanwhile load what they need
+            threading.Thread(target=registry.load_all, name="faceproof-warm-up", daemon=True).start()
         if not keys.configured:
             log.warning(
                 "no API keys configured (%s): authentication is OFF - serve on loopback only, "

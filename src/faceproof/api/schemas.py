@@ -7,7 +7,7 @@ types appear in ``/docs`` without a second copy of each field here.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -193,6 +193,30 @@ class HealthResponse(BaseModel):
     status: str
 
     model_config = {"json_schema_extra": {"examples": [{"status": "ok"}]}}
+
+
+class ReadinessResponse(BaseModel):
+    """Whether this worker can answer analysis requests now: models loaded and the database reachable."""
+
+    status: Literal["ready", "not_ready"]
+    models_loaded: bool = Field(description="Every model is in memory (loaded in the background at start).")
+    database: str = Field(description="'ok', or why the database cannot be reached.")
+    analyses_running: int = Field(description="Analyses running in this worker now.")
+    analyses_waiting: int = Field(description="Analyses queued in this worker now.")
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "status": "ready",
+                    "models_loaded": True,
+                    "database": "ok",
+                    "analyses_running": 1,
+                    "analyses_waiting": 0,
+                }
+            ]
+        }
+    }
 
 
 class ModelInfo(BaseModel):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from enum import StrEnum
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -60,3 +61,44 @@ def fail(exc: Any) -> None:
     """Print a FaceproofError readably and exit 1."""
     err_console.print(f"[red]error[/red] {exc.code}: {exc.message}")
     raise typer.Exit(EXIT_ERROR)
+
+
+class EngineChoice(StrEnum):
+    local = "local"
+    ray = "ray"
+
+
+EngineOption = Annotated[
+    EngineChoice,
+    typer.Option(
+        "--engine",
+        help="Where the analysis runs: 'local' (a process pool on this machine) or 'ray' (pip install faceproof[ray]).",
+    ),
+]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option("--workers", min=1, help="Worker processes (default: every core here / every CPU of the cluster)."),
+]
+RayAddressOption = Annotated[
+    str | None,
+    typer.Option("--ray-address", help="A running Ray cluster, e.g. ray://head:10001 (default: start a local one)."),
+]
+
+
+@contextmanager
+def open_engine(engine: EngineChoice, workers: int | None, ray_address: str | None) -> Iterator[Any]:
+    """The batch engine of a command's ``--engine/--workers/--ray-address`` options, closed afterwards."""
+    from faceproof.batch import open_engine as make
+
+    if ray_address and engine is not EngineChoice.ray:
+        err_console.print("[red]error[/red] --ray-address needs --engine ray")
+        raise typer.Exit(2)
+    try:
+        runner = make(engine.value, workers, ray_address)
+    except RuntimeError as exc:
+        err_console.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(EXIT_ERROR) from exc
+    try:
+        yield runner
+    finally:
+        runner.close()

@@ -8,7 +8,15 @@ from typing import Annotated
 
 import typer
 
-from faceproof.cli.common import console, progress_bar
+from faceproof.cli.common import (
+    EngineChoice,
+    EngineOption,
+    RayAddressOption,
+    WorkersOption,
+    console,
+    open_engine,
+    progress_bar,
+)
 
 eval_app = typer.Typer(help="Evaluate on a labelled set; writes a JSON report.", no_args_is_help=True)
 
@@ -20,18 +28,21 @@ def verification(
     out: Annotated[Path, typer.Option(help="Where to write REPORT.json.")],
     plot: Annotated[Path | None, typer.Option(help="ROC + histogram plot (PNG); default: beside the report.")] = None,
     far: Annotated[float, typer.Option(help="Operating point (false-accept rate).")] = 1e-3,
+    engine: EngineOption = EngineChoice.local,
+    workers: WorkersOption = None,
+    ray_address: RayAddressOption = None,
 ) -> None:
     """Verification accuracy, AUC and TAR at FAR with the shipped calibration, fused and per model."""
     from faceproof.evaluation.verification import evaluate_verification
 
-    with progress_bar() as bar:
-        task = bar.add_task("analysing images", total=None)
+    with open_engine(engine, workers, ray_address) as runner, progress_bar() as bar:
+        task = bar.add_task(f"analysing images ({runner.name}, {runner.workers} workers)", total=None)
 
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
         plot = plot or out.with_suffix(".png")
-        report = evaluate_verification(pairs, root, far=far, plot=plot, progress=progress)
+        report = evaluate_verification(pairs, root, far=far, plot=plot, progress=progress, engine=runner)
     _write(out, report, "faceproof eval verification", plot)
     per = report["per_model"]
     console.print(
@@ -49,15 +60,18 @@ def authenticity(
     root: Annotated[Path, typer.Option(help="Folder the CSV's paths are relative to.", exists=True, file_okay=False)],
     out: Annotated[Path, typer.Option(help="Where to write REPORT.json.")],
     plot: Annotated[Path | None, typer.Option(help="ROC + histogram plot (PNG); default: beside the report.")] = None,
+    engine: EngineOption = EngineChoice.local,
+    workers: WorkersOption = None,
+    ray_address: RayAddressOption = None,
 ) -> None:
     """Real vs fake with the shipped fusion: AUC overall and per fake label, detection and false-flag rates."""
     from faceproof.evaluation.authenticity import evaluate_authenticity
 
-    with progress_bar() as bar:
-        task = bar.add_task("analysing images", total=None)
+    with open_engine(engine, workers, ray_address) as runner, progress_bar() as bar:
+        task = bar.add_task(f"analysing images ({runner.name}, {runner.workers} workers)", total=None)
         plot = plot or out.with_suffix(".png")
         report = evaluate_authenticity(
-            manifest, root, plot=plot, progress=lambda d, t: bar.update(task, completed=d, total=t)
+            manifest, root, plot=plot, progress=lambda d, t: bar.update(task, completed=d, total=t), engine=runner
         )
     _write(out, report, "faceproof eval authenticity", plot)
     console.print(
@@ -75,14 +89,22 @@ def profiles(
     out: Annotated[Path, typer.Option(help="Where to write REPORT.json.")],
     enroll: Annotated[int, typer.Option(help="Real photos enrolled per identity (the first K in the manifest).")] = 2,
     far: Annotated[float, typer.Option(help="Operating point (false-accept rate).")] = 1e-3,
+    engine: EngineOption = EngineChoice.local,
+    workers: WorkersOption = None,
+    ray_address: RayAddressOption = None,
 ) -> None:
     """Enrol K photos per person, then verify their other photos, other people and fakes of them."""
     from faceproof.evaluation.profiles import evaluate_profiles
 
-    with progress_bar() as bar:
-        task = bar.add_task("verifying", total=None)
+    with open_engine(engine, workers, ray_address) as runner, progress_bar() as bar:
+        task = bar.add_task(f"verifying ({runner.name}, {runner.workers} workers)", total=None)
         report = evaluate_profiles(
-            manifest, root, enroll=enroll, far=far, progress=lambda d, t: bar.update(task, completed=d, total=t)
+            manifest,
+            root,
+            enroll=enroll,
+            far=far,
+            progress=lambda d, t: bar.update(task, completed=d, total=t),
+            engine=runner,
         )
     _write(out, report, "faceproof eval profiles", None)
     console.print(

@@ -44,7 +44,13 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug lo
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes (all state lives in the database).")] = 1,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Worker processes; all state lives in the database, any worker answers any call.")
+    ] = 1,
+    graceful_timeout: Annotated[
+        float,
+        typer.Option(help="On SIGTERM/Ctrl-C: stop accepting, let requests in flight finish for up to this long (s)."),
+    ] = 30.0,
     allow_unauthenticated: Annotated[
         bool,
         typer.Option(
@@ -72,7 +78,14 @@ def serve(
             )
             raise typer.Exit(2)
         log.warning("serving %s:%d WITHOUT authentication (no API keys configured)", host, port)
-    uvicorn.run("faceproof.api.app:create_app", factory=True, host=host, port=port, workers=workers)
+    uvicorn.run(
+        "faceproof.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        timeout_graceful_shutdown=graceful_timeout,
+    )
 
 
 @app.command("analyze")

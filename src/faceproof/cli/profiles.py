@@ -9,9 +9,20 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from faceproof.cli.common import VERDICT_EXIT, console, emit_json, err_console, fail, open_service, progress_bar
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".heic", ".heif"}
+from faceproof.cli.common import (
+    VERDICT_EXIT,
+    EngineChoice,
+    EngineOption,
+    RayAddressOption,
+    WorkersOption,
+    console,
+    emit_json,
+    err_console,
+    fail,
+    open_engine,
+    open_service,
+    progress_bar,
+)
 
 profiles_app = typer.Typer(help="List, show and delete stored profiles.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON instead of a table.")]
@@ -57,51 +68,35 @@ def enroll_dir(
         Path, typer.Argument(help="One sub-folder per person, named after them.", exists=True, file_okay=False)
     ],
     as_json: JsonFlag = False,
+    engine: EngineOption = EngineChoice.local,
+    workers: WorkersOption = None,
+    ray_address: RayAddressOption = None,
 ) -> None:
-    """Enrol every person of a folder tree: each photo is accepted or refused on its own, with a reason."""
-    from faceproof.errors import FaceproofError
+    """Enrol every person of a folder tree: each photo is accepted or refused on its own, with a reason.
 
-    people = sorted(d for d in directory.iterdir() if d.is_dir())
-    jobs = [(d.name, sorted(f for f in d.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)) for d in people]
-    rows: list[dict[str, str]] = []
-    with open_service() as service, progress_bar() as bar:
-        task = bar.add_task("enrolling", total=sum(len(files) for _, files in jobs))
-        for person, files in jobs:
-            profile_id = None
-            for path in files:
-                status, reason = "accepted", ""
-                try:
-                    if profile_id is None:
-                        profile, _ = service.create_profile([path.read_bytes()], name=person)
-                        profile_id = profile.id
-                    else:
-                        service.add_image(profile_id, path.read_bytes())
-                except FaceproofError as exc:
-                    status = "refused"
-                    detail = exc.details.get("reason") or exc.code
-                    reasons = exc.details.get("quality_reasons")
-                    reason = f"{detail}: {', '.join(reasons)}" if reasons else detail
-                rows.append(
-                    {
-                        "person": person,
-                        "file": path.name,
-                        "status": status,
-                        "reason": reason,
-                        "profile_id": profile_id or "",
-                    }
-                )
-                bar.advance(task)
+    Photos are analysed in parallel (--engine, --workers); profiles are written in folder order, so the result does
+    not depend on the engine."""
+    from dataclasses import asdict
+
+    from faceproof.batch.enrol_dir import enrol_directory, people_in
+
+    people = people_in(directory)
+    with open_service() as service, open_engine(engine, workers, ray_address) as runner, progress_bar() as bar:
+        task = bar.add_task(f"enrolling ({runner.name}, {runner.workers} workers)", total=None)
+        rows = enrol_directory(
+            service, directory, runner, progress=lambda done, total: bar.update(task, completed=done, total=total)
+        )
     if as_json:
-        emit_json(rows)
+        emit_json([asdict(r) for r in rows])
         return
     table = Table(title=f"enroll-dir {directory}")
     for col in ("person", "file", "status", "reason", "profile_id"):
         table.add_column(col)
     for r in rows:
-        colour = "green" if r["status"] == "accepted" else "red"
-        table.add_row(r["person"], r["file"], f"[{colour}]{r['status']}[/{colour}]", r["reason"], r["profile_id"])
+        colour = "green" if r.status == "accepted" else "red"
+        table.add_row(r.person, r.file, f"[{colour}]{r.status}[/{colour}]", r.reason, r.profile_id)
     console.print(table)
-    accepted = sum(r["status"] == "accepted" for r in rows)
+    accepted = sum(r.status == "accepted" for r in rows)
     console.print(f"{accepted} accepted, {len(rows) - accepted} refused, {len(people)} people")
 
 

@@ -14,17 +14,16 @@ reals; detected = verdict ``suspected_fake``), ``verdicts`` per label, ``model_v
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from faceproof.batch.engine import Engine, InlineEngine, Progress
 from faceproof.errors import FaceproofError
 from faceproof.evaluation.manifest import read_manifest
 
 log = logging.getLogger(__name__)
-Progress = Callable[[int, int], None]
 
 
 def _auc(real: np.ndarray, fake: np.ndarray) -> float | None:
@@ -35,25 +34,32 @@ def _auc(real: np.ndarray, fake: np.ndarray) -> float | None:
     return float(roc_auc_score(np.r_[np.zeros(len(real)), np.ones(len(fake))], np.r_[real, fake]))
 
 
-def evaluate_authenticity(
-    manifest: Path, root: Path, plot: Path | None = None, progress: Progress | None = None
-) -> dict[str, Any]:
+def _assess_file(path: Path) -> tuple[float, str, float, str] | None:
+    """Worker side: (fake_probability, verdict, threshold, model version) of one image; None without a face."""
     from faceproof.analysis import analyze
     from faceproof.authenticity.engine import assess
 
+    try:
+        report = assess(analyze(path, with_dlib=False))
+    except (FaceproofError, OSError) as exc:
+        log.info("failed %s: %s", path, exc)
+        return None
+    return report.fake_probability, report.verdict, report.threshold, report.model_version
+
+
+def evaluate_authenticity(
+    manifest: Path, root: Path, plot: Path | None = None, progress: Progress | None = None, engine: Engine | None = None
+) -> dict[str, Any]:
     rows = read_manifest(manifest)
+    assessed = (engine or InlineEngine()).imap(_assess_file, [root / row.file for row in rows], progress=progress)
     results: list[tuple[str, float, str] | None] = []
     threshold, version = 0.0, ""
-    for i, row in enumerate(rows):
-        try:
-            report = assess(analyze(root / row.file, with_dlib=False))
-            results.append((row.label, report.fake_probability, report.verdict))
-            threshold, version = report.threshold, report.model_version
-        except (FaceproofError, OSError) as exc:
-            log.info("failed %s: %s", row.file, exc)
+    for row, outcome in zip(rows, assessed, strict=True):
+        if outcome is None:
             results.append(None)
-        if progress is not None:
-            progress(i + 1, len(rows))
+            continue
+        probability, verdict, threshold, version = outcome
+        results.append((row.label, probability, verdict))
     ok = [r for r in results if r is not None]
     real = np.array([p for label, p, _ in ok if label == "real"])
     fake = np.array([p for label, p, _ in ok if label != "real"])

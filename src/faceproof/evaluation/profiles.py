@@ -12,25 +12,71 @@ Report keys: ``genuine_accept_rate``, ``impostor_reject_rate``, ``fake_reject_ra
 
 from __future__ import annotations
 
+import functools
 import logging
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from faceproof.errors import FaceproofError
+from faceproof.batch.engine import Engine, InlineEngine, Progress
+from faceproof.batch.enrol_dir import Refusal, prepare_file
+from faceproof.errors import EnrolmentRefused, FaceproofError
 from faceproof.evaluation.manifest import ManifestRow, read_manifest
+from faceproof.intake import IntakeLimits
+from faceproof.storage import NewImage, ProfileRecord
+
+if TYPE_CHECKING:
+    from faceproof.service import Probe, Service
 
 log = logging.getLogger(__name__)
-Progress = Callable[[int, int], None]
+
+
+def _probe_of(path: Path, limits: IntakeLimits) -> Probe | None:
+    """Worker side: a verification probe of one image (dlib included), or None when it has no usable face."""
+    from faceproof.analysis import analyze
+    from faceproof.service import prepare_probe
+
+    try:
+        probe = prepare_probe(analyze(path.read_bytes(), limits=limits, with_dlib=False))
+    except (FaceproofError, OSError):
+        return None
+    probe.ensure_dlib()  # here, in the worker, rather than serially when the verdict needs it
+    return probe
+
+
+def _enrol(service: Service, identity: str, prepared: list[NewImage | Refusal]) -> tuple[ProfileRecord | None, int]:
+    """Enrol one identity from its prepared photos, all at once when they all pass, else photo by photo (the
+    photos that pass stay enrolled); returns the profile (None if every photo was refused) and the refusals."""
+    images = [p for p in prepared if not isinstance(p, Refusal)]
+    if len(images) == len(prepared):
+        try:
+            return service.create_prepared_profile(images, name=identity), 0
+        except EnrolmentRefused as exc:
+            log.info("enrolment of %s refused as a whole (%s); enrolling photo by photo", identity, exc.code)
+    profile, refused = None, len(prepared) - len(images)
+    for image in images:
+        try:
+            if profile is None:
+                profile = service.create_prepared_profile([image], name=identity)
+            else:
+                service.add_prepared_image(profile.id, image)
+        except EnrolmentRefused:
+            refused += 1
+    return profile, refused
 
 
 def evaluate_profiles(
-    manifest: Path, root: Path, enroll: int = 2, far: float = 1e-3, progress: Progress | None = None
+    manifest: Path,
+    root: Path,
+    enroll: int = 2,
+    far: float = 1e-3,
+    progress: Progress | None = None,
+    engine: Engine | None = None,
 ) -> dict[str, Any]:
     from faceproof.config import Settings
     from faceproof.service import Service, verify_probe
 
+    engine = engine or InlineEngine()
     rows = read_manifest(manifest)
     by_identity: dict[str, list[ManifestRow]] = {}
     for row in rows:
@@ -42,46 +88,31 @@ def evaluate_profiles(
     with tempfile.TemporaryDirectory(prefix="faceproof-eval-") as tmp:
         service = Service.open(Settings(data_dir=Path(tmp)))
         try:
+            enrol_rows = [(identity, r) for identity, reals in people.items() for r in reals[:enroll]]
+            prepare = functools.partial(prepare_file, limits=service.limits, keep_bytes=False)
+            prepared = list(engine.imap(prepare, [root / r.file for _, r in enrol_rows]))
             profiles = {}
-            for identity, reals in people.items():
-                datas = [(root / r.file).read_bytes() for r in reals[:enroll]]
-                try:
-                    profile, _ = service.create_profile(datas, name=identity)
-                except FaceproofError as exc:
-                    # one refused photo refuses the request: enrol the photos that pass, one by one
-                    log.info("enrolment of %s refused as a whole (%s); enrolling photo by photo", identity, exc.code)
-                    profile = None
-                    for data in datas:
-                        try:
-                            if profile is None:
-                                profile, _ = service.create_profile([data], name=identity)
-                            else:
-                                profile = service.add_image(profile.id, data)[0]
-                        except FaceproofError:
-                            refused += 1
+            for identity in people:
+                mine = [p for (who, _), p in zip(enrol_rows, prepared, strict=True) if who == identity]
+                profile, n_refused = _enrol(service, identity, mine)
+                refused += n_refused
                 if profile is not None:
                     profiles[identity] = (profile, [i.embeddings for i in service.store.list_images(profile.id)])
-            enrolled_files = {r.file for reals in people.values() for r in reals[:enroll]}
-            probes = [r for r in rows if r.file not in enrolled_files]
-            for n, row in enumerate(probes):
-                targets = _targets(row, profiles)
-                if targets:
-                    try:
-                        probe = service.prepare_probe(service.analyze((root / row.file).read_bytes(), with_dlib=False))
-                    except (FaceproofError, OSError):
-                        probe = None
-                    for kind, identity in targets:
-                        if probe is None:
-                            verdict = "failed"
-                            failed += 1
-                        else:
-                            profile, enrolled = profiles[identity]
-                            verdict = verify_probe(probe, profile, enrolled, far).verdict
-                        key = kind if kind != "fake" else row.label
-                        tallies.setdefault(key, {}).setdefault(verdict, 0)
-                        tallies[key][verdict] += 1
-                if progress is not None:
-                    progress(n + 1, len(probes))
+            enrolled_files = {r.file for _, r in enrol_rows}
+            probe_rows = [r for r in rows if r.file not in enrolled_files and _targets(r, profiles)]
+            work = functools.partial(_probe_of, limits=service.limits)
+            probes = engine.imap(work, [root / r.file for r in probe_rows], progress=progress)
+            for row, probe in zip(probe_rows, probes, strict=True):
+                for kind, identity in _targets(row, profiles):
+                    if probe is None:
+                        verdict = "failed"
+                        failed += 1
+                    else:
+                        profile, enrolled = profiles[identity]
+                        verdict = verify_probe(probe, profile, enrolled, far).verdict
+                    key = kind if kind != "fake" else row.label
+                    tallies.setdefault(key, {}).setdefault(verdict, 0)
+                    tallies[key][verdict] += 1
         finally:
             service.close()
 

@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import csv
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from faceproof.batch.engine import Engine, InlineEngine, Progress
 from faceproof.decision.calibration import DEFAULT_FAR, Calibration, load_calibration
 from faceproof.errors import FaceproofError
 
@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 
 #: FARs reported in ``tar_at_far`` (the contract's keys).
 REPORT_FARS: tuple[float, ...] = (1e-2, 1e-3)
-Progress = Callable[[int, int], None]  # (images done, images total)
 
 
 @dataclass(frozen=True)
@@ -75,26 +74,32 @@ def read_pairs(pairs_csv: Path) -> list[_Pair]:
     return pairs
 
 
-def _analyse_images(
-    files: list[str], root: Path, progress: Progress | None
-) -> tuple[dict[str, _Vectors | None], list[float]]:
-    """Vectors per image (None: no usable face) and the dlib stage's wall time per analysed image (ms)."""
+def _vectors_of(path: Path) -> tuple[_Vectors | None, float]:
+    """Worker side: both models' templates of one image (None: no usable face) and the dlib stage's time (ms)."""
     # Heavy (OpenCV, dlib, MediaPipe): imported only when evaluating, so importing this module stays cheap.
     from faceproof.analysis import analyze
     from faceproof.measure.identity import DLIB_KEY, SFACE_KEY
 
+    try:
+        a = analyze(path, with_dlib=True)
+    except FaceproofError as exc:
+        log.info("no usable face in %s: %s", path, exc.message)
+        return None, float("nan")
+    vectors = _Vectors(a.subject.embeddings[SFACE_KEY].vector, a.subject.embeddings[DLIB_KEY].vector)
+    return vectors, a.timings_ms.get("dlib", float("nan"))
+
+
+def _analyse_images(
+    files: list[str], root: Path, engine: Engine, progress: Progress | None
+) -> tuple[dict[str, _Vectors | None], list[float]]:
+    """Vectors per image (None: no usable face) and the dlib stage's wall time per analysed image (ms)."""
+    results = engine.imap(_vectors_of, [root / name for name in files], progress=progress)
     out: dict[str, _Vectors | None] = {}
     dlib_ms: list[float] = []
-    for i, name in enumerate(files):
-        try:
-            a = analyze(root / name, with_dlib=True)
-            out[name] = _Vectors(a.subject.embeddings[SFACE_KEY].vector, a.subject.embeddings[DLIB_KEY].vector)
-            dlib_ms.append(a.timings_ms.get("dlib", float("nan")))
-        except FaceproofError as exc:
-            log.info("no usable face in %s: %s", name, exc.message)
-            out[name] = None
-        if progress is not None:
-            progress(i + 1, len(files))
+    for name, (vectors, ms) in zip(files, results, strict=True):
+        out[name] = vectors
+        if vectors is not None:
+            dlib_ms.append(ms)
     return out, dlib_ms
 
 
@@ -133,13 +138,15 @@ def evaluate_verification(
     plot: Path | None = None,
     progress: Progress | None = None,
     calibration: Calibration | None = None,
+    engine: Engine | None = None,
 ) -> dict[str, Any]:
-    """Evaluate verification on ``pairs_csv`` (see the module docstring for the report's keys)."""
+    """Evaluate verification on ``pairs_csv`` (see the module docstring for the report's keys). ``engine`` runs the
+    image analysis (default: inline); the report does not depend on it, apart from the measured dlib time."""
     cal = calibration or load_calibration()
     cal.threshold(far)  # unsupported FAR: fail before hours of analysis
     pairs = read_pairs(pairs_csv)
     files = sorted({p.file_a for p in pairs} | {p.file_b for p in pairs})
-    vectors, dlib_ms = _analyse_images(files, root, progress)
+    vectors, dlib_ms = _analyse_images(files, root, engine or InlineEngine(), progress)
 
     n = len(pairs)
     same = np.array([p.same for p in pairs])

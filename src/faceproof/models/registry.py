@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 from faceproof.models import dlib_resnet, facemesh, sface, yunet
+
+log = logging.getLogger(__name__)
 
 
 def describe_models() -> list[dict[str, Any]]:
@@ -38,3 +42,25 @@ def describe_models() -> list[dict[str, Any]]:
             "loaded": facemesh.is_loaded(),
         },
     ]
+
+
+def all_loaded() -> bool:
+    return all(m["loaded"] for m in describe_models())
+
+
+def load_all() -> float:
+    """Load every model now (a server warms up in the background at start so that ``/readyz`` can tell a load
+    balancer when the first request will not pay for it); returns the seconds it took."""
+    from faceproof.authenticity.fusion import load_fusion
+    from faceproof.decision.calibration import load_calibration
+
+    started = time.perf_counter()
+    yunet.get_yunet()
+    sface.get_sface()
+    dlib_resnet.get_dlib_resnet()
+    facemesh.get_facemesh()
+    load_calibration()
+    load_fusion()
+    elapsed = time.perf_counter() - started
+    log.info("models loaded in %.1f s", elapsed)
+    return elapsed

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from faceproof.errors import DuplicateExternalId, DuplicateProfile, ImageNotFound, InvalidRequest, ProfileNotFound
@@ -131,6 +131,11 @@ class SqlStore:
     def schema_revision(self) -> str | None:
         with self.engine.connect() as conn:
             return current_revision(conn)
+
+    def ping(self) -> None:
+        """Raises when the database cannot be reached (readiness checks)."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
 
     def close(self) -> None:
         self.engine.dispose()
