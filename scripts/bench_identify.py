@@ -196,22 +196,25 @@ def _build_pgvector(data: np.ndarray, url: str) -> tuple[Search, dict[str, float
 
 def _measure(search: Search, ef: int, queries: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     search(queries[0], ef)  # warm-up
-    latencies, hits, firsts = [], 0, 0
+    latencies, hits, firsts, identities = [], 0, 0, 0
     for q, expected in zip(queries, truth, strict=True):
         t = time.perf_counter()
         found = search(q, ef)
         latencies.append((time.perf_counter() - t) * 1000)
         hits += len(set(found.tolist()) & set(expected.tolist()))
         firsts += int(len(found) > 0 and found[0] == expected[0])
+        # what identification answers: the identity (profile) of the best image, whichever of its images it is
+        identities += int(len(found) > 0 and found[0] // PER_IDENTITY == expected[0] // PER_IDENTITY)
     return {
         "p50_ms": float(np.percentile(latencies, 50)),
         "p95_ms": float(np.percentile(latencies, 95)),
         "recall_at_10": hits / (K * len(queries)),
         "recall_at_1": firsts / len(queries),
+        "identity_at_1": identities / len(queries),
     }
 
 
-def worker(backend: str, workdir: Path, pg_url: str | None) -> dict[str, Any]:
+def worker(backend: str, workdir: Path, pg_url: str | None, efs: list[int] | None = None) -> dict[str, Any]:
     """Build one backend over ``workdir``'s dataset, then time single-threaded queries and score recall.
 
     The top-level numbers are for the store's search breadth; ``sweep`` has them for each breadth tried.
@@ -235,7 +238,8 @@ def worker(backend: str, workdir: Path, pg_url: str | None) -> dict[str, Any]:
         }[backend](data)
     build_s = extra.pop("build_s", time.perf_counter() - t)
     rss_mib = (_rss() - before) / 2**20
-    sweep = {str(ef) if ef else "-": _measure(search, ef, queries, truth) for ef in EF_SWEEP.get(backend, (0,))}
+    breadths = (efs or EF_SWEEP.get(backend, (0,))) if backend in EF_SWEEP else (0,)
+    sweep = {str(ef) if ef else "-": _measure(search, ef, queries, truth) for ef in breadths}
     return {"build_s": build_s, "rss_mib": rss_mib, **next(iter(sweep.values())), **extra, "sweep": sweep}
 
 
@@ -247,12 +251,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pg-url", help="an existing PostgreSQL + pgvector database (default: a throw-away one)")
     parser.add_argument("--pg-max-size", type=int, default=1_000_000, help="skip pgvector above this size")
+    parser.add_argument("--ef", type=int, nargs="+", help="search breadths to sweep on HNSW backends")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if args.worker:
-        print(json.dumps(worker(args.worker, args.workdir, args.pg_url)))
+        print(json.dumps(worker(args.worker, args.workdir, args.pg_url, args.ef)))
         return
 
     # a TERM (a time limit) unwinds normally: the throw-away server is stopped and the temporary files go
@@ -283,6 +288,8 @@ def main() -> None:
                     cmd = [sys.executable, __file__, "--worker", backend, "--workdir", str(workdir)]
                     if backend == "pgvector":
                         cmd += ["--pg-url", str(pg_url)]
+                    if args.ef:
+                        cmd += ["--ef", *map(str, args.ef)]
                     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
                     if done.returncode != 0:
                         print(f"# {backend} n={n} failed: {done.stderr.strip().splitlines()[-1:]}", flush=True)
@@ -293,13 +300,13 @@ def main() -> None:
         finally:
             if server is not None:
                 server.__exit__(None, None, None)
-    print("\n| vectors | backend | ef | build s | RSS Δ MiB | p50 ms | p95 ms | recall@10 | recall@1 |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("\n| vectors | backend | ef | build s | RSS Δ MiB | p50 ms | p95 ms | recall@10 | recall@1 | identity@1 |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n, backend, r in rows:
         for ef, m in r["sweep"].items():
             print(
                 f"| {n:,} | {backend} | {ef} | {r['build_s']:.1f} | {r['rss_mib']:.0f} | {m['p50_ms']:.2f} "
-                f"| {m['p95_ms']:.2f} | {m['recall_at_10']:.3f} | {m['recall_at_1']:.3f} |"
+                f"| {m['p95_ms']:.2f} | {m['recall_at_10']:.3f} | {m['recall_at_1']:.3f} | {m['identity_at_1']:.3f} |"
             )
 
 

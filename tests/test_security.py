@@ -13,6 +13,7 @@ import shutil
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from typer.testing import CliRunner
 
 from faceproof.api.app import create_app
 from faceproof.api.limits import WorkLimiter
+from faceproof.api.rate_limit import TokenBuckets
 from faceproof.cli.main import app as cli_app
 from faceproof.config import Settings
 from faceproof.errors import NoFace, Overloaded, RequestTimedOut
@@ -105,6 +107,7 @@ def test_open_paths_need_no_key(client: TestClient, keys: KeyStore) -> None:
     keys.create(Scope.ADMIN)
     for path in ("/healthz", "/version", "/openapi.json", "/docs", "/", "/web/app.js"):
         assert client.get(path).status_code == 200, path
+    assert client.get("/readyz").json()["status"] in {"ready", "not_ready"}, "readiness needs no key either"
 
 
 def test_missing_wrong_and_revoked_keys_are_401(
@@ -194,6 +197,127 @@ def test_keys_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert token not in runner.invoke(cli_app, ["keys", "list"]).stdout
     assert runner.invoke(cli_app, ["keys", "revoke", listed[0]["id"]]).exit_code == 0
     assert runner.invoke(cli_app, ["keys", "revoke", listed[0]["id"]]).exit_code == 1
+
+
+def test_expired_keys_are_refused(client: TestClient, keys: KeyStore) -> None:
+    now = datetime.now(UTC)
+    _, stale = keys.create(Scope.ADMIN, "old", expires_at=now - timedelta(seconds=1))
+    fresh_key, fresh = keys.create(Scope.VERIFY, "new", expires_at=now + timedelta(days=1))
+    r = client.get("/profiles", headers=bearer(stale))
+    assert r.status_code == 401 and "expired" in r.json()["error"]["message"]
+    assert client.get("/profiles", headers=bearer(fresh)).status_code == 200
+    listed = {k.name: k for k in keys.list()}
+    assert listed["old"].expired() and not listed["old"].active
+    assert listed["new"].active and listed["new"].expires_at == fresh_key.expires_at
+
+
+def test_key_files_from_before_expiry_dates_still_work(keys: KeyStore) -> None:
+    """A key file written by an older faceproof has no expires_at column: its keys keep working, and the first
+    write adds the column."""
+    import hashlib
+    import sqlite3
+
+    keys.path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(keys.path) as conn:
+        conn.execute(
+            "CREATE TABLE api_keys (id TEXT PRIMARY KEY, name TEXT NOT NULL, scope TEXT NOT NULL, "
+            "secret_sha256 TEXT NOT NULL, created_at TEXT NOT NULL, revoked_at TEXT)"
+        )
+        conn.execute(
+            "INSERT INTO api_keys VALUES ('0123456789ab', 'legacy', 'verify', ?, '2026-01-01T00:00:00+00:00', NULL)",
+            (hashlib.sha256(b"s3cret").hexdigest(),),
+        )
+    assert keys.authenticate("fp_0123456789ab_s3cret") is not None
+    assert keys.list()[0].expires_at is None
+    keys.create(Scope.ADMIN, "new", expires_at=datetime.now(UTC) + timedelta(hours=1))
+    assert keys.authenticate("fp_0123456789ab_s3cret") is not None
+    assert [k.expires_at is None for k in keys.list()] == [True, False]
+
+
+def test_keys_cli_expiry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    monkeypatch.setenv("FACEPROOF_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("FACEPROOF_API_KEYS_FILE", raising=False)
+    runner = CliRunner()
+    out = runner.invoke(cli_app, ["keys", "create", "--scope", "verify", "--expires-in-days", "30", "--json"])
+    created = json.loads(out.stdout)
+    expires = datetime.fromisoformat(created["expires_at"])
+    assert timedelta(days=29.9) < expires - datetime.now(UTC) <= timedelta(days=30)
+    listed = json.loads(runner.invoke(cli_app, ["keys", "list", "--json"]).stdout)
+    assert listed[0]["expires_at"] == created["expires_at"] and listed[0]["active"] is True
+    assert "active, expires" in runner.invoke(cli_app, ["keys", "list"]).stdout
+
+
+# ---------------------------------------------------------------------------------------------------- rate limits
+
+
+def test_token_buckets_refill_at_the_configured_rate() -> None:
+    now = [0.0]
+    buckets = TokenBuckets(per_minute=60, burst=3, clock=lambda: now[0])
+    assert [buckets.take("a") for _ in range(3)] == [None, None, None]
+    assert buckets.take("a") == pytest.approx(1.0)  # empty: one token a second
+    assert buckets.take("b") is None  # every caller has its own bucket
+    now[0] = 2.5
+    assert buckets.take("a") is None and buckets.take("a") is None
+    assert buckets.take("a") == pytest.approx(0.5)
+    now[0] = 1000.0
+    assert [buckets.take("a") for _ in range(4)][-1] is not None  # refilled to the burst, not beyond
+
+
+def test_rate_limit_per_key_answers_429_with_retry_after(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, rate_limit_per_min=6, rate_limit_burst=2)
+    keys = KeyStore(settings.resolved_api_keys_file, cache_s=0)
+    first, second = bearer(keys.create(Scope.VERIFY)[1]), bearer(keys.create(Scope.VERIFY)[1])
+    with make_client(settings) as client:
+        assert [client.get("/profiles", headers=first).status_code for _ in range(2)] == [200, 200]
+        limited = client.get("/profiles", headers=first)
+        assert limited.status_code == 429 and limited.json()["error"]["code"] == "rate_limited"
+        assert int(limited.headers["Retry-After"]) == 10  # 6 a minute: one every 10 s
+        assert client.get("/profiles", headers=second).status_code == 200, "another key has its own allowance"
+        assert all(client.get("/healthz").status_code == 200 for _ in range(5)), "health checks are never limited"
+        assert client.get("/profiles").status_code == 401, "no key: refused by auth before any rate is counted"
+
+
+def test_rate_limit_without_keys_is_per_address(tmp_path: Path) -> None:
+    with make_client(Settings(data_dir=tmp_path, rate_limit_per_min=60, rate_limit_burst=1)) as client:
+        assert client.get("/profiles").status_code == 200
+        assert client.get("/profiles").status_code == 429
+
+
+# ---------------------------------------------------------------------------------------------------- body size
+
+
+def test_request_body_is_capped_while_it_streams(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, max_body_mb=0.25)
+    big = fixture_path("df01_01.jpg").read_bytes()
+    assert len(big) * 3 > settings.max_body_bytes > len(big)
+    with make_client(settings) as client:
+        declared = client.post("/analyze", content=b"x" * (settings.max_body_bytes + 1),
+                               headers={"Content-Type": "multipart/form-data; boundary=b"})  # fmt: skip
+        assert declared.status_code == 413 and declared.json()["error"]["code"] == "request_too_large"
+
+        def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+            body = b"".join(
+                b'--b\r\nContent-Disposition: form-data; name="files"; filename="a.jpg"\r\n'
+                b"Content-Type: image/jpeg\r\n\r\n" + big + b"\r\n"
+                for _ in range(3)
+            )
+            for i in range(0, len(body), 65536):
+                yield body[i : i + 65536]
+            yield b"--b--\r\n"
+
+        multipart = {"Content-Type": "multipart/form-data; boundary=b"}
+        streamed = client.post("/profiles", content=chunks(), headers=multipart)
+        assert streamed.status_code == 413 and streamed.json()["error"]["code"] == "request_too_large"
+        assert client.get("/profiles").json()["total"] == 0
+        assert client.post("/analyze", files=photo()).status_code == 200, "a request under the cap still works"
+
+
+def test_enrolment_takes_at_most_twenty_photos_per_request(client: TestClient) -> None:
+    tiny = ("p.jpg", b"\xff\xd8\xff", "image/jpeg")
+    r = client.post("/profiles", files=[("files", tiny)] * 21)
+    assert r.status_code == 422 and r.json()["error"]["details"] == {"photos": 21, "limit": 20}
 
 
 def test_is_loopback() -> None:

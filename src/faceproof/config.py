@@ -8,6 +8,8 @@ from pathlib import Path
 
 #: Default analysis concurrency per worker process: CPU-bound work beyond a couple per core only adds latency.
 DEFAULT_MAX_INFLIGHT = 2 * (os.cpu_count() or 1)
+#: Photos one enrolment request may carry (more are added with ``POST /profiles/{id}/images``).
+MAX_PHOTOS_PER_REQUEST = 20
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -42,10 +44,23 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     #: Load every model in the background when the server starts (``/readyz`` reports when done).
     warm_models: bool = True
+    #: Largest whole request body (MB), enforced while it streams in; default: room for the most photos one
+    #: request may carry, plus 1 MB of form fields.
+    max_body_mb: float | None = None
+    #: Requests per minute per API key (or client address while no keys exist) in each worker; 0 = no limit.
+    rate_limit_per_min: float = 0.0
+    #: Requests a caller may send at once before the per-minute rate applies.
+    rate_limit_burst: int = 10
 
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_body_bytes(self) -> int:
+        if self.max_body_mb is not None:
+            return int(self.max_body_mb * 1024 * 1024)
+        return self.max_upload_bytes * MAX_PHOTOS_PER_REQUEST + 1024 * 1024
 
     @property
     def resolved_database_url(self) -> str:
@@ -77,5 +92,8 @@ class Settings:
             max_queue=int(env.get("FACEPROOF_MAX_QUEUE", str(2 * inflight))),
             request_timeout_s=float(env.get("FACEPROOF_REQUEST_TIMEOUT_S", "60")),
             warm_models=_env_bool("FACEPROOF_WARM_MODELS", True),
+            max_body_mb=float(env["FACEPROOF_MAX_BODY_MB"]) if env.get("FACEPROOF_MAX_BODY_MB") else None,
+            rate_limit_per_min=float(env.get("FACEPROOF_RATE_LIMIT_PER_MIN", "0")),
+            rate_limit_burst=int(env.get("FACEPROOF_RATE_LIMIT_BURST", "10")),
             cors_origins=tuple(o.strip() for o in env.get("FACEPROOF_CORS_ORIGINS", "").split(",") if o.strip()),
         )

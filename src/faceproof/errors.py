@@ -171,3 +171,21 @@ class RouteNotFound(NotFound):
 class MethodNotAllowed(FaceproofError):
     code = "method_not_allowed"
     status_code = 405
+
+
+class RequestTooLarge(FaceproofError):
+    """The whole request body is larger than the server accepts (cut off while it streams in)."""
+
+    code = "request_too_large"
+    status_code = 413
+
+
+class RateLimited(FaceproofError):
+    """This caller (API key, or address without keys) sent more requests than its per-minute allowance."""
+
+    code = "rate_limited"
+    status_code = 429
+
+    def __init__(self, message: str, retry_after_s: int, **details: Any) -> None:
+        super().__init__(message, retry_after_s=retry_after_s, **details)
+        self.headers = {"Retry-After": str(retry_after_s)}

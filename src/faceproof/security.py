@@ -72,7 +72,8 @@ CREATE TABLE IF NOT EXISTS api_keys (
     scope TEXT NOT NULL CHECK (scope IN ('verify', 'enrol', 'admin')),
     secret_sha256 TEXT NOT NULL,
     created_at TEXT NOT NULL,
-    revoked_at TEXT
+    revoked_at TEXT,
+    expires_at TEXT
 )
 """
 
@@ -101,10 +102,14 @@ class ApiKey:
     scope: Scope
     created_at: datetime
     revoked_at: datetime | None = None
+    expires_at: datetime | None = None
+
+    def expired(self, now: datetime | None = None) -> bool:
+        return self.expires_at is not None and (now or datetime.now(UTC)) >= self.expires_at
 
     @property
     def active(self) -> bool:
-        return self.revoked_at is None
+        return self.revoked_at is None and not self.expired()
 
 
 @dataclass(frozen=True)
@@ -128,12 +133,15 @@ def _split(token: str) -> tuple[str, str] | None:
 
 def _row(row: sqlite3.Row) -> ApiKey:
     revoked = row["revoked_at"]
+    # key files from before expiry dates lack the column (sqlite3.Row's `in` tests values, hence .keys())
+    expires = row["expires_at"] if "expires_at" in row.keys() else None  # noqa: SIM118
     return ApiKey(
         id=row["id"],
         name=row["name"],
         scope=Scope(row["scope"]),
         created_at=datetime.fromisoformat(row["created_at"]),
         revoked_at=datetime.fromisoformat(revoked) if revoked else None,
+        expires_at=datetime.fromisoformat(expires) if expires else None,
     )
 
 
@@ -157,20 +165,32 @@ class KeyStore:
             conn.row_factory = sqlite3.Row
             if write:
                 conn.execute(SCHEMA)
+                columns = {r["name"] for r in conn.execute("PRAGMA table_info(api_keys)")}
+                if "expires_at" not in columns:  # a key file written before keys could expire
+                    conn.execute("ALTER TABLE api_keys ADD COLUMN expires_at TEXT")
             with conn:  # one transaction: commit on success, roll back on error
                 yield conn
 
     # ------------------------------------------------------------------ management (CLI)
 
-    def create(self, scope: Scope, name: str = "") -> tuple[ApiKey, str]:
-        """A new key and its full token; the token is not stored and cannot be shown again."""
+    def create(self, scope: Scope, name: str = "", expires_at: datetime | None = None) -> tuple[ApiKey, str]:
+        """A new key and its full token; the token is not stored and cannot be shown again. After ``expires_at``
+        (if given) the key is refused like a revoked one."""
         key_id = secrets.token_hex(ID_BYTES)
         secret = secrets.token_urlsafe(SECRET_BYTES)
-        key = ApiKey(id=key_id, name=name, scope=scope, created_at=datetime.now(UTC))
+        key = ApiKey(id=key_id, name=name, scope=scope, created_at=datetime.now(UTC), expires_at=expires_at)
         with self._connect(write=True) as conn:
             conn.execute(
-                "INSERT INTO api_keys (id, name, scope, secret_sha256, created_at) VALUES (?, ?, ?, ?, ?)",
-                (key.id, key.name, key.scope.value, _hash(secret), key.created_at.isoformat()),
+                "INSERT INTO api_keys (id, name, scope, secret_sha256, created_at, expires_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    key.id,
+                    key.name,
+                    key.scope.value,
+                    _hash(secret),
+                    key.created_at.isoformat(),
+                    expires_at.isoformat() if expires_at else None,
+                ),
             )
         self._snapshot = None
         log.info("api key %s created (scope %s)", key.id, key.scope.value)
@@ -228,13 +248,14 @@ class KeyStore:
         return self._current().configured
 
     def authenticate(self, token: str | None) -> ApiKey | None:
-        """The active key this token proves, or None (malformed, unknown, wrong secret or revoked)."""
+        """The active key this token proves, or None (malformed, unknown, wrong secret, revoked or expired: expiry
+        is checked against the clock on every call, not against the cached copy's time)."""
         parsed = _split(token) if token else None
         if parsed is None:
             return None
         key_id, secret = parsed
         stored, key = self._current().active.get(key_id, (_DUMMY_HASH, None))
-        if hmac.compare_digest(stored, _hash(secret)) and key is not None:
+        if hmac.compare_digest(stored, _hash(secret)) and key is not None and not key.expired():
             return key
         return None
 
@@ -246,6 +267,12 @@ def token_from_headers(authorization: str | None, api_key: str | None) -> str | 
         if scheme.lower() == "bearer" and value.strip():
             return value.strip()
     return api_key.strip() if api_key else None
+
+
+def key_id_of(token: str | None) -> str | None:
+    """The public id part of a well-formed key (for rate limits and logs), without checking the secret."""
+    parsed = _split(token) if token else None
+    return f"key {parsed[0]}" if parsed else None
 
 
 def is_open_path(path: str) -> bool:
@@ -274,7 +301,7 @@ class AuthMiddleware:
 def _unauthorized(token: str | None) -> Unauthorized:
     if token is None:
         return Unauthorized("An API key is required: send it as 'Authorization: Bearer <key>' or 'X-API-Key'.")
-    return Unauthorized("The API key is not valid (unknown, malformed or revoked).")
+    return Unauthorized("The API key is not valid (unknown, malformed, revoked or expired).")
 
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer fp_...`.")

@@ -19,7 +19,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from faceproof import __version__
 from faceproof.api.access_log import AccessLogMiddleware
+from faceproof.api.body_limit import BodyLimitMiddleware
 from faceproof.api.limits import WorkLimiter
+from faceproof.api.rate_limit import RateLimitMiddleware, TokenBuckets
 from faceproof.api.routes import analysis, profiles, system
 from faceproof.config import Settings
 from faceproof.errors import (
@@ -71,7 +73,7 @@ documented responses). No raw image is stored unless the operator sets `FACEPROO
 When API keys are configured (`faceproof keys create`), every call except `/healthz`, `/readyz`, `/version` and
 these docs needs one, sent as `Authorization: Bearer <key>` or `X-API-Key: <key>` (401 `unauthorized`, 403
 `forbidden`). A busy server answers 503 `overloaded` (or `timeout`) with `Retry-After` instead of keeping callers
-waiting.
+waiting; a caller over its rate limit (when the operator set one) gets 429 `rate_limited` with `Retry-After`.
 """
 
 #: Stable codes for the HTTP errors the framework raises itself, before any route code runs.
@@ -158,7 +160,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(profiles.router)
     app.include_router(system.router)
     app.include_router(web.router)
-    # Outermost last: the access log sees every answer, CORS answers pre-flights before auth asks for a key.
+    # Outermost last: the access log sees every answer, CORS answers pre-flights before auth asks for a key, a
+    # caller is authenticated before its rate is counted, and the body is capped before anything parses it.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.rate_limit_per_min > 0:
+        buckets = TokenBuckets(settings.rate_limit_per_min, settings.rate_limit_burst)
+        app.add_middleware(RateLimitMiddleware, buckets=buckets, keys=keys)
     app.add_middleware(AuthMiddleware, keys=keys)
     if settings.cors_origins:
         app.add_middleware(

@@ -32,12 +32,15 @@ EXAMPLE_MESSAGES: dict[str, str] = {
     "forbidden": "This key's scope 'verify' does not allow this call (needs 'enrol').",
     "overloaded": "The server is busy; retry in a second.",
     "timeout": "The analysis did not finish within 60 s.",
+    "request_too_large": "The request body is larger than the 315.6 MB this server accepts.",
+    "rate_limited": "Too many requests: retry in 4 s.",
 }
 
 IMAGE = (errors.EmptyUpload, errors.TruncatedImage, errors.UploadTooLarge, errors.TooManyPixels, errors.NotAnImage,
-         errors.ImageTooSmall, errors.NoFace, errors.FaceIndexOutOfRange, errors.InvalidRequest)  # fmt: skip
+         errors.ImageTooSmall, errors.NoFace, errors.FaceIndexOutOfRange, errors.InvalidRequest,
+         errors.RequestTooLarge)  # fmt: skip
 BUSY = (errors.Overloaded, errors.RequestTimedOut)
-AUTH = (errors.Unauthorized, errors.Forbidden)
+AUTH = (errors.Unauthorized, errors.Forbidden, errors.RateLimited)
 
 
 def error_responses(*classes: type[errors.FaceproofError]) -> dict[int | str, dict[str, Any]]:

@@ -13,7 +13,7 @@ from rich.table import Table
 from faceproof.cli.common import EXIT_ERROR, console, emit_json, err_console
 
 if TYPE_CHECKING:
-    from faceproof.security import KeyStore
+    from faceproof.security import ApiKey, KeyStore
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON instead of a table.")]
@@ -31,9 +31,14 @@ def _store() -> KeyStore:
 def create(
     scope: Annotated[str, typer.Option(help="verify, enrol or admin (each includes the ones before it).")],
     name: Annotated[str, typer.Option(help="What the key is for, shown by 'keys list'.")] = "",
+    expires_in_days: Annotated[
+        float | None, typer.Option(min=0.001, help="Refuse the key after this many days (default: never).")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Create a key and print it once: only its hash is kept, it cannot be shown again."""
+    from datetime import UTC, datetime, timedelta
+
     from faceproof.security import Scope
 
     try:
@@ -42,15 +47,21 @@ def create(
         err_console.print(f"[red]error[/red] unknown scope {scope!r}: use verify, enrol or admin")
         raise typer.Exit(2) from None
     store = _store()
-    key, token = store.create(chosen, name)
+    expires = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
+    key, token = store.create(chosen, name, expires_at=expires)
     if as_json:
-        emit_json({"id": key.id, "name": key.name, "scope": key.scope.value, "key": token})
+        emit_json({"id": key.id, "name": key.name, "scope": key.scope.value, "key": token, **_expiry(key)})
         return
     typer.echo(token)
+    until = f", expires {key.expires_at:%Y-%m-%d %H:%M} UTC" if key.expires_at else ""
     err_console.print(
-        f"[green]created[/green] key {key.id} (scope {key.scope}) in {store.path}. "
+        f"[green]created[/green] key {key.id} (scope {key.scope}{until}) in {store.path}. "
         "Store it now: it is shown only this once."
     )
+
+
+def _expiry(key: ApiKey) -> dict[str, str | None]:
+    return {"expires_at": key.expires_at.isoformat() if key.expires_at else None}
 
 
 @keys_app.command("list")
@@ -66,6 +77,8 @@ def list_keys(as_json: JsonFlag = False) -> None:
                     "scope": k.scope.value,
                     "created_at": k.created_at.isoformat(),
                     "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+                    **_expiry(k),
+                    "active": k.active,
                 }
                 for k in keys
             ]
@@ -75,7 +88,12 @@ def list_keys(as_json: JsonFlag = False) -> None:
     for col in ("id", "name", "scope", "created", "status"):
         table.add_column(col)
     for k in keys:
-        status = "active" if k.active else f"revoked {k.revoked_at:%Y-%m-%d %H:%M}"
+        if k.revoked_at:
+            status = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}"
+        elif k.expires_at:
+            status = f"{'expired' if k.expired() else 'active, expires'} {k.expires_at:%Y-%m-%d %H:%M}"
+        else:
+            status = "active"
         table.add_row(k.id, k.name, k.scope.value, f"{k.created_at:%Y-%m-%d %H:%M}", status)
     console.print(table)
 

@@ -32,6 +32,7 @@ from faceproof.api.schemas import (
     VerifyResponse,
 )
 from faceproof.api.uploads import read_limited
+from faceproof.config import MAX_PHOTOS_PER_REQUEST
 from faceproof.errors import InvalidRequest
 
 router = APIRouter(tags=["profiles"])
@@ -66,7 +67,7 @@ def _metadata(raw: str | None) -> dict[str, Any]:
 )
 async def create_profile(
     request: Request,
-    files: Annotated[list[UploadFile], File(description="1..N photos of the same person.")],
+    files: Annotated[list[UploadFile], File(description=f"1..{MAX_PHOTOS_PER_REQUEST} photos of the same person.")],
     work: Work,
     name: Annotated[str, Form(max_length=200, description="Display name.")] = "",
     external_id: Annotated[str | None, Form(max_length=200, description="Your own id; unique if given.")] = None,
@@ -79,6 +80,13 @@ async def create_profile(
     person's own spread, and the mean and standard deviation of every geometry measurement."""
     service = service_of(request)
     meta = _metadata(metadata)
+    if len(files) > MAX_PHOTOS_PER_REQUEST:
+        raise InvalidRequest(
+            f"At most {MAX_PHOTOS_PER_REQUEST} photos per enrolment request; add more with POST "
+            "/profiles/{id}/images.",
+            photos=len(files),
+            limit=MAX_PHOTOS_PER_REQUEST,
+        )
     datas = [await read_limited(f, service.settings.max_upload_bytes) for f in files]
     profile, _ = await work.run(service.create_profile, datas, name, external_id, meta, face_index)
     images = await run_in_threadpool(service.list_images, profile.id)
