@@ -164,7 +164,7 @@ def _build_sqlite_vec(data: np.ndarray) -> Search:
     return search
 
 
-def _build_pgvector(data: np.ndarray, url: str) -> tuple[Search, dict[str, float]]:
+def _build_pgvector(data: np.ndarray, url: str, m: int, ef_construction: int) -> tuple[Search, dict[str, float]]:
     import psycopg
     from pgvector.psycopg import register_vector
 
@@ -182,7 +182,8 @@ def _build_pgvector(data: np.ndarray, url: str) -> tuple[Search, dict[str, float
     conn.execute("SET maintenance_work_mem = '4GB'")
     conn.execute("SET max_parallel_maintenance_workers = 2")
     t = time.perf_counter()
-    conn.execute("CREATE INDEX ON bench USING hnsw (v vector_cosine_ops)")
+    graph = f"m = {m}, ef_construction = {ef_construction}"
+    conn.execute(f"CREATE INDEX ON bench USING hnsw (v vector_cosine_ops) WITH ({graph})")
     build_s = time.perf_counter() - t
     size = conn.execute("SELECT pg_relation_size('bench_v_idx')").fetchone()[0]
 
@@ -214,7 +215,9 @@ def _measure(search: Search, ef: int, queries: np.ndarray, truth: np.ndarray) ->
     }
 
 
-def worker(backend: str, workdir: Path, pg_url: str | None, efs: list[int] | None = None) -> dict[str, Any]:
+def worker(
+    backend: str, workdir: Path, pg_url: str | None, efs: list[int] | None = None, pg_graph: tuple[int, int] = (16, 64)
+) -> dict[str, Any]:
     """Build one backend over ``workdir``'s dataset, then time single-threaded queries and score recall.
 
     The top-level numbers are for the store's search breadth; ``sweep`` has them for each breadth tried.
@@ -227,7 +230,7 @@ def worker(backend: str, workdir: Path, pg_url: str | None, efs: list[int] | Non
     extra: dict[str, float] = {}
     if backend == "pgvector":
         assert pg_url is not None
-        search, extra = _build_pgvector(data, pg_url)
+        search, extra = _build_pgvector(data, pg_url, *pg_graph)
     else:
         search = {
             "exact": _build_exact,
@@ -252,12 +255,15 @@ def main() -> None:
     parser.add_argument("--pg-url", help="an existing PostgreSQL + pgvector database (default: a throw-away one)")
     parser.add_argument("--pg-max-size", type=int, default=1_000_000, help="skip pgvector above this size")
     parser.add_argument("--ef", type=int, nargs="+", help="search breadths to sweep on HNSW backends")
+    parser.add_argument("--pg-m", type=int, default=16, help="pgvector HNSW m (the store's migration: 16)")
+    parser.add_argument("--pg-ef-construction", type=int, default=64, help="pgvector ef_construction (store: 64)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if args.worker:
-        print(json.dumps(worker(args.worker, args.workdir, args.pg_url, args.ef)))
+        graph = (args.pg_m, args.pg_ef_construction)
+        print(json.dumps(worker(args.worker, args.workdir, args.pg_url, args.ef, graph)))
         return
 
     # a TERM (a time limit) unwinds normally: the throw-away server is stopped and the temporary files go
@@ -290,6 +296,7 @@ def main() -> None:
                         cmd += ["--pg-url", str(pg_url)]
                     if args.ef:
                         cmd += ["--ef", *map(str, args.ef)]
+                    cmd += ["--pg-m", str(args.pg_m), "--pg-ef-construction", str(args.pg_ef_construction)]
                     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
                     if done.returncode != 0:
                         print(f"# {backend} n={n} failed: {done.stderr.strip().splitlines()[-1:]}", flush=True)
