@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from faceproof.storage.postgres import EF_SEARCH
-from faceproof.storage.vector_index import EXPANSION_SEARCH
+from faceproof.storage.vector_index import EXPANSION_SEARCH, expansion_for
 
 ROOT = Path(__file__).resolve().parents[1]
 DIM = 128
@@ -86,7 +86,8 @@ def _rss() -> int:
 
 #: A built index: ``search(query, ef)`` returns the ids of the K nearest; ``ef`` is ignored by exact backends.
 Search = Callable[[np.ndarray, int], np.ndarray]
-#: Search breadths measured on each HNSW index (one build, several query settings); the store's own setting first.
+#: Search breadths measured on each HNSW index (one build, several query settings); the store's own setting first
+#: (for usearch, ``expansion_for`` the dataset's size is put in front).
 EF_SWEEP = {"usearch": (EXPANSION_SEARCH, 64, 256), "hnswlib": (EXPANSION_SEARCH, 64, 256)}
 EF_SWEEP["faiss"] = EF_SWEEP["hnswlib"]
 EF_SWEEP["pgvector"] = (EF_SEARCH, 40, 200)
@@ -110,8 +111,7 @@ def _build_usearch(data: np.ndarray) -> Search:
     index.rebuild([Entry(str(i), str(i)) for i in range(len(data))], data, generation=0)
 
     def search(q: np.ndarray, ef: int) -> np.ndarray:
-        index._hnsw.expansion_search = ef  # the benchmark varies what the store fixes at EXPANSION_SEARCH
-        return np.array([int(e.image_id) for e, _ in index.search(q, K)])
+        return np.array([int(e.image_id) for e, _ in index.search(q, K, expansion=ef)])
 
     return search
 
@@ -242,6 +242,8 @@ def worker(
     build_s = extra.pop("build_s", time.perf_counter() - t)
     rss_mib = (_rss() - before) / 2**20
     breadths = (efs or EF_SWEEP.get(backend, (0,))) if backend in EF_SWEEP else (0,)
+    if backend == "usearch" and not efs:  # the store's own breadth grows with the gallery: measure that one first
+        breadths = tuple(dict.fromkeys((expansion_for(len(data)), *breadths)))
     sweep = {str(ef) if ef else "-": _measure(search, ef, queries, truth) for ef in breadths}
     return {"build_s": build_s, "rss_mib": rss_mib, **next(iter(sweep.values())), **extra, "sweep": sweep}
 

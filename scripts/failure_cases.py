@@ -7,7 +7,8 @@ see why (a studio backdrop, heavy make-up, a smooth diffusion skin), small enoug
 
 Usage::
 
-    .venv/bin/python scripts/failure_cases.py --manifest ../shared/data/manifest.csv --out docs/img/authenticity_failures.jpg
+    .venv/bin/python scripts/failure_cases.py --manifest ../shared/data/manifest.csv \
+        --out docs/img/authenticity_failures.jpg
 """
 
 from __future__ import annotations

@@ -207,7 +207,7 @@ def test_export_import_round_trip(store: SqlStore, database_url: str) -> None:
 def test_migrations_idempotent(database_url: str) -> None:
     for _ in range(2):
         s = open_store(database_url)
-        assert s.schema_revision() == "0001" and s.migrate() == "0001"
+        assert s.schema_revision() == "0002" and s.migrate() == "0002"
         s.close()
 
 
@@ -319,6 +319,14 @@ def test_sqlite_index_follows_own_writes_incrementally(
         store.close()
 
 
+def test_search_breadth_grows_with_the_gallery() -> None:
+    """Measured at 1M clustered vectors (docs/performance.md): 256 finds the right identity first for 86 % of
+    queries, ~500 for 98 %; small galleries keep 256, huge ones are capped."""
+    assert vector_index_module.expansion_for(100_000) == 256
+    assert vector_index_module.expansion_for(1_000_000) == 500
+    assert vector_index_module.expansion_for(10_000_000) == 1024
+
+
 def test_sqlite_index_refreshes_after_another_process_writes(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'x.sqlite3'}"
     store = open_store(url)
@@ -342,6 +350,55 @@ def test_sqlite_index_refreshes_after_another_process_writes(tmp_path) -> None:
         store.close()
 
 
+@pytest.mark.parametrize("exact_below", [2000, 8], ids=["exact", "hnsw"])
+def test_sqlite_index_replays_other_stores_writes_from_the_change_log(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, exact_below: int
+) -> None:
+    """A store whose index is behind (another process wrote) applies only the generations it missed, read from
+    the change log, and answers like a store that rebuilt from scratch; when the log no longer covers the gap it
+    rebuilds."""
+    monkeypatch.setattr(vector_index_module, "EXACT_BELOW", exact_below)
+    url = f"sqlite:///{tmp_path / 'x.sqlite3'}"
+    reader, writer = open_store(url), open_store(url)
+    assert isinstance(reader, SqliteStore) and isinstance(writer, SqliteStore)
+    rng = np.random.default_rng(14)
+    try:
+        centres = [unit(rng) for _ in range(12)]
+
+        def enrol(centre: np.ndarray) -> str:
+            new = [image(rng, centre)]
+            return writer.create_profile(name="", external_id=None, metadata={}, images=new, summary={}).id
+
+        ids = [enrol(c) for c in centres[:4]]
+        assert reader.search(KEY, centres[0], 1)[0].profile_id == ids[0]
+        assert reader.refreshes == {"incremental": 0, "rebuild": 1}
+        ids += [enrol(c) for c in centres[4:]]  # 8 more profiles, one with a second image, then two deletions
+        writer.add_image(ids[5], image(rng, centres[5]), lambda _imgs: {})
+        writer.delete_profile(ids[0])
+        writer.delete_profile(ids[6])
+        queries = [unit(rng, c, noise=0.1) for c in centres]
+        replayed = [[(h.profile_id, h.image_id) for h in reader.search(KEY, q, 5)] for q in queries]
+        assert reader.refreshes == {"incremental": 1, "rebuild": 1}
+        assert reader._indexes[KEY].generation == reader.generation() and len(reader._indexes[KEY]) == 11
+        assert (reader._indexes[KEY]._hnsw is not None) == (exact_below == 8)
+        fresh = open_store(url)
+        try:
+            rebuilt = [[(h.profile_id, h.image_id) for h in fresh.search(KEY, q, 5)] for q in queries]
+        finally:
+            fresh.close()
+        assert replayed == rebuilt
+        assert all(ids[0] not in {p for p, _ in r} and ids[6] not in {p for p, _ in r} for r in replayed)
+
+        reader.change_log_keep = writer.change_log_keep = 2  # the writer prunes all but the last 2 generations
+        for c in centres[:3]:
+            enrol(c)
+        assert reader.search(KEY, centres[0], 1)
+        assert reader.refreshes == {"incremental": 1, "rebuild": 2}, "a gap the log no longer covers: rebuild"
+    finally:
+        reader.close()
+        writer.close()
+
+
 def test_concurrent_first_open_migrates_once(database_url: str) -> None:
     """Several workers starting together on an empty database (``faceproof serve --workers N``): migrations are
     serialised by the schema lock, so none of them fails on a half-created schema."""
@@ -363,7 +420,7 @@ def test_concurrent_first_open_migrates_once(database_url: str) -> None:
         t.join()
     try:
         assert not errors, errors
-        assert {s.schema_revision() for s in stores} == {"0001"}
+        assert {s.schema_revision() for s in stores} == {"0002"}
     finally:
         for s in stores:
             s.close()

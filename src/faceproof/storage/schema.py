@@ -15,6 +15,7 @@ import numpy as np
 from pgvector.sqlalchemy import VECTOR
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -99,4 +100,14 @@ store_meta = Table(
     metadata,
     Column("key", String(50), primary_key=True),
     Column("value", Integer, nullable=False),
+)
+
+#: SQLite only (migration 0002): which images each generation added or removed, for incremental index refreshes.
+index_changes = Table(
+    "index_changes",
+    metadata,
+    Column("generation", Integer, nullable=False),
+    Column("image_id", String(32), nullable=False),
+    Column("profile_id", String(32), nullable=True),  # known for additions; removals need only the image
+    Column("added", Boolean, nullable=False),
 )
