@@ -11,8 +11,9 @@ report, and enrolment's identity gate sees the same photos before each new one.
 
 Failures: the function given to :meth:`Engine.imap` handles the expected per-item failures itself (a photo without
 a face is a result, not an error). An exception escaping a task, or a worker process dying, fails that task only:
-it is run again (up to ``max_retries`` times); finished tasks are never redone. Ray does this itself
+it is run again (up to ``MAX_RETRIES`` times); finished tasks are never redone. Ray does this itself
 (``max_retries`` / ``retry_exceptions``); the local pool does it here, restarting the pool when a worker died.
+Inline, in the caller's own process, an exception is a bug and stops the batch at once.
 
 Nothing heavy is imported at module level: worker processes import this module first (the pool initializer) and
 must set their thread count before numpy, OpenCV or onnxruntime load.
@@ -25,7 +26,6 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from typing import Literal, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
@@ -94,30 +94,6 @@ class _Ordered:
             self._next += 1
 
 
-@dataclass
-class InlineEngine:
-    """One worker: the work runs in this process (no start-up, no pickling; the reference for the others)."""
-
-    name: EngineName = "local"
-    workers: int = 1
-
-    def imap(
-        self,
-        fn: Callable[[T], R],
-        items: Sequence[T],
-        *,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
-        progress: Progress | None = None,
-    ) -> Iterator[R]:
-        ordered = _Ordered(len(items), progress)
-        for i, chunk in enumerate(_chunks(items, chunk_size, self.workers)):
-            ordered.add(i, run_chunk(fn, chunk))
-            yield from ordered.ready()
-
-    def close(self) -> None:
-        return None
-
-
 def _init_worker() -> None:
     """One thread per worker process: the pool parallelises across images, and oversubscribed BLAS/OpenMP
     threads on every worker would only fight for the same cores."""
@@ -125,24 +101,32 @@ def _init_worker() -> None:
         os.environ.setdefault(var, "1")
 
 
-class LocalEngine:
-    """A pool of ``workers`` processes on this machine (``spawn``: no inherited model or lock state)."""
+class _PooledEngine:
+    """The scheduling loop every engine shares: tasks submitted lowest index first, at most
+    :data:`IN_FLIGHT_PER_WORKER` per worker, results released in input order, a failed task handed to
+    :meth:`_failed` (which returns to have it resubmitted, or raises). Subclasses say how to submit, wait and
+    collect."""
 
-    name: EngineName = "local"
+    name: EngineName
+    workers: int
 
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
-        self._pool: ProcessPoolExecutor | None = None
+    def _ship(self, fn: Callable) -> object:
+        """What each task receives as its function (Ray stores it once in its object store)."""
+        return fn
 
-    def _new_pool(self) -> ProcessPoolExecutor:
-        import multiprocessing
+    def _submit(self, fn: object, chunk: Sequence) -> object:
+        raise NotImplementedError
 
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-        self._pool = ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker
-        )
-        return self._pool
+    def _wait(self, handles: list[object]) -> list[object]:
+        """At least one finished handle."""
+        raise NotImplementedError
+
+    def _result(self, handle: object) -> list:
+        """The task's results; raises what the task raised."""
+        raise NotImplementedError
+
+    def _failed(self, index: int, attempt: int, exc: Exception) -> None:
+        raise NotImplementedError
 
     def imap(
         self,
@@ -154,40 +138,122 @@ class LocalEngine:
     ) -> Iterator[R]:
         chunks = _chunks(items, chunk_size, self.workers)
         ordered = _Ordered(len(items), progress)
-        pool = self._pool or self._new_pool()
+        shipped = self._ship(fn)
         attempts = [0] * len(chunks)
         waiting = list(range(len(chunks)))[::-1]  # a stack: pop() takes the lowest index
-        running: dict[Future, tuple[int, ProcessPoolExecutor]] = {}
-        limit = self.workers * IN_FLIGHT_PER_WORKER
+        running: dict[object, int] = {}
         while waiting or running:
-            while waiting and len(running) < limit:
+            while waiting and len(running) < self.workers * IN_FLIGHT_PER_WORKER:
                 i = waiting.pop()
-                running[pool.submit(run_chunk, fn, chunks[i])] = (i, pool)
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished:
-                i, submitted_to = running.pop(future)
+                running[self._submit(shipped, chunks[i])] = i
+            for handle in self._wait(list(running)):
+                i = running.pop(handle)
                 try:
-                    ordered.add(i, future.result())
+                    ordered.add(i, self._result(handle))
                 except Exception as exc:
                     attempts[i] += 1
-                    if attempts[i] > MAX_RETRIES:
-                        raise BatchFailed(f"task {i} failed {attempts[i]} times; last error: {exc!r}") from exc
-                    log.warning("task %d failed (%r); running it again (attempt %d)", i, exc, attempts[i] + 1)
-                    if isinstance(exc, BrokenProcessPool) and submitted_to is pool:
-                        pool = self._new_pool()  # a worker died: every task still in the old pool fails too
+                    self._failed(i, attempts[i], exc)
                     waiting.append(i)
             yield from ordered.ready()
+
+
+class _Finished:
+    """An inline task's outcome, shaped like a future."""
+
+    def __init__(self, fn: Callable, chunk: Sequence) -> None:
+        self.results: list | None = None
+        self.error: Exception | None = None
+        try:
+            self.results = run_chunk(fn, chunk)
+        except Exception as exc:
+            self.error = exc
+
+
+class InlineEngine(_PooledEngine):
+    """One worker: the work runs in this process as it is submitted (no start-up, no pickling; the reference the
+    other engines are tested against)."""
+
+    name: EngineName = "local"
+    workers: int = 1
+
+    def _submit(self, fn: object, chunk: Sequence) -> _Finished:
+        assert callable(fn)
+        return _Finished(fn, chunk)
+
+    def _wait(self, handles: list) -> list:
+        return handles
+
+    def _result(self, handle: object) -> list:
+        assert isinstance(handle, _Finished)
+        if handle.error is not None:
+            raise handle.error
+        return handle.results or []
+
+    def _failed(self, index: int, attempt: int, exc: Exception) -> None:
+        raise BatchFailed(f"task {index} failed: {exc!r}") from exc
+
+    def close(self) -> None:
+        return None
+
+
+class LocalEngine(_PooledEngine):
+    """A pool of ``workers`` processes on this machine (``spawn``: no inherited model or lock state). A task that
+    raises, or whose worker process dies, is resubmitted; a dead worker breaks the whole pool, so the pool is
+    replaced and the other tasks that were in it run again too (finished ones never do)."""
+
+    name: EngineName = "local"
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._pool_of: dict[Future, ProcessPoolExecutor] = {}
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        import multiprocessing
+
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker
+        )
+        return self._pool
+
+    def _submit(self, fn: object, chunk: Sequence) -> Future:
+        pool = self._pool or self._new_pool()
+        future = pool.submit(run_chunk, fn, chunk)
+        self._pool_of[future] = pool
+        return future
+
+    def _wait(self, handles: list) -> list:
+        return list(wait(handles, return_when=FIRST_COMPLETED)[0])
+
+    def _result(self, handle: object) -> list:
+        assert isinstance(handle, Future)
+        pool = self._pool_of.pop(handle)
+        try:
+            return handle.result()
+        except BrokenProcessPool:
+            if pool is self._pool:  # the first failure from this pool replaces it; the others just resubmit
+                self._new_pool()
+            raise
+
+    def _failed(self, index: int, attempt: int, exc: Exception) -> None:
+        if attempt > MAX_RETRIES:
+            raise BatchFailed(f"task {index} failed {attempt} times; last error: {exc!r}") from exc
+        log.warning("task %d failed (%r); running it again (attempt %d)", index, exc, attempt + 1)
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        self._pool_of.clear()
 
 
-class RayEngine:
+class RayEngine(_PooledEngine):
     """Tasks on a Ray cluster: ``address`` of a running one, or ``None`` to start a local instance of
     ``workers`` CPUs (stopped again by :meth:`close`). Every node needs this faceproof version installed and the
-    input paths readable (a shared file system)."""
+    input paths readable (a shared file system). Ray itself reruns a failed task (``max_retries``,
+    ``retry_exceptions``); what still fails here has failed :data:`MAX_RETRIES` times already."""
 
     name: EngineName = "ray"
 
@@ -212,33 +278,20 @@ class RayEngine:
         self.workers = int(ray.cluster_resources().get("CPU", workers or 1))
         self._task = ray.remote(num_cpus=1, max_retries=MAX_RETRIES, retry_exceptions=True)(run_chunk)
 
-    def imap(
-        self,
-        fn: Callable[[T], R],
-        items: Sequence[T],
-        *,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
-        progress: Progress | None = None,
-    ) -> Iterator[R]:
-        ray = self._ray
-        chunks = _chunks(items, chunk_size, self.workers)
-        ordered = _Ordered(len(items), progress)
-        fn_ref = ray.put(fn)
-        waiting = list(range(len(chunks)))[::-1]
-        running: dict = {}
-        limit = self.workers * IN_FLIGHT_PER_WORKER
-        while waiting or running:
-            while waiting and len(running) < limit:
-                i = waiting.pop()
-                running[self._task.remote(fn_ref, chunks[i])] = i
-            ready, _ = ray.wait(list(running), num_returns=1)
-            for ref in ready:
-                i = running.pop(ref)
-                try:
-                    ordered.add(i, ray.get(ref))
-                except ray.exceptions.RayError as exc:  # Ray retried it MAX_RETRIES times already
-                    raise BatchFailed(f"task {i} failed after {MAX_RETRIES} retries: {exc}") from exc
-            yield from ordered.ready()
+    def _ship(self, fn: Callable) -> object:
+        return self._ray.put(fn)  # once per batch; tasks receive the stored function, not a copy each
+
+    def _submit(self, fn: object, chunk: Sequence) -> object:
+        return self._task.remote(fn, chunk)
+
+    def _wait(self, handles: list) -> list:
+        return self._ray.wait(handles, num_returns=1)[0]
+
+    def _result(self, handle: object) -> list:
+        return self._ray.get(handle)
+
+    def _failed(self, index: int, attempt: int, exc: Exception) -> None:
+        raise BatchFailed(f"task {index} failed after {MAX_RETRIES} retries: {exc}") from exc
 
     def close(self) -> None:
         if self._started_here:
