@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,7 +31,11 @@ from typing import Any
 
 import httpx
 
-FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "images"
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the tests' server helper, as bench_identify.py uses the tests' PostgreSQL helper
+from tests.server import running_server  # noqa: E402
+
+FIXTURES = ROOT / "tests" / "fixtures" / "images"
 #: Photos that pass the enrolment gates on their own; each verify/identify uses another photo of someone.
 ENROL_PHOTOS = ("df01_01.jpg", "df02_01.jpg", "df01_02.jpg", "df02_02.jpg")
 PROBE_PHOTOS = ("df01_03.jpg", "df02_02.jpg", "df01_02.jpg", "df10_01.jpg")
@@ -42,46 +44,20 @@ REQUEST_TIMEOUT_S = 120
 SHED_CODES = {"overloaded", "timeout"}
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def serve(workers: int, log_path: Path) -> Iterator[str]:
     """``faceproof serve`` with ``workers`` processes on loopback and an empty data folder; stopped on exit."""
-    port = _free_port()
     with tempfile.TemporaryDirectory(prefix="faceproof-load-") as data_dir:
-        env = {**os.environ, "FACEPROOF_DATA_DIR": data_dir, "OMP_NUM_THREADS": "1"}
-        env.pop("FACEPROOF_DATABASE_URL", None)
+        env = {k: v for k, v in os.environ.items() if k != "FACEPROOF_DATABASE_URL"}
+        env.update({"FACEPROOF_DATA_DIR": data_dir, "OMP_NUM_THREADS": "1"})
         faceproof = Path(sys.executable).with_name("faceproof")
         # Create and migrate the database before the clock starts, so worker start-up is not part of the figures
         # (workers starting together on an empty folder serialise their migration; see docs/reliability.md).
         subprocess.run([str(faceproof), "profiles", "list", "--json"], env=env, check=True, capture_output=True)
-        command = [str(faceproof), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
-        with log_path.open("ab") as log:
-            process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + START_TIMEOUT_S
-            while True:
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the server did not start; see {log_path}")
-                time.sleep(0.2)
+        serve_args = ("--workers", str(workers))
+        with running_server(Path(data_dir), env, log_path, cli=True, serve_args=serve_args,
+                            start_timeout_s=START_TIMEOUT_S) as (base, _):  # fmt: skip
             yield base
-        finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def _photo(name: str, field_name: str) -> list[tuple[str, tuple[str, bytes, str]]]:

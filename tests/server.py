@@ -29,23 +29,30 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(
-    data_dir: Path, env: dict[str, str] | None = None, log_path: Path | None = None, *, cli: bool = False
+    data_dir: Path,
+    env: dict[str, str] | None = None,
+    log_path: Path | None = None,
+    *,
+    cli: bool = False,
+    serve_args: tuple[str, ...] = (),
+    start_timeout_s: float = START_TIMEOUT_S,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """uvicorn serving ``create_app`` (``cli``: through ``faceproof serve``) on a free loopback port with its own
-    data folder; yields (base URL, process) once ``/healthz`` answers, and stops the process when the block ends
-    (unless a test killed it already)."""
+    """uvicorn serving ``create_app`` (``cli``: through ``faceproof serve`` plus ``serve_args``) on a free loopback
+    port with its own data folder; yields (base URL, process) once ``/healthz`` answers, and stops the process
+    gracefully (SIGTERM) when the block ends (unless a test killed it already). ``scripts/load_test.py`` uses it
+    too."""
     port = free_port()
     inherited = {k: v for k, v in os.environ.items() if k != "FACEPROOF_DATABASE_URL"}  # SQLite unless env says
     full_env = {**inherited, "FACEPROOF_DATA_DIR": str(data_dir), "OMP_NUM_THREADS": "1", **(env or {})}
     command = [sys.executable, "-m", "uvicorn", "faceproof.api.app:create_app", "--factory", "--host", "127.0.0.1",
                "--port", str(port)]  # fmt: skip
     if cli:
-        command = [str(Path(sys.executable).with_name("faceproof")), "serve", "--port", str(port)]
+        command = [str(Path(sys.executable).with_name("faceproof")), "serve", "--port", str(port), *serve_args]
     with log_path.open("ab") if log_path else open(os.devnull, "wb") as log:
         process = subprocess.Popen(command, env=full_env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
+        deadline = time.monotonic() + start_timeout_s
         while True:
             try:
                 if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
