@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from typing import Annotated, Any
@@ -86,19 +86,24 @@ RayAddressOption = Annotated[
 
 
 @contextmanager
-def open_engine(engine: EngineChoice, workers: int | None, ray_address: str | None) -> Iterator[Any]:
-    """The batch engine of a command's ``--engine/--workers/--ray-address`` options, closed afterwards."""
-    from faceproof.batch import open_engine as make
+def engine_with_progress(
+    description: str, engine: EngineChoice, workers: int | None, ray_address: str | None
+) -> Iterator[tuple[Any, Callable[[int, int], None]]]:
+    """The batch engine of a command's ``--engine/--workers/--ray-address`` options and a progress bar that names
+    it; yields (engine, progress callback) and closes both afterwards."""
+    from faceproof.batch import open_engine
 
     if ray_address and engine is not EngineChoice.ray:
         err_console.print("[red]error[/red] --ray-address needs --engine ray")
         raise typer.Exit(2)
     try:
-        runner = make(engine.value, workers, ray_address)
+        runner = open_engine(engine.value, workers, ray_address)
     except RuntimeError as exc:
         err_console.print(f"[red]error[/red] {exc}")
         raise typer.Exit(EXIT_ERROR) from exc
     try:
-        yield runner
+        with progress_bar() as bar:
+            task = bar.add_task(f"{description} ({runner.name}, {runner.workers} workers)", total=None)
+            yield runner, lambda done, total: bar.update(task, completed=done, total=total)
     finally:
         runner.close()

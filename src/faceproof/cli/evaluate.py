@@ -14,8 +14,7 @@ from faceproof.cli.common import (
     RayAddressOption,
     WorkersOption,
     console,
-    open_engine,
-    progress_bar,
+    engine_with_progress,
 )
 
 eval_app = typer.Typer(help="Evaluate on a labelled set; writes a JSON report.", no_args_is_help=True)
@@ -35,13 +34,8 @@ def verification(
     """Verification accuracy, AUC and TAR at FAR with the shipped calibration, fused and per model."""
     from faceproof.evaluation.verification import evaluate_verification
 
-    with open_engine(engine, workers, ray_address) as runner, progress_bar() as bar:
-        task = bar.add_task(f"analysing images ({runner.name}, {runner.workers} workers)", total=None)
-
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        plot = plot or out.with_suffix(".png")
+    plot = plot or out.with_suffix(".png")
+    with engine_with_progress("analysing images", engine, workers, ray_address) as (runner, progress):
         report = evaluate_verification(pairs, root, far=far, plot=plot, progress=progress, engine=runner)
     _write(out, report, "faceproof eval verification", plot)
     per = report["per_model"]
@@ -67,12 +61,9 @@ def authenticity(
     """Real vs fake with the shipped fusion: AUC overall and per fake label, detection and false-flag rates."""
     from faceproof.evaluation.authenticity import evaluate_authenticity
 
-    with open_engine(engine, workers, ray_address) as runner, progress_bar() as bar:
-        task = bar.add_task(f"analysing images ({runner.name}, {runner.workers} workers)", total=None)
-        plot = plot or out.with_suffix(".png")
-        report = evaluate_authenticity(
-            manifest, root, plot=plot, progress=lambda d, t: bar.update(task, completed=d, total=t), engine=runner
-        )
+    plot = plot or out.with_suffix(".png")
+    with engine_with_progress("analysing images", engine, workers, ray_address) as (runner, progress):
+        report = evaluate_authenticity(manifest, root, plot=plot, progress=progress, engine=runner)
     _write(out, report, "faceproof eval authenticity", plot)
     console.print(
         f"{report['n_images']} images ({report['n_failed']} failed): AUC {report['auc']}, "
@@ -96,16 +87,8 @@ def profiles(
     """Enrol K photos per person, then verify their other photos, other people and fakes of them."""
     from faceproof.evaluation.profiles import evaluate_profiles
 
-    with open_engine(engine, workers, ray_address) as runner, progress_bar() as bar:
-        task = bar.add_task(f"verifying ({runner.name}, {runner.workers} workers)", total=None)
-        report = evaluate_profiles(
-            manifest,
-            root,
-            enroll=enroll,
-            far=far,
-            progress=lambda d, t: bar.update(task, completed=d, total=t),
-            engine=runner,
-        )
+    with engine_with_progress("verifying", engine, workers, ray_address) as (runner, progress):
+        report = evaluate_profiles(manifest, root, enroll=enroll, far=far, progress=progress, engine=runner)
     _write(out, report, "faceproof eval profiles", None)
     console.print(
         f"{report['n_profiles']} profiles: genuine accepted {report['genuine_accept_rate']}, impostors "

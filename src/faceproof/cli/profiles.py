@@ -17,11 +17,10 @@ from faceproof.cli.common import (
     WorkersOption,
     console,
     emit_json,
+    engine_with_progress,
     err_console,
     fail,
-    open_engine,
     open_service,
-    progress_bar,
 )
 
 profiles_app = typer.Typer(help="List, show and delete stored profiles.", no_args_is_help=True)
@@ -81,11 +80,9 @@ def enroll_dir(
     from faceproof.batch.enrol_dir import enrol_directory, people_in
 
     people = people_in(directory)
-    with open_service() as service, open_engine(engine, workers, ray_address) as runner, progress_bar() as bar:
-        task = bar.add_task(f"enrolling ({runner.name}, {runner.workers} workers)", total=None)
-        rows = enrol_directory(
-            service, directory, runner, progress=lambda done, total: bar.update(task, completed=done, total=total)
-        )
+    batch = engine_with_progress("enrolling", engine, workers, ray_address)
+    with open_service() as service, batch as (runner, progress):
+        rows = enrol_directory(service, directory, runner, progress=progress)
     if as_json:
         emit_json([asdict(r) for r in rows])
         return
