@@ -269,6 +269,12 @@ def token_from_headers(authorization: str | None, api_key: str | None) -> str | 
     return api_key.strip() if api_key else None
 
 
+def token_from_scope(scope: asgi.Scope) -> str | None:
+    """The key an ASGI request carries (for middlewares, which run before FastAPI parses headers)."""
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    return token_from_headers(headers.get("authorization"), headers.get("x-api-key"))
+
+
 def key_id_of(token: str | None) -> str | None:
     """The public id part of a well-formed key (for rate limits and logs), without checking the secret."""
     parsed = _split(token) if token else None
@@ -288,8 +294,7 @@ class AuthMiddleware:
 
     async def __call__(self, scope: asgi.Scope, receive: asgi.Receive, send: asgi.Send) -> None:
         if scope["type"] == "http" and not is_open_path(scope["path"]) and self.keys.configured:
-            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-            token = token_from_headers(headers.get("authorization"), headers.get("x-api-key"))
+            token = token_from_scope(scope)
             if self.keys.authenticate(token) is None:
                 error = _unauthorized(token)
                 body = {"error": error.to_dict()}

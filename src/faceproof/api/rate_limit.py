@@ -22,7 +22,7 @@ from starlette import types as asgi
 from starlette.responses import JSONResponse
 
 from faceproof.errors import RateLimited
-from faceproof.security import KeyStore, is_open_path, key_id_of, token_from_headers
+from faceproof.security import KeyStore, is_open_path, key_id_of, token_from_scope
 
 MAX_CALLERS = 10_000
 
@@ -63,8 +63,7 @@ class RateLimitMiddleware:
             return
         caller = None
         if self.keys.configured:  # the auth middleware (outside this one) has checked the key already
-            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-            caller = key_id_of(token_from_headers(headers.get("authorization"), headers.get("x-api-key")))
+            caller = key_id_of(token_from_scope(scope))
         if caller is None:
             client = scope.get("client")
             caller = f"address {client[0] if client else 'unknown'}"
