@@ -68,3 +68,14 @@ def running_server(
         if process.poll() is None:
             process.terminate()
         process.wait(timeout=30)
+
+
+def wait_ready(base: str, timeout_s: float = 120.0) -> dict:
+    """Poll ``/readyz`` until it answers 200 (models loaded, database reachable) or ``timeout_s`` passes; returns
+    the last readiness body."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        r = httpx.get(f"{base}/readyz", timeout=5)
+        if r.status_code == 200 or time.monotonic() > deadline:
+            return r.json()
+        time.sleep(0.2)

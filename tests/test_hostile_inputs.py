@@ -7,7 +7,6 @@ The models are real (no mocks); one app per module keeps them loaded once.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from tests.hostile_corpus import (
     build_corpus,
     portrait_jpeg,
 )
-from tests.server import running_server
+from tests.server import running_server, wait_ready
 
 pytestmark = pytest.mark.filterwarnings("ignore:Corrupt EXIF data:UserWarning")  # the point of one case
 
@@ -133,9 +132,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]
         pytest.skip("peak RSS is read from /proc (Linux)")
     env = {"FACEPROOF_MAX_UPLOAD_MB": str(MAX_UPLOAD_MB), "FACEPROOF_MAX_PIXELS": str(MAX_PIXELS)}
     with running_server(tmp_path_factory.mktemp("server"), env) as (url, process):
-        deadline = time.monotonic() + 120  # the baseline is taken with the models loaded (they load at start)
-        while httpx.get(f"{url}/readyz", timeout=5).status_code != 200 and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_ready(url)  # the baseline is taken with the models loaded (they load at start)
         yield url, process.pid
 
 

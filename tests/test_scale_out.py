@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from faceproof.api.app import create_app
 from faceproof.config import Settings
 from tests.conftest import fixture_path, new_postgres_database
-from tests.server import running_server
+from tests.server import running_server, wait_ready
 
 
 def _photos(*names: str) -> list[tuple[str, tuple[str, bytes, str]]]:
@@ -29,15 +29,6 @@ def _photos(*names: str) -> list[tuple[str, tuple[str, bytes, str]]]:
 
 def _photo(name: str) -> dict:
     return {"file": (name, fixture_path(name).read_bytes(), "image/jpeg")}
-
-
-def _wait_ready(base: str, timeout_s: float = 120) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        r = httpx.get(f"{base}/readyz", timeout=5)
-        if r.status_code == 200 or time.monotonic() > deadline:
-            return r.json()
-        time.sleep(0.2)
 
 
 def _two_servers_share_state(tmp_path: Path, env: dict[str, str], same_data_dir: bool) -> None:
@@ -110,7 +101,7 @@ def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path) -> None:
     """SIGTERM while an enrolment is being analysed: the caller still gets its 201, the profile is stored, then the
     process exits (after the application's shutdown ran: the log says so)."""
     with running_server(tmp_path, None, tmp_path / "server.log", cli=True) as (base, process):
-        assert _wait_ready(base)["status"] == "ready"
+        assert wait_ready(base)["status"] == "ready"
         answer: dict[str, httpx.Response] = {}
 
         def enrol() -> None:
