@@ -17,15 +17,19 @@ from faceproof.cli.common import (
     engine_with_progress,
 )
 
+Root = Annotated[Path, typer.Option(help="Folder the CSV's paths are relative to.", exists=True, file_okay=False)]
+Out = Annotated[Path, typer.Option(help="Where to write REPORT.json.")]
+Plot = Annotated[Path | None, typer.Option(help="ROC + histogram plot (PNG); default: beside the report.")]
+
 eval_app = typer.Typer(help="Evaluate on a labelled set; writes a JSON report.", no_args_is_help=True)
 
 
 @eval_app.command("verification")
 def verification(
     pairs: Annotated[Path, typer.Option(help="CSV with file_a,file_b,same_person (1/0).", exists=True)],
-    root: Annotated[Path, typer.Option(help="Folder the CSV's paths are relative to.", exists=True, file_okay=False)],
-    out: Annotated[Path, typer.Option(help="Where to write REPORT.json.")],
-    plot: Annotated[Path | None, typer.Option(help="ROC + histogram plot (PNG); default: beside the report.")] = None,
+    root: Root,
+    out: Out,
+    plot: Plot = None,
     far: Annotated[float, typer.Option(help="Operating point (false-accept rate).")] = 1e-3,
     engine: EngineOption = EngineChoice.local,
     workers: WorkersOption = None,
@@ -51,9 +55,9 @@ def authenticity(
     manifest: Annotated[
         Path, typer.Option(help="CSV with file,label,identity (label real or a kind of fake).", exists=True)
     ],
-    root: Annotated[Path, typer.Option(help="Folder the CSV's paths are relative to.", exists=True, file_okay=False)],
-    out: Annotated[Path, typer.Option(help="Where to write REPORT.json.")],
-    plot: Annotated[Path | None, typer.Option(help="ROC + histogram plot (PNG); default: beside the report.")] = None,
+    root: Root,
+    out: Out,
+    plot: Plot = None,
     engine: EngineOption = EngineChoice.local,
     workers: WorkersOption = None,
     ray_address: RayAddressOption = None,
@@ -76,8 +80,8 @@ def authenticity(
 @eval_app.command("profiles")
 def profiles(
     manifest: Annotated[Path, typer.Option(help="CSV with file,label,identity.", exists=True)],
-    root: Annotated[Path, typer.Option(help="Folder the CSV's paths are relative to.", exists=True, file_okay=False)],
-    out: Annotated[Path, typer.Option(help="Where to write REPORT.json.")],
+    root: Root,
+    out: Out,
     enroll: Annotated[int, typer.Option(help="Real photos enrolled per identity (the first K in the manifest).")] = 2,
     far: Annotated[float, typer.Option(help="Operating point (false-accept rate).")] = 1e-3,
     engine: EngineOption = EngineChoice.local,
