@@ -6,11 +6,13 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from faceproof.cli.common import EXIT_DIFFERENT_PERSON, EXIT_OK
 from faceproof.cli.main import app
+from faceproof.evaluation.damage import damaged
 from tests.conftest import fixture_path
 
 runner = CliRunner()
@@ -102,3 +104,45 @@ def test_eval_verification_writes_contract(tmp_path: Path) -> None:
     markdown = (tmp_path / "report.md").read_text()
     assert "| accuracy | 1.0 |" in markdown and "![" in markdown  # the report beside the JSON shows the plot
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_eval_authenticity_under_damage(tmp_path: Path) -> None:
+    # Every image of the fixture manifest is masked (deterministically, seeded by its name) before it is assessed:
+    # a face mask is everyday damage, and no real photo may be flagged for it (before the recapture signal measured
+    # the two halves of its window separately, a dark mask's outline read as screen moire).
+    fixtures = fixture_path(".")
+    masked_once = damaged(fixtures / "df03_01.jpg", ("mask",))
+    assert np.array_equal(masked_once, damaged(fixtures / "df03_01.jpg", ("mask",)))
+    assert not np.array_equal(masked_once, damaged(fixtures / "df03_01.jpg", ("mask", "jpeg")))
+    out = tmp_path / "masked.json"
+    code, _ = run(
+        "eval", "authenticity", "--manifest", str(fixtures / "manifest.csv"), "--root", str(fixtures),
+        "--out", str(out), "--damage", "mask", "--workers", "1",
+    )  # fmt: skip
+    assert code == EXIT_OK
+    report = json.loads(out.read_text())
+    assert report["damage"] == ["mask"] and report["n_images"] == 13
+    assert report["verdicts"]["real"].get("suspected_fake", 0) == 0 and report["real_flagged_rate"] == 0.0
+    code, _ = run(
+        "eval", "authenticity", "--manifest", str(fixtures / "manifest.csv"), "--root", str(fixtures),
+        "--out", str(out), "--damage", "scratches",
+    )  # fmt: skip
+    assert code == 2
+
+
+def test_eval_profiles_damages_only_the_probes(tmp_path: Path) -> None:
+    # df01 is enrolled from its first two photos (undamaged); its third photo, masked, must still verify as the
+    # same person, and the other people's masked photos must not.
+    fixtures = fixture_path(".")
+    out = tmp_path / "masked.json"
+    code, _ = run(
+        "eval", "profiles", "--manifest", str(fixtures / "manifest.csv"), "--root", str(fixtures),
+        "--enroll", "2", "--out", str(out), "--damage", "mask", "--workers", "1",
+    )  # fmt: skip
+    assert code == EXIT_OK
+    report = json.loads(out.read_text())
+    assert report["damage"] == ["mask"] and report["n_profiles"] == 1 and report["n_enrolment_refused"] == 0
+    assert report["per_label"]["genuine"]["verdicts"] == {"genuine": 1}
+    # group_01 has no identity label but shows df01's person, so it is the one "impostor" that may be accepted.
+    impostors = report["per_label"]["impostor"]["verdicts"]
+    assert impostors.get("genuine", 0) <= 1 and sum(impostors.values()) == 6

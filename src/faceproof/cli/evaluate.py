@@ -21,6 +21,14 @@ Root = Annotated[Path, typer.Option(help="Folder the CSV's paths are relative to
 Out = Annotated[Path, typer.Option(help="Where to write REPORT.json.")]
 Plot = Annotated[Path | None, typer.Option(help="ROC + histogram plot (PNG); default: beside the report.")]
 
+DamageOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="Damage every evaluated image first (repeat to combine): mask, lowres, gaussian_blur, motion_blur, "
+        "noise, jpeg, crop, photometric. Seeded by file name, so runs repeat exactly."
+    ),
+]
+
 eval_app = typer.Typer(help="Evaluate on a labelled set; writes a JSON report.", no_args_is_help=True)
 
 
@@ -58,6 +66,7 @@ def authenticity(
     root: Root,
     out: Out,
     plot: Plot = None,
+    damage: DamageOption = None,
     engine: EngineOption = EngineChoice.local,
     workers: WorkersOption = None,
     ray_address: RayAddressOption = None,
@@ -65,9 +74,10 @@ def authenticity(
     """Real vs fake with the shipped fusion: AUC overall and per fake label, detection and false-flag rates."""
     from faceproof.evaluation.authenticity import evaluate_authenticity
 
+    damage_names = _damage(damage)
     plot = plot or out.with_suffix(".png")
     with engine_with_progress("analysing images", engine, workers, ray_address) as (runner, progress):
-        report = evaluate_authenticity(manifest, root, plot=plot, progress=progress, engine=runner)
+        report = evaluate_authenticity(manifest, root, plot=plot, progress=progress, engine=runner, damage=damage_names)
     _write(out, report, "faceproof eval authenticity", plot)
     console.print(
         f"{report['n_images']} images ({report['n_failed']} failed): AUC {report['auc']}, "
@@ -84,6 +94,7 @@ def profiles(
     out: Out,
     enroll: Annotated[int, typer.Option(help="Real photos enrolled per identity (the first K in the manifest).")] = 2,
     far: Annotated[float, typer.Option(help="Operating point (false-accept rate).")] = 1e-3,
+    damage: DamageOption = None,
     engine: EngineOption = EngineChoice.local,
     workers: WorkersOption = None,
     ray_address: RayAddressOption = None,
@@ -91,13 +102,25 @@ def profiles(
     """Enrol K photos per person, then verify their other photos, other people and fakes of them."""
     from faceproof.evaluation.profiles import evaluate_profiles
 
+    damage_names = _damage(damage)
     with engine_with_progress("verifying", engine, workers, ray_address) as (runner, progress):
-        report = evaluate_profiles(manifest, root, enroll=enroll, far=far, progress=progress, engine=runner)
+        report = evaluate_profiles(
+            manifest, root, enroll=enroll, far=far, progress=progress, engine=runner, damage=damage_names
+        )
     _write(out, report, "faceproof eval profiles", None)
     console.print(
         f"{report['n_profiles']} profiles: genuine accepted {report['genuine_accept_rate']}, impostors "
         f"rejected {report['impostor_reject_rate']}, fakes rejected {report['fake_reject_rate']}"
     )
+
+
+def _damage(names: list[str] | None) -> tuple[str, ...]:
+    from faceproof.evaluation.damage import check_damage
+
+    try:
+        return check_damage(names or ())
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--damage") from exc
 
 
 def _write(out: Path, report: dict, title: str, plot: Path | None) -> None:

@@ -8,12 +8,17 @@ Report keys: ``n_images``, ``n_failed``, ``auc`` (real vs all fakes, on ``fake_p
 ``tpr_at_fpr_0.01`` (the ROC point where 1 % of the real photos are flagged), ``real_flagged_rate`` (real photos
 with verdict ``suspected_fake`` at the shipped operating point), ``real_inconclusive_rate``, ``threshold``,
 ``per_label``: ``{label: {"n", "auc", "detected_rate", "inconclusive_rate"}}`` (AUC of that label against all
-reals; detected = verdict ``suspected_fake``), ``verdicts`` per label, ``model_version``.
+reals; detected = verdict ``suspected_fake``), ``verdicts`` per label, ``model_version``, ``damage``.
+
+``damage`` (optional): names from :mod:`faceproof.decision.degrade` applied to *every* image before it is
+assessed (see :mod:`faceproof.evaluation.damage`).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +26,7 @@ import numpy as np
 
 from faceproof.batch.engine import Engine, InlineEngine, Progress
 from faceproof.errors import FaceproofError
+from faceproof.evaluation.damage import check_damage, damaged
 from faceproof.evaluation.manifest import read_manifest
 
 log = logging.getLogger(__name__)
@@ -34,13 +40,13 @@ def _auc(real: np.ndarray, fake: np.ndarray) -> float | None:
     return float(roc_auc_score(np.r_[np.zeros(len(real)), np.ones(len(fake))], np.r_[real, fake]))
 
 
-def _assess_file(path: Path) -> tuple[float, str, float, str] | None:
+def _assess_file(path: Path, damage: Sequence[str] = ()) -> tuple[float, str, float, str] | None:
     """Worker side: (fake_probability, verdict, threshold, model version) of one image; None without a face."""
     from faceproof.analysis import analyze
     from faceproof.authenticity.engine import assess
 
     try:
-        report = assess(analyze(path, with_dlib=False))
+        report = assess(analyze(damaged(path, damage) if damage else path, with_dlib=False))
     except (FaceproofError, OSError) as exc:
         log.info("failed %s: %s", path, exc)
         return None
@@ -48,10 +54,16 @@ def _assess_file(path: Path) -> tuple[float, str, float, str] | None:
 
 
 def evaluate_authenticity(
-    manifest: Path, root: Path, plot: Path | None = None, progress: Progress | None = None, engine: Engine | None = None
+    manifest: Path,
+    root: Path,
+    plot: Path | None = None,
+    progress: Progress | None = None,
+    engine: Engine | None = None,
+    damage: Sequence[str] = (),
 ) -> dict[str, Any]:
     rows = read_manifest(manifest)
-    assessed = (engine or InlineEngine()).imap(_assess_file, [root / row.file for row in rows], progress=progress)
+    work = partial(_assess_file, damage=check_damage(damage))
+    assessed = (engine or InlineEngine()).imap(work, [root / row.file for row in rows], progress=progress)
     results: list[tuple[str, float, str] | None] = []
     threshold, version = 0.0, ""
     for row, outcome in zip(rows, assessed, strict=True):
@@ -95,6 +107,7 @@ def evaluate_authenticity(
         "per_label": per_label,
         "verdicts": verdicts,
         "model_version": version,
+        "damage": list(damage),
     }
     if plot is not None and len(real) and len(fake):
         _plot(plot, real, {label: np.array([p for lab, p, _ in ok if lab == label]) for label in per_label}, threshold)

@@ -7,7 +7,10 @@ be ``genuine``) and every fake whose ``identity`` names it (should not be ``genu
 
 Report keys: ``genuine_accept_rate``, ``impostor_reject_rate``, ``fake_reject_rate``, ``per_label``
 (``{label: {"n", "accept_rate", "reject_rate", "verdicts"}}``), ``n_profiles``, ``n_enrolment_refused``,
-``n_failed`` (probes without a face; they count as rejections, which is what the service does), ``far``.
+``n_failed`` (probes without a face; they count as rejections, which is what the service does), ``far``,
+``damage``: names from :mod:`faceproof.decision.degrade` applied to every *probe* (enrolment photos stay as
+they are, as when a person enrols good photos and later verifies a masked, blurred or compressed one); see
+:mod:`faceproof.evaluation.damage`.
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ from __future__ import annotations
 import functools
 import logging
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from faceproof.batch.engine import Engine, InlineEngine, Progress
 from faceproof.batch.enrol_dir import Refusal, prepare_file
 from faceproof.errors import EnrolmentRefused, FaceproofError
+from faceproof.evaluation.damage import check_damage, damaged
 from faceproof.evaluation.manifest import ManifestRow, read_manifest
 from faceproof.intake import IntakeLimits
 from faceproof.storage import NewImage, ProfileRecord
@@ -31,13 +36,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _probe_of(path: Path, limits: IntakeLimits) -> Probe | None:
+def _probe_of(path: Path, limits: IntakeLimits, damage: Sequence[str] = ()) -> Probe | None:
     """Worker side: a verification probe of one image (dlib included), or None when it has no usable face."""
     from faceproof.analysis import analyze
     from faceproof.service import prepare_probe
 
     try:
-        probe = prepare_probe(analyze(path.read_bytes(), limits=limits, with_dlib=False))
+        source = damaged(path, damage) if damage else path.read_bytes()
+        probe = prepare_probe(analyze(source, limits=limits, with_dlib=False))
     except (FaceproofError, OSError):
         return None
     probe.ensure_dlib()  # here, in the worker, rather than serially when the verdict needs it
@@ -72,11 +78,13 @@ def evaluate_profiles(
     far: float = 1e-3,
     progress: Progress | None = None,
     engine: Engine | None = None,
+    damage: Sequence[str] = (),
 ) -> dict[str, Any]:
     from faceproof.config import Settings
     from faceproof.service import Service, verify_probe
 
     engine = engine or InlineEngine()
+    damage = check_damage(damage)
     rows = read_manifest(manifest)
     by_identity: dict[str, list[ManifestRow]] = {}
     for row in rows:
@@ -100,7 +108,7 @@ def evaluate_profiles(
                     profiles[identity] = (profile, [i.embeddings for i in service.store.list_images(profile.id)])
             enrolled_files = {r.file for _, r in enrol_rows}
             probe_rows = [r for r in rows if r.file not in enrolled_files and _targets(r, profiles)]
-            work = functools.partial(_probe_of, limits=service.limits)
+            work = functools.partial(_probe_of, limits=service.limits, damage=damage)
             probes = engine.imap(work, [root / r.file for r in probe_rows], progress=progress)
             for row, probe in zip(probe_rows, probes, strict=True):
                 for kind, identity in _targets(row, profiles):
@@ -140,6 +148,7 @@ def evaluate_profiles(
         "n_failed": failed,
         "enroll": enroll,
         "far": far,
+        "damage": list(damage),
     }
 
 

@@ -1,0 +1,41 @@
+"""Everyday damage applied to an evaluation's images, so one manifest also measures robustness.
+
+Why: the development images are clean, while the photos a service meets are masked, blurred, noisy, badly exposed,
+heavily compressed or cropped. ``--damage NAME`` on ``faceproof eval authenticity`` / ``eval profiles`` runs the
+same manifest through :mod:`faceproof.decision.degrade` first: deterministically (seeded by the file name and the
+damage), placed with the face found in the *undamaged* image (a mask needs the keypoints), real and fake alike.
+Nothing is fitted either way.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from faceproof.decision.degrade import DEGRADATIONS, FaceHint, degrade
+from faceproof.errors import NoFace
+
+
+def check_damage(damage: Sequence[str]) -> tuple[str, ...]:
+    """``damage`` as a tuple; raises ``ValueError`` naming the unknown names and the known ones."""
+    unknown = sorted(set(damage) - set(DEGRADATIONS))
+    if unknown:
+        raise ValueError(f"unknown damage {unknown}; known: {sorted(DEGRADATIONS)}")
+    return tuple(damage)
+
+
+def damaged(path: Path, damage: Sequence[str]) -> np.ndarray:
+    """The image at ``path`` (RGB) with ``damage`` applied; raises :class:`~faceproof.errors.NoFace` when the
+    undamaged image has no face to place the damage with."""
+    from faceproof.detect import detect_faces
+    from faceproof.intake import load_image
+
+    rgb = load_image(path).rgb
+    faces = detect_faces(rgb)
+    if not faces:
+        raise NoFace("no face in the undamaged image")
+    seed = zlib.crc32(f"{path.name}|{'+'.join(damage)}".encode())
+    return degrade(rgb, list(damage), seed, FaceHint(box=faces[0].box, keypoints=faces[0].keypoints))
