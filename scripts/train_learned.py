@@ -3,7 +3,8 @@
 Why this script looks the way it does: the dev set (``../shared/data``) confounds class with image size and
 compression (generated tiles are ~450 px and were resampled + re-JPEG'd, real photos ~1024 px), so every image -
 both classes, identically - is seen clean and as several heavily augmented copies (face downscaled to 40-160 px
-and back, blur, sensor noise, gamma/brightness, JPEG 40-95, jittered alignment, flip); real photos also give
+and back, blur, sensor noise, gamma/brightness, JPEG 40-95, jittered alignment, flip, and sometimes a face mask,
+a bad exposure or heavy noise); real photos also give
 retouched hard negatives (bilateral "beautify", heavy blur, non-local-means denoising) that must not be flagged.
 Features are taken from the aligned face crop only.
 
@@ -45,6 +46,7 @@ from faceproof.align import align_face
 from faceproof.authenticity.frequency import frequency_features
 from faceproof.authenticity.learned import POOLS, SFaceTaps, pool, weights_path
 from faceproof.authenticity.noise import noise_features
+from faceproof.decision.degrade import FaceHint, face_mask, photometric, sensor_noise
 from faceproof.detect import detect_faces
 from faceproof.intake import decode_image
 from faceproof.models import yunet
@@ -120,8 +122,19 @@ def retouch(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return cv2.fastNlMeansDenoisingColored(rgb, None, float(rng.uniform(6, 15)), 10.0, 7, 21)
 
 
-def augment(rgb: np.ndarray, box: tuple[float, float, float, float], rng: np.random.Generator) -> np.ndarray:
-    """The degraded image (same size): face downscaled to 40-160 px and back, blur, noise, gamma, JPEG."""
+def augment(
+    rgb: np.ndarray, box: tuple[float, float, float, float], kps: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """The degraded image (same size): face downscaled to 40-160 px and back, blur, noise, gamma, JPEG; now and
+    then the harder damage of :mod:`faceproof.decision.degrade` - a mask over the lower face (p 0.15), a bad
+    exposure (p 0.15: gamma 0.45-2.2, contrast, brightness +-60) and heavy sensor noise (p 0.15: sigma 8-25)."""
+    hint = FaceHint(box=box, keypoints=kps)
+    if rng.random() < 0.15:
+        rgb = face_mask(rgb, rng, hint)
+    if rng.random() < 0.15:
+        rgb = photometric(rgb, rng, hint)
+    if rng.random() < 0.15:
+        rgb = sensor_noise(rgb, rng, hint)
     h, w = rgb.shape[:2]
     face = max(box[2], box[3])
     target = float(np.exp(rng.uniform(np.log(40), np.log(160))))
@@ -214,11 +227,11 @@ def extract_item(args: tuple[int, Item]) -> list[tuple[dict[str, np.ndarray], st
     out = [(_EXTRACTORS(rgb, full_box, full_kps, flip=False), "clean")]
     ctx, box, kps = context(rgb, full_box, full_kps)
     for _ in range(N_AUG):
-        img = augment(ctx, box, rng)
+        img = augment(ctx, box, kps, rng)
         out.append((_EXTRACTORS(img, box, jitter(kps, rng), flip=bool(rng.random() < 0.5)), "aug"))
     if item.label == 0:
         for _ in range(3):
-            img = augment(retouch(ctx, rng), box, rng)
+            img = augment(retouch(ctx, rng), box, kps, rng)
             out.append((_EXTRACTORS(img, box, jitter(kps, rng), flip=bool(rng.random() < 0.5)), "retouched"))
     return out
 

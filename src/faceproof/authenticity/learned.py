@@ -55,7 +55,7 @@ FULL_EYE_PX = 35.0
 POOLS = ("mean", "std")
 #: ``learned_margin`` reported (with confidence 0) when the face cannot be analysed: the median out-of-fold margin
 #: of real photos in training, so a fusion model reads it as "no evidence".
-NEUTRAL_MARGIN = -9.4
+NEUTRAL_MARGIN = -11.4
 
 
 @dataclass(frozen=True)
@@ -155,6 +155,12 @@ def _build() -> _Detector:
 _detector: Lazy[_Detector] = Lazy(_build)
 
 
+def probe_features(rgb: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
+    """The pooled SFace activations the probe reads, for the face at ``keypoints`` (what training re-fits on)."""
+    crop = align_face(rgb, np.asarray(keypoints, dtype=np.float64))
+    return _detector.get().taps.features(crop)
+
+
 def eye_distance(keypoints: np.ndarray) -> float:
     """Distance between the two eye keypoints (NaN for malformed keypoints)."""
     kp = np.asarray(keypoints, dtype=np.float64)
@@ -170,8 +176,7 @@ def analyze(inp: SignalInput) -> Finding:
         return _empty("no usable face (or keypoints) for the learned detector")
     try:
         detector = _detector.get()
-        crop = align_face(inp.rgb, np.asarray(inp.keypoints, dtype=np.float64))
-        logit = detector.weights.logit(detector.taps.features(crop))
+        logit = detector.weights.logit(probe_features(inp.rgb, inp.keypoints))
     except (ValueError, cv2.error, FloatingPointError, OSError, RuntimeError) as exc:
         log.warning("learned detector failed: %s", exc)
         return _empty("learned detector failed on this image")
