@@ -11,8 +11,12 @@ from PIL import Image, PngImagePlugin
 
 import faceproof
 from faceproof.api.app import create_app
+from faceproof.authenticity import consistency
+from faceproof.authenticity.engine import assess
 from faceproof.authenticity.swap import swap_faces
 from faceproof.config import Settings
+from faceproof.decision.calibration import load_calibration
+from faceproof.decision.verify import decide_verdict, geometry_agreement
 from tests.conftest import fixture_path
 
 
@@ -103,3 +107,33 @@ def test_profile_keeps_reality_baseline_and_catches_a_swap(client: TestClient) -
     swapped = swap_faces(src.image.rgb, src.subject.landmarks, dst.image.rgb, dst.subject.landmarks, seed=3)
     verdict = client.post(f"/profiles/{pid}/verify", files=upload(jpeg(Image.fromarray(swapped)))).json()
     assert verdict["verdict"] != "genuine", verdict["reasons"]
+
+
+def test_a_swap_alarm_on_a_damaged_photo_makes_a_match_inconclusive() -> None:
+    # The inner/outer check compares the face's surroundings with the enrolment photos; on a blurred, cropped or
+    # tiny face they differ for reasons of their own (measured: noisy or cropped genuine probes crossed the gap
+    # threshold). So with quality problems the finding is reported but not decisive, and a matching identity is
+    # then neither vouched for (`genuine`) nor accused (`suspected_fake`): `inconclusive`, with the reason.
+    analysis = faceproof.analyze(fixture_path("df01_03.jpg"))
+    match = load_calibration().decide(0.8, None)  # a clear SFace match
+    assert match.same_person
+    swapish = consistency.RegionScores(inner=0.79, outer=0.40)  # gap 0.39, above the 0.32 centre
+
+    clean = consistency.identity_consistency(swapish)
+    limited = consistency.identity_consistency(swapish, ("low_sharpness",))
+    assert clean.score == limited.score > 0.5
+    assert clean.confidence == 0.9 and limited.confidence == consistency.LIMITED_CONFIDENCE
+    assert "photo quality limits this check: low_sharpness" in limited.message
+
+    accused = decide_verdict(match, True, (), geometry_agreement({}, {}), assess(analysis, conditioned=[clean]))
+    assert accused.verdict == "suspected_fake"
+    report = assess(analysis, conditioned=[limited])
+    assert report.verdict != "suspected_fake"
+    doubted = decide_verdict(match, False, ("low_sharpness",), geometry_agreement({}, {}), report)
+    assert doubted.verdict == "inconclusive"
+    assert doubted.reasons[0].startswith("identity matches, but a face swap cannot be ruled out on this photo")
+    agreeing = consistency.identity_consistency(consistency.RegionScores(inner=0.79, outer=0.70), ("low_sharpness",))
+    vouched = decide_verdict(
+        match, False, ("low_sharpness",), geometry_agreement({}, {}), assess(analysis, conditioned=[agreeing])
+    )
+    assert vouched.verdict == "genuine"

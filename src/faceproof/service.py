@@ -106,7 +106,8 @@ def verify_probe(
     s = probe.analysis.subject
     measurements = s.geometry.measurements() if s.geometry else {}
     agreement = geometry_agreement(measurements, profile.summary.get("geometry", {}))
-    conditioned = [consistency.identity_consistency(consistency.region_scores(probe.embeddings, enrolled))]
+    regions = consistency.region_scores(probe.embeddings, enrolled)
+    conditioned = [consistency.identity_consistency(regions, s.quality.reasons)]
     population = load_fusion().population_scale
     baseline = profile.summary.get("reality_baseline", {})
     conditioned.append(consistency.baseline_deviation(feature_values(probe.findings), baseline, population))

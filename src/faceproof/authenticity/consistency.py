@@ -19,6 +19,7 @@ Region embeddings are stored like any template, under their own model keys (``sf
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -53,6 +54,11 @@ INNER_MATCH = 0.45
 #: probes vs their own profile max 0.265 (45 photos, 13 people); landmark-warped swaps median 0.47.
 GAP_CENTRE = 0.32
 GAP_WIDTH = 0.06
+#: Confidence of the swap finding when the probe has quality problems (blur, a face cut by the border, a tiny
+#: face, ...): the outer face then differs from the enrolment photos for reasons of its own, so the finding is
+#: reported but not decisive; verification answers ``inconclusive`` rather than ``genuine`` when it fires
+#: (:func:`faceproof.decision.verify.decide_verdict`). Below the engine's decisive confidence (0.5).
+LIMITED_CONFIDENCE = 0.4
 #: Reality-baseline z-score that starts to be reported.
 BASELINE_Z = 4.0
 #: The baseline finding is evidence to report, never a verdict on its own: another camera, another year or another
@@ -117,8 +123,11 @@ def region_scores(probe: dict[str, np.ndarray], enrolled: list[dict[str, np.ndar
     return RegionScores(inner=inner, outer=outer)
 
 
-def identity_consistency(scores: RegionScores | None) -> Finding:
-    """The swap finding: high when the inner face matches the profile but the outer face does not."""
+def identity_consistency(scores: RegionScores | None, quality_limits: Sequence[str] = ()) -> Finding:
+    """The swap finding: high when the inner face matches the profile but the outer face does not.
+
+    ``quality_limits`` are the probe's quality problems; with any, the finding has LIMITED_CONFIDENCE.
+    """
     if scores is None:
         return Finding(SIGNAL, 0.0, 0.0, "swapped", "no region templates to compare (no face mesh)")
     if scores.inner < INNER_MATCH:
@@ -135,8 +144,12 @@ def identity_consistency(scores: RegionScores | None) -> Finding:
         )
     else:
         message = f"inner ({scores.inner:.2f}) and outer ({scores.outer:.2f}) face agree with the profile"
+    confidence = 0.9
+    if quality_limits:
+        confidence = LIMITED_CONFIDENCE
+        message += f" (photo quality limits this check: {', '.join(quality_limits)})"
     features = {"inner_similarity": scores.inner, "outer_similarity": scores.outer, "gap": scores.gap}
-    return Finding(SIGNAL, score, 0.9, "swapped", message, features)
+    return Finding(SIGNAL, score, confidence, "swapped", message, features)
 
 
 def baseline_deviation(

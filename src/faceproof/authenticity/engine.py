@@ -40,8 +40,10 @@ SIGNALS: tuple[Callable[[SignalInput], Finding], ...] = (
 )
 #: A provenance score at or above this means the metadata itself declares AI generation or AI compositing.
 PROVENANCE_DECISIVE = 0.9
-#: A profile-conditioned finding at or above this score (with confidence >= 0.5) flags the image on its own.
+#: A profile-conditioned finding at or above this score (with confidence >= DECISIVE_CONFIDENCE) flags the image
+#: on its own.
 CONDITIONED_DECISIVE = 0.5
+DECISIVE_CONFIDENCE = 0.5
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ def assess(
         flagged, kind = True, declared[0].kind
         probability = max(probability, declared[0].score)
         reasons.append(f"provenance: {declared[0].message}")
-    decisive = [f for f in conditioned if f.score >= CONDITIONED_DECISIVE and f.confidence >= 0.5]
+    decisive = [f for f in conditioned if f.score >= CONDITIONED_DECISIVE and f.confidence >= DECISIVE_CONFIDENCE]
     if decisive:
         worst = max(decisive, key=lambda f: f.score)
         flagged, kind = True, kind or worst.kind

@@ -18,8 +18,9 @@ from typing import Literal
 
 import numpy as np
 
+from faceproof.authenticity import consistency
 from faceproof.authenticity.base import Finding
-from faceproof.authenticity.engine import AuthenticityReport
+from faceproof.authenticity.engine import CONDITIONED_DECISIVE, DECISIVE_CONFIDENCE, AuthenticityReport
 from faceproof.decision.calibration import MatchDecision
 from faceproof.measure.identity import DLIB_KEY, SFACE_KEY, cosine
 
@@ -98,6 +99,10 @@ def decide_verdict(
             f"identity {'matches' if match.same_person else 'does not match'} the profile "
             f"(probability {match.match_probability:.3f})"
         )
+    elif match.same_person and (doubt := _unresolved_swap(authenticity)) is not None:
+        # The swap check fired, but on a photo too damaged for it to decide: neither accuse nor vouch.
+        verdict = "inconclusive"
+        reasons.append(f"identity matches, but a face swap cannot be ruled out on this photo: {doubt.message}")
     elif match.same_person:
         verdict = "genuine"
         reasons.append(
@@ -120,6 +125,21 @@ def decide_verdict(
         reasons.append(f"geometry outside the person's own spread: {names}")
     findings = authenticity.findings if authenticity is not None else []
     return VerifyOutcome(verdict, match, reasons, geometry, authenticity, findings)
+
+
+def _unresolved_swap(authenticity: AuthenticityReport | None) -> Finding | None:
+    """The face-swap consistency finding when it fired (score >= 0.5) without being decisive (its confidence was
+    limited by the photo's quality), else None."""
+    if authenticity is None:
+        return None
+    return next(
+        (
+            f
+            for f in authenticity.findings
+            if f.signal == consistency.SIGNAL and f.score >= CONDITIONED_DECISIVE and f.confidence < DECISIVE_CONFIDENCE
+        ),
+        None,
+    )
 
 
 def score_against(probe: dict[str, np.ndarray], enrolled: list[dict[str, np.ndarray]]) -> tuple[float, float | None]:
