@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image, PngImagePlugin
@@ -12,10 +13,11 @@ from PIL import Image, PngImagePlugin
 import faceproof
 from faceproof.api.app import create_app
 from faceproof.authenticity import consistency
-from faceproof.authenticity.engine import assess
+from faceproof.authenticity.engine import assess, feature_values, measure_signals
 from faceproof.authenticity.swap import swap_faces
 from faceproof.config import Settings
 from faceproof.decision.calibration import load_calibration
+from faceproof.decision.degrade import FaceHint, sensor_noise
 from faceproof.decision.verify import decide_verdict, geometry_agreement
 from tests.conftest import fixture_path
 
@@ -137,3 +139,18 @@ def test_a_swap_alarm_on_a_damaged_photo_makes_a_match_inconclusive() -> None:
         match, False, ("low_sharpness",), geometry_agreement({}, {}), assess(analysis, conditioned=[agreeing])
     )
     assert vouched.verdict == "genuine"
+
+
+def test_sensor_noise_limits_the_swap_check() -> None:
+    # Noise raises no quality reason, so the swap check asks the noise signal: a clean fixture is not limited, the
+    # same photo with heavy sensor noise is.
+    clean = faceproof.analyze(fixture_path("df01_03.jpg"))
+    features = feature_values(measure_signals(clean))
+    assert features["noise_level"] < consistency.NOISY_LEVEL
+    assert consistency.check_limits(clean.subject.quality.reasons, features) == clean.subject.quality.reasons
+    face = clean.subject.face
+    noisy_rgb = sensor_noise(clean.image.rgb, np.random.default_rng(0), FaceHint(face.box, face.keypoints), sigma=20)
+    noisy = faceproof.analyze(noisy_rgb)
+    noisy_features = feature_values(measure_signals(noisy))
+    assert noisy_features["noise_level"] > consistency.NOISY_LEVEL
+    assert "sensor_noise" in consistency.check_limits(noisy.subject.quality.reasons, noisy_features)

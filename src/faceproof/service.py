@@ -106,11 +106,12 @@ def verify_probe(
     s = probe.analysis.subject
     measurements = s.geometry.measurements() if s.geometry else {}
     agreement = geometry_agreement(measurements, profile.summary.get("geometry", {}))
+    features = feature_values(probe.findings)
     regions = consistency.region_scores(probe.embeddings, enrolled)
-    conditioned = [consistency.identity_consistency(regions, s.quality.reasons)]
+    conditioned = [consistency.identity_consistency(regions, consistency.check_limits(s.quality.reasons, features))]
     population = load_fusion().population_scale
     baseline = profile.summary.get("reality_baseline", {})
-    conditioned.append(consistency.baseline_deviation(feature_values(probe.findings), baseline, population))
+    conditioned.append(consistency.baseline_deviation(features, baseline, population))
     authenticity = assess(probe.analysis, findings=probe.findings, conditioned=conditioned)
     return decide_verdict(match, s.quality.usable_for_identity, s.quality.reasons, agreement, authenticity)
 
