@@ -43,10 +43,10 @@ from pathlib import Path
 from typing import Annotated, Final
 
 from fastapi import Depends, Request
-from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette import types as asgi
 
+from faceproof.api.responses import error_response
 from faceproof.errors import Forbidden, Unauthorized
 
 log = logging.getLogger(__name__)
@@ -296,9 +296,7 @@ class AuthMiddleware:
         if scope["type"] == "http" and not is_open_path(scope["path"]) and self.keys.configured:
             token = token_from_scope(scope)
             if self.keys.authenticate(token) is None:
-                error = _unauthorized(token)
-                body = {"error": error.to_dict()}
-                await JSONResponse(body, status_code=error.status_code, headers=error.headers)(scope, receive, send)
+                await error_response(_unauthorized(token))(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 

@@ -22,6 +22,7 @@ from faceproof.api.access_log import AccessLogMiddleware
 from faceproof.api.body_limit import BodyLimitMiddleware
 from faceproof.api.limits import WorkLimiter
 from faceproof.api.rate_limit import RateLimitMiddleware, TokenBuckets
+from faceproof.api.responses import error_response
 from faceproof.api.routes import analysis, profiles, system
 from faceproof.config import Settings
 from faceproof.errors import (
@@ -129,14 +130,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(FaceproofError)
     async def faceproof_error(_: Request, exc: FaceproofError) -> JSONResponse:
-        headers = getattr(exc, "headers", None)
-        return JSONResponse(status_code=exc.status_code, content={"error": exc.to_dict()}, headers=headers)
+        return error_response(exc)
 
     @app.exception_handler(Exception)
     async def unexpected_error(_: Request, exc: Exception) -> JSONResponse:
         # No detail leaves the server: the traceback is logged by the ASGI server, the client gets a stable code.
-        error = InternalError("An unexpected error occurred; it has been logged.")
-        return JSONResponse(status_code=error.status_code, content={"error": error.to_dict()})
+        return error_response(InternalError("An unexpected error occurred; it has been logged."))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

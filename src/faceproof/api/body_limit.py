@@ -11,8 +11,8 @@ answers to that is dropped). Both answer 413 ``request_too_large``; nothing of t
 from __future__ import annotations
 
 from starlette import types as asgi
-from starlette.responses import JSONResponse
 
+from faceproof.api.responses import error_response
 from faceproof.errors import RequestTooLarge
 
 
@@ -64,4 +64,4 @@ class BodyLimitMiddleware:
             f"The request body is larger than the {self.max_bytes / 1e6:.1f} MB this server accepts.",
             limit_bytes=self.max_bytes,
         )
-        await JSONResponse({"error": error.to_dict()}, status_code=error.status_code)(scope, receive, send)
+        await error_response(error)(scope, receive, send)

@@ -19,8 +19,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from starlette import types as asgi
-from starlette.responses import JSONResponse
 
+from faceproof.api.responses import error_response
 from faceproof.errors import RateLimited
 from faceproof.security import KeyStore, is_open_path, key_id_of, token_from_scope
 
@@ -73,6 +73,4 @@ class RateLimitMiddleware:
             return
         retry = max(1, math.ceil(wait_s))
         error = RateLimited(f"Too many requests: retry in {retry} s.", retry_after_s=retry)
-        await JSONResponse({"error": error.to_dict()}, status_code=error.status_code, headers=error.headers)(
-            scope, receive, send
-        )
+        await error_response(error)(scope, receive, send)
