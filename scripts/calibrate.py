@@ -43,9 +43,10 @@ from pathlib import Path
 import numpy as np
 
 from faceproof.decision import degrade as degrade_module
-from faceproof.decision.degrade import DEGRADATIONS, FaceHint, degrade
+from faceproof.decision.degrade import DEGRADATIONS, degrade
 from faceproof.detect import detect_faces
 from faceproof.errors import FaceproofError
+from faceproof.evaluation.damage import face_hint
 from faceproof.intake import load_image
 from faceproof.measure.identity import DLIB_KEY, SFACE_KEY, dlib_embedding, sface_embedding
 
@@ -126,8 +127,7 @@ def _embed_variants(data: Path, variants: list[Variant]) -> dict[str, tuple[np.n
         by_file.setdefault(v.file, []).append(v)
     for i, (file, vs) in enumerate(sorted(by_file.items())):
         rgb = load_image(data / file).rgb
-        faces = detect_faces(rgb)
-        hint = FaceHint(faces[0].box, faces[0].keypoints) if faces else None
+        hint = face_hint(rgb)
         for v in vs:
             try:
                 img = degrade(rgb, v.names, v.seed, hint) if v.names else rgb

@@ -80,15 +80,14 @@ def ordinary(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def hard(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Two of the everyday damages of :mod:`faceproof.decision.degrade` (a mask over the lower face included)."""
-    from faceproof.decision.degrade import FaceHint, combine
-    from faceproof.detect import detect_faces
+    from faceproof.decision.degrade import combine
+    from faceproof.evaluation.damage import face_hint
 
     names = ["gaussian_blur", "noise", "lowres", "jpeg", "photometric", "mask"]
-    faces = detect_faces(rgb)
-    if not faces:
+    hint = face_hint(rgb)
+    if hint is None:
         names.remove("mask")
     chosen = list(rng.choice(names, size=2, replace=False))
-    hint = FaceHint(box=faces[0].box, keypoints=faces[0].keypoints) if faces else None
     return combine(chosen, rgb, rng, hint)
 
 

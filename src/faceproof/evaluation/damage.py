@@ -27,15 +27,22 @@ def check_damage(damage: Sequence[str]) -> tuple[str, ...]:
     return tuple(damage)
 
 
+def face_hint(rgb: np.ndarray) -> FaceHint | None:
+    """Where the largest face of the undamaged ``rgb`` is, for placing damage (None: no face found)."""
+    from faceproof.detect import detect_faces
+
+    faces = detect_faces(rgb)  # largest first
+    return FaceHint(box=faces[0].box, keypoints=faces[0].keypoints) if faces else None
+
+
 def damaged(path: Path, damage: Sequence[str]) -> np.ndarray:
     """The image at ``path`` (RGB) with ``damage`` applied; raises :class:`~faceproof.errors.NoFace` when the
     undamaged image has no face to place the damage with."""
-    from faceproof.detect import detect_faces
     from faceproof.intake import load_image
 
     rgb = load_image(path).rgb
-    faces = detect_faces(rgb)
-    if not faces:
+    hint = face_hint(rgb)
+    if hint is None:
         raise NoFace("no face in the undamaged image")
     seed = zlib.crc32(f"{path.name}|{'+'.join(damage)}".encode())
-    return degrade(rgb, list(damage), seed, FaceHint(box=faces[0].box, keypoints=faces[0].keypoints))
+    return degrade(rgb, list(damage), seed, hint)
