@@ -228,14 +228,10 @@ class Probe:
 
     @classmethod
     def of(cls, rows: list[Row], groups: np.ndarray, table: learned_training.Table) -> Probe:
-        dims = next(len(r.probe) for r in rows if r.probe is not None)
-        x = np.zeros((len(rows), dims), np.float32)
-        for i, r in enumerate(rows):
-            if r.probe is not None:
-                x[i] = r.probe
+        x, usable = stacked_probes(rows)
         return cls(
             x=x,
-            usable=np.array([r.probe is not None for r in rows]),
+            usable=usable,
             groups=groups,
             table=table,
             table_x=learned_training.FEATURE_SETS[learned_training.SHIPPED](table).astype(np.float64),
@@ -332,25 +328,24 @@ def evaluate(rows: list[Row], features: dict[str, list[str]], neutral: dict[str,
             aucs: dict[str, list[float]] = {}
             tprs, fprs = [], []
             for h in halves:
-                real = is_real
                 person = np.isin(probe.groups, list(h))
-                train = (real & ~person) | np.array([bool(_tag(r) & train_tags) for r in rows])
-                test = (real & person) | np.array([bool(_tag(r) & test_tags) for r in rows])
+                train = (is_real & ~person) | np.array([bool(_tag(r) & train_tags) for r in rows])
+                test = (is_real & person) | np.array([bool(_tag(r) & test_tags) for r in rows])
                 x = x_shipped
                 if MARGIN in names:  # the probe sees neither the held-out people nor the held-out generators
                     gens = generators_of(train_tags)
                     margins = probe.cross_fitted(train, gens, exclude=h, folds=PROBE_FOLDS)
                     margins[test] = probe.margins(h, gens)[test]
                     x = with_margins(x_shipped, names, margins, neutral)
-                mean, scale, model = fit(x[train], ~real[train])
+                mean, scale, model = fit(x[train], ~is_real[train])
                 p = prob(model, mean, scale, x)
-                thr = oof_threshold(x[train], ~real[train], probe.groups[train])
+                thr = oof_threshold(x[train], ~is_real[train], probe.groups[train])
                 for cond in ("clean", "processed", "hard"):
                     c = test & np.array([r.condition == cond for r in rows])
-                    if (c & real).any() and (c & ~real).any():
-                        aucs.setdefault(cond, []).append(float(roc_auc_score(~real[c], p[c])))
-                tprs.append(float((p[test & ~real] >= thr).mean()))
-                fprs.append(float((p[test & real] >= thr).mean()))
+                    if (c & is_real).any() and (c & ~is_real).any():
+                        aucs.setdefault(cond, []).append(float(roc_auc_score(~is_real[c], p[c])))
+                tprs.append(float((p[test & ~is_real] >= thr).mean()))
+                fprs.append(float((p[test & is_real] >= thr).mean()))
             report[key] = {
                 "auc": {k: round(float(np.mean(v)), 4) for k, v in aucs.items()},
                 "detected_at_1pct": round(float(np.mean(tprs)), 4),
@@ -369,13 +364,22 @@ def out_of_fold(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> np.ndarray:
     return p
 
 
+def stacked_probes(rows: list[Row]) -> tuple[np.ndarray, np.ndarray]:
+    """The rows' probe activations as one float32 matrix (zeros where a row has none) and which rows have them."""
+    usable = np.array([r.probe is not None for r in rows])
+    dims = next(len(r.probe) for r in rows if r.probe is not None)
+    x = np.zeros((len(rows), dims), np.float32)
+    for i, r in enumerate(rows):
+        if r.probe is not None:
+            x[i] = r.probe
+    return x, usable
+
+
 def save_rows(rows: list[Row], signal_of: dict[str, str], path: Path) -> None:
     """Rows as JSON (features) plus an ``.npz`` beside it (the probe activations, float32)."""
     plain = [{k: v for k, v in r.__dict__.items() if k != "probe"} for r in rows]
     path.write_text(json.dumps({"rows": plain, "signal_of": signal_of}))
-    usable = np.array([r.probe is not None for r in rows])
-    dims = next(len(r.probe) for r in rows if r.probe is not None)
-    probe = np.stack([r.probe if r.probe is not None else np.zeros(dims) for r in rows]).astype(np.float32)
+    probe, usable = stacked_probes(rows)
     np.savez_compressed(path.with_suffix(".npz"), probe=probe, usable=usable)
 
 
@@ -395,14 +399,16 @@ def operating_thresholds(p_real: dict[str, np.ndarray]) -> dict[str, float]:
     def at(q: float) -> dict[str, float]:
         return {k: float(np.nextafter(np.quantile(v, q), np.inf)) for k, v in p_real.items()}
 
-    def flagged(thr: dict[str, float]) -> float:
-        return float(np.any([v >= thr[k] for k, v in p_real.items()], axis=0).mean())
-
     lo, hi = 1 - REAL_FLAGGED, 1.0
     for _ in range(40):
         q = (lo + hi) / 2
-        lo, hi = (q, hi) if flagged(at(q)) > REAL_FLAGGED else (lo, q)
+        lo, hi = (q, hi) if flagged_share(p_real, at(q)) > REAL_FLAGGED else (lo, q)
     return at(hi)
+
+
+def flagged_share(p_real: dict[str, np.ndarray], thresholds: dict[str, float]) -> float:
+    """Share of the real rows that any kind flags (probability >= its threshold)."""
+    return float(np.any([v >= thresholds[k] for k, v in p_real.items()], axis=0).mean())
 
 
 def main() -> None:
@@ -465,10 +471,7 @@ def main() -> None:
             }
         )
     thresholds = {k: gap_threshold(t, p_fake[k]) for k, t in operating_thresholds(p_real).items()}
-    flagged = {
-        "out_of_fold": float(np.any([v >= thresholds[k] for k, v in p_real.items()], axis=0).mean()),
-        "in_sample": float(np.any([v >= thresholds[k] for k, v in in_sample.items()], axis=0).mean()),
-    }
+    flagged = {"out_of_fold": flagged_share(p_real, thresholds), "in_sample": flagged_share(in_sample, thresholds)}
     log.info("real rows flagged at the shipped thresholds: %s", flagged)
     for k in kinds:
         t = min(max(thresholds[k["kind"]], 1e-6), 1 - 1e-6)
