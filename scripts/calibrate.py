@@ -3,7 +3,7 @@
 Why a script and not constants: thresholds that were guessed, or fitted on the clean development pairs only
 (which raw SFace already separates at 99.6 %), do not hold on the photos the service actually gets. So every
 labelled real photo and every generated face (distinct synthetic identities, used as extra impostors) is also
-embedded after seeded damage (:mod:`faceproof.decision.degrade`: each degradation alone and random
+embedded after seeded damage (:mod:`faceproof.training.augment`: each degradation alone and random
 combinations), and genuine / impostor pairs are built across all those variants.
 
 Steps:
@@ -42,13 +42,13 @@ from pathlib import Path
 
 import numpy as np
 
-from faceproof.decision import degrade as degrade_module
-from faceproof.decision.degrade import DEGRADATIONS, degrade
 from faceproof.detect import detect_faces
 from faceproof.errors import FaceproofError
 from faceproof.evaluation.damage import face_hint
 from faceproof.intake import load_image
 from faceproof.measure.identity import DLIB_KEY, SFACE_KEY, dlib_embedding, sface_embedding
+from faceproof.training import augment as degrade_module
+from faceproof.training.augment import DEGRADATIONS, degrade
 
 log = logging.getLogger("calibrate")
 

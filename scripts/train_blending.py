@@ -1,7 +1,7 @@
 """Train the blending-boundary detector (``faceproof.authenticity.blending``) and report held-out numbers.
 
 Why this way: there are no face swaps in the development data, so the detector learns from Self-Blended Images
-(``faceproof.authenticity.swap.self_blend``) of the real photos against the same photos untouched. Both classes
+(``faceproof.training.manipulate.self_blend``) of the real photos against the same photos untouched. Both classes
 get the same heavy degradations (crop, downscale, blur, noise, JPEG 60-95, and sometimes an occluder over the
 lower face), and the face mesh is re-run on every degraded copy, as in the service, so that image size and
 compression history cannot separate the classes. Validation is grouped by person (GroupKFold over identities):
@@ -41,10 +41,10 @@ from sklearn.model_selection import GroupKFold
 from sklearn.preprocessing import StandardScaler
 
 from faceproof.authenticity.blending import FEATURE_VERSION, MODEL_RESOURCE, BlendingModel, boundary_features
-from faceproof.authenticity.swap import self_blend, swap_faces
 from faceproof.detect import detect_faces
 from faceproof.intake import decode_image
 from faceproof.models.facemesh import get_facemesh
+from faceproof.training.manipulate import self_blend, swap_faces
 
 SEED = 20261128
 N_FOLDS = 5

@@ -8,7 +8,7 @@ Data (seeded, deterministic):
   the negatives the threshold must not flag;
 - generated faces (``stylegan2``, ``diffusion``): clean + the same processing;
 - swaps made from the real photos only (self-blended images and landmark swaps between people,
-  :mod:`faceproof.authenticity.swap`) and simulated screen/print replays (:mod:`faceproof.authenticity.recapture`).
+  :mod:`faceproof.training.manipulate`) and simulated screen/print replays (:mod:`faceproof.authenticity.recapture`).
 
 Evaluation: cross-validation grouped by identity (a person's photos, and every fake derived from them, are never
 split) and by kind of fake: for each fake family the model is trained without it and tested on it, against real
@@ -79,9 +79,9 @@ def ordinary(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def hard(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Two of the everyday damages of :mod:`faceproof.decision.degrade` (a mask over the lower face included)."""
-    from faceproof.decision.degrade import combine
+    """Two of the everyday damages of :mod:`faceproof.training.augment` (a mask over the lower face included)."""
     from faceproof.evaluation.damage import face_hint
+    from faceproof.training.augment import combine
 
     names = ["gaussian_blur", "noise", "lowres", "jpeg", "photometric", "mask"]
     hint = face_hint(rgb)
@@ -109,7 +109,8 @@ def features_of(rgb_or_path: np.ndarray | Path) -> tuple[dict[str, float], np.nd
 
 
 def build_rows(data: Path, rng: np.random.Generator) -> list[Row]:
-    from faceproof.authenticity import recapture, swap
+    from faceproof.authenticity import recapture
+    from faceproof.training import manipulate as swap
 
     manifest = list(csv.DictReader((data / "manifest.csv").open()))
     rows: list[Row] = []

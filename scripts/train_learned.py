@@ -46,12 +46,12 @@ from faceproof.align import align_face
 from faceproof.authenticity.frequency import frequency_features
 from faceproof.authenticity.learned import POOLS, SFaceTaps, pool, weights_path
 from faceproof.authenticity.noise import noise_features
-from faceproof.decision.degrade import FaceHint, face_mask, photometric, sensor_noise
 from faceproof.detect import detect_faces
 from faceproof.intake import decode_image
 from faceproof.models import yunet
 from faceproof.models.onnx_fold import fold_block_quantized
 from faceproof.models.sface import ort_session
+from faceproof.training.augment import FaceHint, face_mask, photometric, sensor_noise
 
 SEED = 20261128
 N_AUG = 5
@@ -126,7 +126,7 @@ def augment(
     rgb: np.ndarray, box: tuple[float, float, float, float], kps: np.ndarray, rng: np.random.Generator
 ) -> np.ndarray:
     """The degraded image (same size): face downscaled to 40-160 px and back, blur, noise, gamma, JPEG; now and
-    then the harder damage of :mod:`faceproof.decision.degrade` - a mask over the lower face (p 0.15), a bad
+    then the harder damage of :mod:`faceproof.training.augment` - a mask over the lower face (p 0.15), a bad
     exposure (p 0.15: gamma 0.45-2.2, contrast, brightness +-60) and heavy sensor noise (p 0.15: sigma 8-25)."""
     hint = FaceHint(box=box, keypoints=kps)
     if rng.random() < 0.15:

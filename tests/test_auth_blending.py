@@ -12,8 +12,8 @@ from PIL import Image
 
 from faceproof.authenticity import blending
 from faceproof.authenticity.base import SignalInput
-from faceproof.authenticity.swap import self_blend, swap_faces
 from faceproof.intake import ImageMetadata, decode_image
+from faceproof.training.manipulate import self_blend, swap_faces
 from tests.conftest import largest_box, load_rgb
 
 

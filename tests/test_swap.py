@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from faceproof.authenticity.swap import hull_points, self_blend, swap_faces
+from faceproof.training.manipulate import hull_points, self_blend, swap_faces
 from tests.conftest import largest_box, load_rgb
 
 

@@ -14,6 +14,9 @@ import math
 import cv2
 import numpy as np
 
+MESH_POINTS = 468  # the MediaPipe face mesh without the 10 iris points
+CHIN = 152  # mesh index of the chin
+FOREHEAD_TOP = 10  # mesh index of the top of the forehead
 MIN_FACE_PX = 24
 
 

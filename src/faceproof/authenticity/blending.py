@@ -6,7 +6,7 @@ landmark hull. The composite leaves a seam: colour/illumination steps, a sharpne
 the pasted face and the target's own skin, and faint double edges where the two images are misaligned. Face
 X-ray (Li et al., CVPR 2020) showed that detecting this boundary generalises across swap methods; Self-Blended
 Images (Shiohara & Yamasaki, CVPR 2022) showed that a detector can learn it from real photos alone, by blending
-each photo with a slightly altered copy of itself (see :mod:`faceproof.authenticity.swap`).
+each photo with a slightly altered copy of itself (see :mod:`faceproof.training.manipulate`).
 
 We have no GPU budget for their CNNs, so this is the same idea with hand-made features and a small linear model:
 
@@ -41,8 +41,8 @@ from importlib import resources
 import cv2
 import numpy as np
 
+from faceproof.authenticity._region import CHIN, FOREHEAD_TOP, MESH_POINTS
 from faceproof.authenticity.base import Finding, SignalInput
-from faceproof.authenticity.swap import CHIN, FOREHEAD_TOP, MESH_POINTS
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ with verdict ``suspected_fake`` at the shipped operating point), ``real_inconclu
 ``per_label``: ``{label: {"n", "auc", "detected_rate", "inconclusive_rate"}}`` (AUC of that label against all
 reals; detected = verdict ``suspected_fake``), ``verdicts`` per label, ``model_version``, ``damage``.
 
-``damage`` (optional): names from :mod:`faceproof.decision.degrade` applied to *every* image before it is
+``damage`` (optional): names from :mod:`faceproof.training.augment` applied to *every* image before it is
 assessed (see :mod:`faceproof.evaluation.damage`).
 """
 

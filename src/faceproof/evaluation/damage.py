@@ -2,7 +2,7 @@
 
 Why: the development images are clean, while the photos a service meets are masked, blurred, noisy, badly exposed,
 heavily compressed or cropped. ``--damage NAME`` on ``faceproof eval authenticity`` / ``eval profiles`` runs the
-same manifest through :mod:`faceproof.decision.degrade` first: deterministically (seeded by the file name and the
+same manifest through :mod:`faceproof.training.augment` first: deterministically (seeded by the file name and the
 damage), placed with the face found in the *undamaged* image (a mask needs the keypoints), real and fake alike.
 Nothing is fitted either way.
 """
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from faceproof.decision.degrade import DEGRADATIONS, FaceHint, degrade
 from faceproof.errors import NoFace
+from faceproof.training.augment import DEGRADATIONS, FaceHint, degrade
 
 
 def check_damage(damage: Sequence[str]) -> tuple[str, ...]:

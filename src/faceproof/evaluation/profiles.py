@@ -8,7 +8,7 @@ be ``genuine``) and every fake whose ``identity`` names it (should not be ``genu
 Report keys: ``genuine_accept_rate``, ``impostor_reject_rate``, ``fake_reject_rate``, ``per_label``
 (``{label: {"n", "accept_rate", "reject_rate", "verdicts"}}``), ``n_profiles``, ``n_enrolment_refused``,
 ``n_failed`` (probes without a face; they count as rejections, which is what the service does), ``far``,
-``damage``: names from :mod:`faceproof.decision.degrade` applied to every *probe* (enrolment photos stay as
+``damage``: names from :mod:`faceproof.training.augment` applied to every *probe* (enrolment photos stay as
 they are, as when a person enrols good photos and later verifies a masked, blurred or compressed one); see
 :mod:`faceproof.evaluation.damage`.
 """

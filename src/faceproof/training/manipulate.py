@@ -35,13 +35,12 @@ from typing import Literal
 import cv2
 import numpy as np
 
-MESH_POINTS = 468  # the face mesh without the 10 iris points
+from faceproof.authenticity._region import CHIN, FOREHEAD_TOP, MESH_POINTS
+
 # Eyebrow points of the MediaPipe mesh: the forehead is what lies above them.
 EYEBROWS = (70, 63, 105, 66, 107, 55, 65, 52, 53, 46, 336, 296, 334, 293, 300, 285, 295, 282, 283, 276)
-CHIN = 152
 # Inner lip contour: the destination's mouth opening is kept (a closed source mouth would be stretched over it).
 INNER_LIPS = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95)
-FOREHEAD_TOP = 10
 
 HullVariant = Literal["full", "no_forehead", "inner"]
 HULL_VARIANTS: tuple[HullVariant, ...] = ("full", "no_forehead", "inner")

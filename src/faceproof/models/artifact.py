@@ -1,0 +1,158 @@
+"""One format for every model faceproof learns: an ONNX graph plus a model card, loaded by one loader.
+
+Why one format: a learned detector is only trustworthy when what it is (input contract, training data, seeds,
+validation figures, licences of weights and data) travels with its weights, and when the service can run it
+without the framework that trained it. So every learned model ships as ``faceproof/data/models/NAME.onnx`` with
+``NAME.card.json`` beside it; the card records the ONNX file's sha256, which the loader checks, so a card never
+describes other weights than the ones that run. Training (``faceproof train``) writes both with :func:`save`;
+the service reads them with :func:`load`: once per process, lazily, thread-safe (:class:`~faceproof.models.lazy.
+Lazy`), one intra-op thread per session because a 2-core server parallelises across requests, not inside one
+network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from faceproof.models.lazy import Lazy
+
+CARD_SUFFIX = ".card.json"
+FORMAT = "faceproof-model/1"
+
+
+class ArtifactError(RuntimeError):
+    """A model file is missing, or its card does not describe it (sha256 mismatch, wrong format)."""
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a shipped model is, how it was made and how well it did; stored as JSON beside the ONNX graph.
+
+    ``inputs`` / ``outputs``: tensor name -> human-readable contract (shape, dtype, pre-processing).
+    ``parameters``: numbers the caller needs besides the graph (operating thresholds, neutral values, names of
+    features), never weights. ``training``: data manifest sha256, row counts, seeds, recipe. ``metrics``: the
+    validation figures, with how they were measured. ``licence``: of the weights and of the training data.
+    """
+
+    name: str
+    version: str
+    task: str
+    onnx_sha256: str
+    inputs: dict[str, str]
+    outputs: dict[str, str]
+    parameters: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    licence: dict[str, str] = field(default_factory=dict)
+    created: str = ""
+    format: str = FORMAT
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> ModelCard:
+        if raw.get("format") != FORMAT:
+            raise ArtifactError(f"unknown model card format {raw.get('format')!r} (expected {FORMAT!r})")
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in raw.items() if k in known})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def models_dir() -> Path:
+    return Path(str(importlib.resources.files("faceproof") / "data" / "models"))
+
+
+def _session(model_bytes: bytes) -> ort.InferenceSession:
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    return ort.InferenceSession(model_bytes, sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+class Artifact:
+    """A loaded model: its card and an ONNX Runtime session (whose ``run`` is thread-safe)."""
+
+    def __init__(self, card: ModelCard, model_bytes: bytes) -> None:
+        self.card = card
+        self._session = _session(model_bytes)
+        self.input_names = tuple(i.name for i in self._session.get_inputs())
+        self.output_names = tuple(o.name for o in self._session.get_outputs())
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return self.card.parameters
+
+    def run(self, feeds: Mapping[str, np.ndarray], outputs: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        names = list(outputs or self.output_names)
+        values = self._session.run(names, dict(feeds))
+        return dict(zip(names, values, strict=True))
+
+
+def read(name: str, directory: Path | None = None) -> Artifact:
+    """Load ``NAME.onnx`` and its card from ``directory`` (default: the package's models), checking the sha256."""
+    folder = directory or models_dir()
+    onnx_path, card_path = folder / f"{name}.onnx", folder / f"{name}{CARD_SUFFIX}"
+    if not onnx_path.is_file() or not card_path.is_file():
+        raise ArtifactError(f"model {name!r} is not installed: expected {onnx_path.name} and {card_path.name}")
+    card = ModelCard.from_dict(json.loads(card_path.read_text("utf-8")))
+    model_bytes = onnx_path.read_bytes()
+    digest = hashlib.sha256(model_bytes).hexdigest()
+    if digest != card.onnx_sha256:
+        raise ArtifactError(
+            f"{onnx_path.name} does not match its card (sha256 {digest[:12]} != {card.onnx_sha256[:12]})"
+        )
+    return Artifact(card, model_bytes)
+
+
+def save(model_bytes: bytes, card: ModelCard, directory: Path) -> Path:
+    """Write ``NAME.onnx`` and ``NAME.card.json`` (the card's sha256 set from the bytes); returns the ONNX path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    card = ModelCard(**{**card.to_dict(), "onnx_sha256": hashlib.sha256(model_bytes).hexdigest()})
+    onnx_path = directory / f"{card.name}.onnx"
+    onnx_path.write_bytes(model_bytes)
+    (directory / f"{card.name}{CARD_SUFFIX}").write_text(json.dumps(card.to_dict(), indent=2, sort_keys=True) + "\n")
+    return onnx_path
+
+
+_cache: dict[str, Lazy[Artifact]] = {}
+_cache_lock = threading.Lock()
+
+
+def _lazy(name: str) -> Lazy[Artifact]:
+    with _cache_lock:
+        lazy = _cache.get(name)
+        if lazy is None:
+            lazy = _cache[name] = Lazy(lambda: read(name))
+        return lazy
+
+
+def load(name: str) -> Artifact:
+    """The shipped model ``name``, loaded on first use and shared by every thread afterwards."""
+    return _lazy(name).get()
+
+
+def is_loaded(name: str) -> bool:
+    with _cache_lock:
+        lazy = _cache.get(name)
+    return lazy is not None and lazy.loaded
+
+
+def shipped() -> list[ModelCard]:
+    """The cards of every model in the package (for ``GET /version`` and the docs)."""
+    folder = models_dir()
+    if not folder.is_dir():
+        return []
+    return [ModelCard.from_dict(json.loads(p.read_text("utf-8"))) for p in sorted(folder.glob(f"*{CARD_SUFFIX}"))]
