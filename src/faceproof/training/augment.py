@@ -284,3 +284,45 @@ def degrade(rgb: np.ndarray, names: str | Sequence[str], seed: int, face: FaceHi
     """Damage ``rgb`` with one named degradation or a combination, reproducibly from ``seed``."""
     rng = np.random.default_rng(seed)
     return combine([names] if isinstance(names, str) else list(names), rgb, rng, face)
+
+
+def grayscale(rgb: np.ndarray, rng: np.random.Generator, face: FaceHint | None = None) -> np.ndarray:
+    """A monochrome photo (scanned, old, or a camera's B/W mode), kept as 3 equal channels."""
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    return np.ascontiguousarray(np.repeat(gray[..., None], 3, axis=2))
+
+
+def recompress(
+    rgb: np.ndarray, rng: np.random.Generator, face: FaceHint | None = None, *, quality: int | None = None
+) -> np.ndarray:
+    """Ordinary JPEG storage at ``quality`` 60-95: what nearly every photo has been through once."""
+    q = quality if quality is not None else int(rng.integers(60, 96))
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, q])
+    return np.ascontiguousarray(cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)) if ok else rgb
+
+
+#: Probability of each everyday damage in a training example (both classes alike, so that no damage is a label).
+TRAINING_DAMAGE_P: dict[str, float] = {
+    "mask": 0.08,
+    "crop": 0.05,
+    "lowres": 0.2,
+    "gaussian_blur": 0.1,
+    "motion_blur": 0.05,
+    "photometric": 0.1,
+    "noise": 0.12,
+    "jpeg": 0.15,
+}
+GRAYSCALE_P = 0.08
+RECOMPRESS_P = 0.6
+
+
+def training_damage(rgb: np.ndarray, rng: np.random.Generator, face: FaceHint | None = None) -> np.ndarray:
+    """The damage a training example gets: each everyday degradation with its own probability, in physical
+    order, sometimes monochrome, and usually one ordinary JPEG round at the end, as photos arrive."""
+    names = [name for name, p in TRAINING_DAMAGE_P.items() if rng.random() < p]
+    out = combine(names, rgb, rng, face) if names else rgb
+    if rng.random() < GRAYSCALE_P:
+        out = grayscale(out, rng, face)
+    if "jpeg" not in names and rng.random() < RECOMPRESS_P:
+        out = recompress(out, rng, face)
+    return out

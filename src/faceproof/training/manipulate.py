@@ -234,15 +234,23 @@ def colour_transfer(src: np.ndarray, dst: np.ndarray, mask: np.ndarray) -> np.nd
     return cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
 
 
+SwapMethod = Literal["poisson", "alpha"]
+
+
 def swap_faces(
-    src_rgb: np.ndarray, src_landmarks: np.ndarray, dst_rgb: np.ndarray, dst_landmarks: np.ndarray, seed: int
+    src_rgb: np.ndarray,
+    src_landmarks: np.ndarray,
+    dst_rgb: np.ndarray,
+    dst_landmarks: np.ndarray,
+    seed: int,
+    method: SwapMethod | None = None,
 ) -> np.ndarray:
     """``dst_rgb`` with its inner face replaced by the one of ``src_rgb`` (a classic landmark face swap).
 
     The source face is warped triangle by triangle onto the destination mesh, colour-matched in Lab, and
     composited inside the destination's eyebrow-to-chin hull (shrunk a little) either with Poisson blending
-    (``cv2.seamlessClone``) or with a feathered alpha mask; the destination's mouth opening is kept. The seed
-    picks the method, the shrink and the feather width.
+    (``cv2.seamlessClone``, ``method="poisson"``) or with a feathered alpha mask (``"alpha"``); the destination's
+    mouth opening is kept. The seed picks the shrink, the feather width and, when ``method`` is None, the method.
     """
     for img in (src_rgb, dst_rgb):
         if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
@@ -262,7 +270,8 @@ def swap_faces(
     warped = colour_transfer(warped, dst_rgb, mask)
     ys, xs = np.nonzero(mask)
     inside = ys.size and ys.min() > 1 and xs.min() > 1 and ys.max() < h - 2 and xs.max() < w - 2
-    if inside and rng.random() < 0.5:
+    poisson = rng.random() < 0.5 if method is None else method == "poisson"
+    if inside and poisson:
         centre = ((int(xs.min()) + int(xs.max()) + 1) // 2, (int(ys.min()) + int(ys.max()) + 1) // 2)
         return cv2.seamlessClone(warped, dst_rgb, mask, centre, cv2.NORMAL_CLONE)
     feather = float(rng.uniform(0.02, 0.05)) * height
