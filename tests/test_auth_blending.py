@@ -47,7 +47,8 @@ def _jpeg(rgb: np.ndarray, quality: int) -> np.ndarray:
 
 def test_model_loads_and_matches_features() -> None:
     model = blending.get_model()
-    assert model.coef.size == len(blending.feature_names())
+    assert model.artifact.parameters["features"] == list(blending.feature_names())
+    assert model.artifact.card.inputs["x"].startswith(f"float64 [N, {len(blending.feature_names())}]")
     assert 0.0 < model.threshold < 1.0
 
 

@@ -1,6 +1,6 @@
 """Learned detector: loads, runs, separates the fixtures, is deterministic and honest about tiny faces.
 
-The fixture images were part of the training data (``scripts/train_learned.py`` uses the whole dev set), so these
+The fixture images were part of the training data (``faceproof train learned`` uses the whole dev set), so these
 tests only check that the shipped weights and the inference path agree with training - they are *not* a measure
 of accuracy. The honest, cross-generator figures (held-out identities and held-out generators) are in
 ``docs/authenticity.md``, section "Learned detector".
@@ -18,6 +18,7 @@ from faceproof.authenticity import learned
 from faceproof.authenticity.base import Finding, SignalInput
 from faceproof.detect import detect_faces
 from faceproof.intake import ImageMetadata
+from faceproof.models import artifact
 from tests.conftest import load_rgb
 
 REAL = ("df01_01.jpg", "df01_02.jpg", "df01_03.jpg", "df02_01.jpg", "df02_02.jpg", "df03_01.jpg", "df10_01.jpg")
@@ -37,12 +38,13 @@ def finding(name: str) -> Finding:
     return learned.analyze(make_input(load_rgb(name)))
 
 
-def test_weights_are_consistent() -> None:
-    w = learned.load_weights()
-    assert w.mean.shape == w.scale.shape == w.coef.shape
-    assert np.all(w.scale > 0)
-    assert w.pools == learned.POOLS
-    assert np.isfinite(w.threshold)
+def test_artifact_matches_the_taps() -> None:
+    probe = artifact.load(learned.ARTIFACT)
+    p = probe.parameters
+    assert tuple(p["pools"]) == learned.POOLS
+    assert np.isfinite(p["threshold"]) and p["neutral_margin"] < 0
+    taps = learned.SFaceTaps(p["tensors"], p["pools"])
+    assert probe.card.inputs["x"].startswith(f"float64 [N, {len(taps.feature_names())}]")
 
 
 @pytest.mark.parametrize("name", REAL)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import copy
-import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import faceproof
-from faceproof.decision.calibration import SUPPORTED_FARS, Calibration, MatchDecision, load_calibration
+from faceproof.decision.calibration import ARTIFACT, SUPPORTED_FARS, Calibration, MatchDecision, load_calibration
 from faceproof.measure.identity import DLIB_KEY, SFACE_KEY, cosine
+from faceproof.models import artifact
+from faceproof.training import export
 from faceproof.training.augment import DEGRADATIONS, FaceHint, degrade, downscale, jpeg
 
 IMAGES = Path(__file__).parent / "fixtures" / "images"
@@ -86,16 +88,25 @@ def test_decide_without_dlib_uses_sface_threshold(cal: Calibration) -> None:
 
 
 def test_malformed_calibration_is_rejected(cal: Calibration) -> None:
-    raw = json.loads((Path(faceproof.__file__).parent / "data" / "calibration.json").read_text())
-    assert Calibration.from_dict(raw) == cal
-    bad = copy.deepcopy(raw)
-    bad["models"]["fused"]["coef"][1] = -1.0
-    with pytest.raises(ValueError, match="monotone"):
-        Calibration.from_dict(bad)
-    bad = copy.deepcopy(raw)
-    del bad["thresholds"]["sface"]["0.0001"]
+    shipped = artifact.read(ARTIFACT)
+    shipped_bytes = (artifact.models_dir() / f"{ARTIFACT}.onnx").read_bytes()
+    assert Calibration.from_artifact(shipped).thresholds == cal.thresholds
+
+    def with_card(model_bytes: bytes, **changes: object) -> artifact.Artifact:
+        return artifact.Artifact(replace(shipped.card, **changes), model_bytes)
+
+    params = copy.deepcopy(shipped.parameters)
+    del params["thresholds"]["sface"]["0.0001"]
     with pytest.raises(ValueError, match="thresholds"):
-        Calibration.from_dict(bad)
+        Calibration.from_artifact(with_card(shipped_bytes, parameters=params))
+    heads = [
+        export.LinearHead("sface", ("sface",), np.zeros(1), np.ones(1), np.array([20.0]), -7.0),
+        export.LinearHead("dlib", ("dlib",), np.zeros(1), np.ones(1), np.array([100.0]), -90.0),
+        export.LinearHead("fused", ("sface", "dlib"), np.zeros(2), np.ones(2), np.array([16.0, -1.0]), -50.0),
+    ]
+    decreasing = export.linear_heads_graph(("sface", "dlib"), heads, "bad", np.float64)
+    with pytest.raises(ValueError, match="monotone"):
+        Calibration.from_artifact(with_card(decreasing))
 
 
 # --- real fixture photos ---------------------------------------------------------------------------------------

@@ -20,10 +20,11 @@ We have no GPU budget for their CNNs, so this is the same idea with hand-made fe
 4. Features per map: the median radial profile (every ray centred on its own mean), the mean absolute step
    between neighbouring radii (a seam is a step), and the mean absolute difference between neighbouring rays at
    each radius (a seam is also an irregular ring).
-5. A logistic regression (standardised inputs) trained by ``scripts/train_blending.py`` on SBI pseudo-fakes vs
-   the untouched photos, both heavily degraded (downscale, blur, noise, JPEG 60-95), turns them into a
-   probability. Its coefficients live in ``faceproof/data/blending_model.json`` (plain numbers, versioned), read
-   once, lazily and thread-safely.
+5. A logistic regression (standardised inputs) trained by ``faceproof train blending``
+   (:mod:`faceproof.training.fit_blending`) on SBI pseudo-fakes vs the untouched photos, both heavily degraded
+   (downscale, blur, noise, JPEG 60-95), turns them into a probability. It ships as the model artefact
+   ``blending_model`` (ONNX graph with the Platt calibration folded into its coefficients, plus a model card with
+   the feature names and the operating threshold), read once, lazily and thread-safely.
 
 It needs the face mesh: without landmarks the finding has confidence 0. It says nothing about fully generated
 faces (there is no seam to find); that is the frequency and noise signals' job.
@@ -31,23 +32,22 @@ faces (there is no seam to find); that is the frequency and noise signals' job.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import threading
 from dataclasses import dataclass
-from importlib import resources
 
 import cv2
 import numpy as np
 
 from faceproof.authenticity._region import CHIN, FOREHEAD_TOP, MESH_POINTS
 from faceproof.authenticity.base import Finding, SignalInput
+from faceproof.models import artifact
+from faceproof.models.lazy import Lazy
 
 log = logging.getLogger(__name__)
 
 SIGNAL = "blending"
-MODEL_RESOURCE = "blending_model.json"
+ARTIFACT = "blending_model"
 FEATURE_VERSION = 2
 FACE_PX = 128  # face height (landmark 10 to 152) after resampling
 CROP_PX = 320  # side of the resampled crop around the face centre
@@ -71,80 +71,37 @@ def feature_names() -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class BlendingModel:
-    """A standardised logistic regression: ``p = sigmoid(a * (w . (x - mean) / scale + b) + c)``.
+    """The shipped detector: ``p = sigmoid(logit)``, where the artefact's graph computes the calibrated logit of a
+    standardised logistic regression (Platt scaling, fitted on held-out identities, folded into its coefficients);
+    ``threshold`` is the operating point on ``p``."""
 
-    ``a``/``c`` are the Platt calibration fitted on held-out identities; ``threshold`` is the operating point.
-    """
-
+    artifact: artifact.Artifact
     version: str
-    feature_version: int
-    mean: np.ndarray
-    scale: np.ndarray
-    coef: np.ndarray
-    intercept: float
-    calib_a: float
-    calib_b: float
     threshold: float
 
     def probability(self, x: np.ndarray) -> np.ndarray:
         """Calibrated probability of a blend for each row of ``x`` (N, F)."""
-        z = ((np.atleast_2d(x) - self.mean) / self.scale) @ self.coef + self.intercept
-        z = np.clip(self.calib_a * z + self.calib_b, -50.0, 50.0)
-        return 1.0 / (1.0 + np.exp(-z))
+        z = self.artifact.run({"x": np.atleast_2d(x).astype(np.float64)}, ["logit"])["logit"]
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
 
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "version": self.version,
-                "feature_version": self.feature_version,
-                "features": list(feature_names()),
-                "mean": [round(float(v), 7) for v in self.mean],
-                "scale": [round(float(v), 7) for v in self.scale],
-                "coef": [round(float(v), 7) for v in self.coef],
-                "intercept": float(self.intercept),
-                "calib_a": float(self.calib_a),
-                "calib_b": float(self.calib_b),
-                "threshold": float(self.threshold),
-            },
-            indent=1,
+
+def _load() -> BlendingModel:
+    model = artifact.load(ARTIFACT)
+    p = model.parameters
+    if p["feature_version"] != FEATURE_VERSION or tuple(p["features"]) != feature_names():
+        raise artifact.ArtifactError(
+            f"blending model {model.card.version} does not match feature version {FEATURE_VERSION}"
         )
-
-    @classmethod
-    def from_json(cls, text: str) -> BlendingModel:
-        raw = json.loads(text)
-        model = cls(
-            version=str(raw["version"]),
-            feature_version=int(raw["feature_version"]),
-            mean=np.asarray(raw["mean"], np.float64),
-            scale=np.asarray(raw["scale"], np.float64),
-            coef=np.asarray(raw["coef"], np.float64),
-            intercept=float(raw["intercept"]),
-            calib_a=float(raw["calib_a"]),
-            calib_b=float(raw["calib_b"]),
-            threshold=float(raw["threshold"]),
-        )
-        n = len(feature_names())
-        if model.feature_version != FEATURE_VERSION or not (
-            model.mean.size == model.scale.size == model.coef.size == n
-        ):
-            raise ValueError(f"blending model {model.version} does not match feature version {FEATURE_VERSION}")
-        return model
+    log.info("loaded blending model %s", model.card.version)
+    return BlendingModel(artifact=model, version=model.card.version, threshold=float(p["threshold"]))
 
 
-_model: BlendingModel | None = None
-_model_lock = threading.Lock()
+_model: Lazy[BlendingModel] = Lazy(_load)
 
 
 def get_model() -> BlendingModel:
     """The packaged model, loaded on first use (thread-safe)."""
-    global _model  # noqa: PLW0603 - a process-wide lazily loaded constant
-    if _model is None:
-        with _model_lock:
-            if _model is None:
-                text = resources.files("faceproof.data").joinpath(MODEL_RESOURCE).read_text(encoding="utf-8")
-                _model = BlendingModel.from_json(text)
-                log.info("loaded blending model %s", _model.version)
-    return _model
+    return _model.get()
 
 
 def _resample_hull(hull: np.ndarray, n: int) -> np.ndarray:

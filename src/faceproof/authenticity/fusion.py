@@ -13,38 +13,37 @@ when ``fake_probability >= 0.5``, and the per-kind thresholds were chosen togeth
 (clean and processed) are flagged in all. ``fake_probability`` is therefore the probability of a fake at the
 prior odds of that operating point, comparable across kinds.
 
-Parameters ship as JSON (``faceproof/data/authenticity_fusion.json``, written by ``scripts/train_fusion.py``).
+The model ships as the artefact ``authenticity_fusion`` (:mod:`faceproof.models.artifact`, written by ``faceproof
+train fusion``, :mod:`faceproof.training.fit_fusion`): ONE ONNX graph with one logistic head per kind over one
+feature vector (each head reads its own columns), so the kinds, whose thresholds were chosen together, are always
+updated together and an image costs one ``run``. The card's parameters hold the feature order, each kind's output
+tensors, the neutral value of each feature (used when a signal could not measure it), which signal measured
+each feature, and each feature's spread over the training images.
 """
 
 from __future__ import annotations
 
-import importlib.resources
-import json
 import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from faceproof.models import artifact
 from faceproof.models.lazy import Lazy
 
-RESOURCE = "authenticity_fusion.json"
+ARTIFACT = "authenticity_fusion"
 THRESHOLD = 0.5
 
 
 @dataclass(frozen=True)
 class KindModel:
+    """One kind of fake: its features and the graph outputs holding its logit and per-feature terms."""
+
     kind: str
     features: tuple[str, ...]
-    mean: tuple[float, ...]
-    scale: tuple[float, ...]
-    coef: tuple[float, ...]
-    intercept: float
-
-    def terms(self, values: dict[str, float], neutral: dict[str, float]) -> dict[str, float]:
-        out = {}
-        for name, mu, sd, c in zip(self.features, self.mean, self.scale, self.coef, strict=True):
-            x = float(values.get(name, neutral.get(name, mu)))
-            out[name] = c * (x - mu) / (sd if sd > 0 else 1.0)
-        return out
+    logit: str
+    terms: str
 
 
 @dataclass(frozen=True)
@@ -58,61 +57,51 @@ class FusionResult:
 @dataclass(frozen=True)
 class FusionModel:
     version: str
+    artifact: artifact.Artifact
+    features: tuple[str, ...]  # the graph input's columns
     kinds: tuple[KindModel, ...]
     signal_of: dict[str, str]
     neutral: dict[str, float]
+    population_scale: dict[str, float]  # each feature's standard deviation over the training images
     threshold: float = THRESHOLD
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> FusionModel:
-        kinds = tuple(
-            KindModel(
-                kind=k["kind"],
-                features=tuple(k["features"]),
-                mean=tuple(float(x) for x in k["mean"]),
-                scale=tuple(float(x) for x in k["scale"]),
-                coef=tuple(float(x) for x in k["coef"]),
-                intercept=float(k["intercept"]),
-            )
-            for k in raw["kinds"]
-        )
+    def from_artifact(cls, model: artifact.Artifact) -> FusionModel:
+        p: dict[str, Any] = model.parameters
+        kinds = tuple(KindModel(k["kind"], tuple(k["features"]), k["logit"], k["terms"]) for k in p["kinds"])
+        features = tuple(p["features"])
+        neutral = {k: float(v) for k, v in p["neutral"].items()}
+        if missing := set(features) - set(neutral):
+            raise artifact.ArtifactError(f"fusion model lacks neutral values of {sorted(missing)}")
         return cls(
-            version=str(raw["version"]),
+            version=model.card.version,
+            artifact=model,
+            features=features,
             kinds=kinds,
-            signal_of=dict(raw["signal_of"]),
-            neutral={k: float(v) for k, v in raw["neutral"].items()},
+            signal_of=dict(p["signal_of"]),
+            neutral=neutral,
+            population_scale={k: float(v) for k, v in p["population_scale"].items()},
+            threshold=float(p["threshold"]),
         )
-
-    @property
-    def population_scale(self) -> dict[str, float]:
-        """Standard deviation of each feature over the training images (a yardstick for deviations)."""
-        out: dict[str, float] = {}
-        for k in self.kinds:
-            out.update(zip(k.features, k.scale, strict=True))
-        return out
 
     def evaluate(self, values: dict[str, float]) -> FusionResult:
+        """Every kind's probability from the measured ``values`` (a feature a signal did not measure takes its
+        neutral value); the most suspicious kind wins and reports its terms summed per signal."""
+        x = np.array([[float(values.get(n, self.neutral[n])) for n in self.features]], np.float64)
+        out = self.artifact.run({"x": x})
         probabilities: dict[str, float] = {}
-        terms_of: dict[str, dict[str, float]] = {}
         for k in self.kinds:
-            terms = k.terms(values, self.neutral)
-            z = max(-40.0, min(40.0, k.intercept + sum(terms.values())))
+            z = max(-40.0, min(40.0, float(out[k.logit][0])))
             probabilities[k.kind] = 1.0 / (1.0 + math.exp(-z))
-            terms_of[k.kind] = terms
-        top = max(probabilities, key=lambda kind: probabilities[kind])
+        top = max(self.kinds, key=lambda k: probabilities[k.kind])
         contributions: dict[str, float] = {}
-        for name, term in terms_of[top].items():
+        for name, term in zip(top.features, out[top.terms][0], strict=True):
             signal = self.signal_of.get(name, name)
-            contributions[signal] = contributions.get(signal, 0.0) + term
-        return FusionResult(probabilities[top], top, probabilities, contributions)
+            contributions[signal] = contributions.get(signal, 0.0) + float(term)
+        return FusionResult(probabilities[top.kind], top.kind, probabilities, contributions)
 
 
-def _load() -> FusionModel:
-    text = importlib.resources.files("faceproof").joinpath("data", RESOURCE).read_text("utf-8")
-    return FusionModel.from_dict(json.loads(text))
-
-
-_model: Lazy[FusionModel] = Lazy(_load)
+_model: Lazy[FusionModel] = Lazy(lambda: FusionModel.from_artifact(artifact.load(ARTIFACT)))
 
 
 def load_fusion() -> FusionModel:

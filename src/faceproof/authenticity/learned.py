@@ -16,8 +16,9 @@ How: the face is aligned to SFace's 112x112 template (so every face is seen at t
 stored image size - the dev set's generated images are small, its real photos large), one forward pass of the
 SFace graph with the chosen intermediate tensors exposed as extra outputs, each tensor global-average pooled per
 channel (mean and standard deviation over the spatial grid), standardised, and scored by an L2-regularised
-logistic regression. Weights (tensor names, mean, scale, coefficients, intercept, operating threshold) are plain
-numbers in ``faceproof/data/learned_detector.json``, made by ``scripts/train_learned.py``.
+logistic regression. The regression ships as the model artefact ``learned_detector`` (ONNX graph + model card,
+:mod:`faceproof.models.artifact`), made by ``faceproof train learned`` (:mod:`faceproof.training.fit_learned`);
+the card's parameters name the tapped tensors and pools, the operating threshold and the neutral margin.
 
 Score: ``sigmoid(logit - threshold)``, so 0.5 is the shipped operating point (chosen so that at most 1 % of
 augmented real photos, retouched ones included, are flagged in cross-validation).
@@ -25,8 +26,6 @@ augmented real photos, retouched ones included, are flagged in cross-validation)
 
 from __future__ import annotations
 
-import importlib.resources
-import json
 import logging
 import math
 from collections.abc import Sequence
@@ -40,6 +39,7 @@ import onnxruntime as ort
 from faceproof.align import ALIGNED_SIZE, align_face
 from faceproof.authenticity._region import box_ok, size_confidence
 from faceproof.authenticity.base import Finding, SignalInput
+from faceproof.models import artifact
 from faceproof.models.lazy import Lazy
 from faceproof.models.onnx_fold import fold_block_quantized
 from faceproof.models.sface import model_path, ort_session
@@ -47,52 +47,12 @@ from faceproof.models.sface import model_path, ort_session
 log = logging.getLogger(__name__)
 
 SIGNAL = "learned"
-WEIGHTS_FILE = "learned_detector.json"
+ARTIFACT = "learned_detector"
 #: Eye distance (native pixels) below which the aligned crop is mostly up-sampled blur: no confidence.
 MIN_EYE_PX = 10.0
 #: Eye distance from which the crop is seen at full resolution (the template's eye distance is ~35 px).
 FULL_EYE_PX = 35.0
 POOLS = ("mean", "std")
-#: ``learned_margin`` reported (with confidence 0) when the face cannot be analysed: the median out-of-fold margin
-#: of real photos in training, so a fusion model reads it as "no evidence".
-NEUTRAL_MARGIN = -11.4
-
-
-@dataclass(frozen=True)
-class ProbeWeights:
-    """The trained probe: which SFace tensors, how they are pooled, and the standardised logistic regression."""
-
-    tensors: tuple[str, ...]
-    pools: tuple[str, ...]
-    mean: np.ndarray
-    scale: np.ndarray
-    coef: np.ndarray
-    intercept: float
-    threshold: float
-    version: str
-
-    def logit(self, features: np.ndarray) -> float:
-        z = (features - self.mean) / self.scale
-        return float(z @ self.coef + self.intercept)
-
-
-def weights_path() -> Path:
-    return Path(str(importlib.resources.files("faceproof") / "data" / WEIGHTS_FILE))
-
-
-def load_weights(path: Path | None = None) -> ProbeWeights:
-    """Read the probe from its JSON file (plain numbers; no pickle)."""
-    raw = json.loads((path or weights_path()).read_text())
-    return ProbeWeights(
-        tensors=tuple(raw["tensors"]),
-        pools=tuple(raw["pools"]),
-        mean=np.asarray(raw["mean"], np.float64),
-        scale=np.asarray(raw["scale"], np.float64),
-        coef=np.asarray(raw["coef"], np.float64),
-        intercept=float(raw["intercept"]),
-        threshold=float(raw["threshold"]),
-        version=str(raw["version"]),
-    )
 
 
 def sface_with_taps(tensors: Sequence[str], path: Path | None = None) -> bytes:
@@ -140,19 +100,51 @@ class SFaceTaps:
         acts = self.activations(aligned_rgb)
         return np.concatenate([pool(acts[name], self.pools) for name in self.tensors])
 
+    def feature_names(self) -> list[str]:
+        """Names of :meth:`features`' entries, ``tensor.pool[channel]`` (the model card's input contract)."""
+        acts = self.activations(np.zeros((ALIGNED_SIZE, ALIGNED_SIZE, 3), np.uint8))
+        names = []
+        for t in self.tensors:
+            a = acts[t]
+            stats = ("",) if a.ndim == 2 else tuple(f".{p}" for p in self.pools)
+            names += [f"{t}{st}[{c}]" for st in stats for c in range(a.shape[1])]
+        return names
+
 
 @dataclass(frozen=True)
 class _Detector:
-    weights: ProbeWeights
+    """The probe (an ONNX linear model over the pooled activations) and the SFace taps that feed it.
+
+    ``neutral_margin`` is the ``learned_margin`` reported (with confidence 0) when the face cannot be analysed: the
+    median out-of-fold margin of real photos in training, so a fusion model reads it as "no evidence".
+    """
+
+    probe: artifact.Artifact
     taps: SFaceTaps
+    threshold: float
+    neutral_margin: float
+
+    def logit(self, features: np.ndarray) -> float:
+        return float(self.probe.run({"x": features[None].astype(np.float64)}, ["logit"])["logit"][0])
 
 
 def _build() -> _Detector:
-    weights = load_weights()
-    return _Detector(weights=weights, taps=SFaceTaps(weights.tensors, weights.pools))
+    probe = artifact.load(ARTIFACT)
+    p = probe.parameters
+    return _Detector(
+        probe=probe,
+        taps=SFaceTaps(p["tensors"], p["pools"]),
+        threshold=float(p["threshold"]),
+        neutral_margin=float(p["neutral_margin"]),
+    )
 
 
 _detector: Lazy[_Detector] = Lazy(_build)
+
+
+def neutral_margin() -> float:
+    """The margin reported when the detector has nothing to say (see :class:`_Detector`)."""
+    return _detector.get().neutral_margin
 
 
 def probe_features(rgb: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
@@ -176,13 +168,13 @@ def analyze(inp: SignalInput) -> Finding:
         return _empty("no usable face (or keypoints) for the learned detector")
     try:
         detector = _detector.get()
-        logit = detector.weights.logit(probe_features(inp.rgb, inp.keypoints))
+        logit = detector.logit(probe_features(inp.rgb, inp.keypoints))
     except (ValueError, cv2.error, FloatingPointError, OSError, RuntimeError) as exc:
         log.warning("learned detector failed: %s", exc)
         return _empty("learned detector failed on this image")
     if not math.isfinite(logit):
         return _empty("learned detector gave no finite score")
-    margin = logit - detector.weights.threshold
+    margin = logit - detector.threshold
     score = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, margin))))
     confidence = min(
         float(np.clip((eyes - MIN_EYE_PX) / (FULL_EYE_PX - MIN_EYE_PX), 0.0, 1.0)),
@@ -209,5 +201,5 @@ def _empty(message: str) -> Finding:
         confidence=0.0,
         kind="generated",
         message=message,
-        features={"learned_margin": NEUTRAL_MARGIN},
+        features={"learned_margin": neutral_margin()},
     )

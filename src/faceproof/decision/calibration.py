@@ -1,4 +1,4 @@
-"""Score fusion and operating thresholds for identity verification, learnt from data (``scripts/calibrate.py``).
+"""Score fusion and operating thresholds for identity verification, learnt from data (``faceproof train calibration``).
 
 Why a shipped calibration: a cosine similarity is not a decision. Its meaning depends on the model, and where
 to cut depends on how many impostors one is willing to accept. The parameters here were fitted on genuine and
@@ -19,36 +19,33 @@ What the numbers mean:
 - The uncertain band is the SFace cosine interval where SFace alone can disagree with the fusion; outside it
   the second model (dlib, ~125 ms) cannot change the decision on >= 99.5 % of pairs and can be skipped.
 
-Pure and thread-safe: the JSON is read once from package data (lazily, under a lock) into frozen objects.
+What ships: the model artefact ``verification_calibration`` (:mod:`faceproof.models.artifact`, written by
+:mod:`faceproof.training.fit_calibration`). Its ONNX graph reads one row ``x = [sface, dlib]`` and has three
+logistic heads - ``logit_sface`` and ``logit_dlib`` (each model alone) and ``logit_fused`` (both) - because the
+three were fitted on the same pairs and their thresholds only mean something together; the operating-point tables
+(thresholds per FAR, SFace's uncertain band) are plain numbers in the card's parameters. Thread-safe: loaded once
+(lazily, under a lock) into a frozen object; ONNX Runtime sessions may be run from any thread.
 """
 
 from __future__ import annotations
 
-import importlib.resources
-import json
 import math
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Literal
+
+import numpy as np
+
+from faceproof.models import artifact
+from faceproof.models.lazy import Lazy
 
 ModelName = Literal["fused", "sface", "dlib"]
 SUPPORTED_FARS: tuple[float, ...] = (1e-2, 1e-3, 1e-4)
 DEFAULT_FAR = 1e-3
-_RESOURCE = "calibration.json"
-
-
-@dataclass(frozen=True)
-class LogisticModel:
-    """``score = intercept + sum(coef[i] * value[features[i]])`` over cosine similarities (a log-likelihood ratio)."""
-
-    features: tuple[str, ...]
-    coef: tuple[float, ...]
-    intercept: float
-
-    def score(self, values: Mapping[str, float]) -> float:
-        return self.intercept + sum(c * values[f] for f, c in zip(self.features, self.coef, strict=True))
+ARTIFACT = "verification_calibration"
+#: The graph heads (output ``logit_<name>``) and the columns of ``x`` each reads.
+HEADS = {"sface": ("sface",), "dlib": ("dlib",), "fused": ("sface", "dlib")}
 
 
 @dataclass(frozen=True)
@@ -100,55 +97,55 @@ def _sigmoid(x: float) -> float:
 
 @dataclass(frozen=True)
 class Calibration:
-    """Fitted fusion, thresholds and uncertain band. Build with :func:`load_calibration` (or ``from_dict``)."""
+    """Fitted fusion, thresholds and uncertain band. Build with :func:`load_calibration` (or ``from_artifact``)."""
 
     version: str
-    models: Mapping[str, LogisticModel]
+    model: artifact.Artifact  # x = [sface, dlib] -> logit_sface, logit_dlib, logit_fused (log-likelihood ratios)
     thresholds: Mapping[str, Mapping[str, float]]  # model -> FAR key ("0.001") -> threshold
     sface_band: Mapping[str, tuple[float, float]]  # FAR key -> (lo, hi) SFace cosines
+    sface_threshold_scores: Mapping[str, float]  # FAR key -> SFace's threshold on its calibrated score scale
 
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> Calibration:
-        """Validate and freeze the parsed calibration.json (raises ValueError on a malformed file)."""
+    def from_artifact(cls, model: artifact.Artifact) -> Calibration:
+        """Validate the card's tables and the graph's heads (raises ValueError on a malformed artefact)."""
+        raw = model.parameters
         try:
-            models = {
-                name: LogisticModel(
-                    features=tuple(m["features"]),
-                    coef=tuple(float(c) for c in m["coef"]),
-                    intercept=float(m["intercept"]),
-                )
-                for name, m in raw["models"].items()
-            }
             thresholds = {
-                model: MappingProxyType({_far_key(float(k)): float(v) for k, v in per_far.items()})
-                for model, per_far in raw["thresholds"].items()
+                name: MappingProxyType({_far_key(float(k)): float(v) for k, v in per_far.items()})
+                for name, per_far in raw["thresholds"].items()
             }
             band = {_far_key(float(k)): (float(v[0]), float(v[1])) for k, v in raw["uncertain_band"]["sface"].items()}
-            version = str(raw["version"])
         except (KeyError, TypeError, IndexError) as exc:
             raise ValueError(f"malformed calibration: {exc!r}") from exc
-        for name in ("fused", "sface", "dlib"):
-            if name not in models or name not in thresholds:
+        for name in HEADS:
+            if f"logit_{name}" not in model.output_names or name not in thresholds:
                 raise ValueError(f"calibration lacks the {name!r} model or its thresholds")
-            if any(c <= 0 for c in models[name].coef):
-                raise ValueError(f"calibration model {name!r} is not monotone in its similarities")
             if set(thresholds[name]) != {str(f) for f in SUPPORTED_FARS}:
                 raise ValueError(f"calibration lacks thresholds of {name!r} for some of {SUPPORTED_FARS}")
         if set(band) != {str(f) for f in SUPPORTED_FARS}:
             raise ValueError("calibration lacks SFace's uncertain band for some supported FAR")
+        # A linear score must rise with each similarity it reads, or a closer match could score lower.
+        origin = _logits(model, 0.0, 0.0)
+        for col, step in enumerate(((1.0, 0.0), (0.0, 1.0))):
+            stepped = _logits(model, *step)
+            for name, reads in HEADS.items():
+                if ("sface", "dlib")[col] in reads and not stepped[name] > origin[name]:
+                    raise ValueError(f"calibration model {name!r} is not monotone in its similarities")
+        sface_scores = {key: _logits(model, thr, 0.0)["sface"] for key, thr in thresholds["sface"].items()}
         return cls(
-            version=version,
-            models=MappingProxyType(models),
+            version=model.card.version,
+            model=model,
             thresholds=MappingProxyType(thresholds),
             sface_band=MappingProxyType(band),
+            sface_threshold_scores=MappingProxyType(sface_scores),
         )
 
     def fused_score(self, sface: float, dlib: float | None) -> float:
         """Log-likelihood ratio of "same person" from both cosines, or from SFace's alone when ``dlib`` is None."""
         s = _check_cosine("sface", sface)
         if dlib is None:
-            return self.models["sface"].score({"sface": s})
-        return self.models["fused"].score({"sface": s, "dlib": _check_cosine("dlib", dlib)})
+            return _logits(self.model, s, math.nan, "sface")["sface"]  # the SFace head never reads the dlib column
+        return _logits(self.model, s, _check_cosine("dlib", dlib), "fused")["fused"]
 
     def match_probability(self, sface: float, dlib: float | None) -> float:
         """Probability of "same person" at even prior odds: sigmoid of :meth:`fused_score`."""
@@ -175,7 +172,7 @@ class Calibration:
         score = self.fused_score(sface, dlib)
         if dlib is None:
             models_used: tuple[str, ...] = ("sface",)
-            thr = self.models["sface"].score({"sface": self.thresholds["sface"][key]})
+            thr = self.sface_threshold_scores[key]
         else:
             models_used = ("sface", "dlib")
             thr = self.thresholds["fused"][key]
@@ -192,16 +189,16 @@ class Calibration:
         )
 
 
-_lock = threading.Lock()
-_cached: Calibration | None = None
+def _logits(model: artifact.Artifact, sface: float, dlib: float, *heads: str) -> dict[str, float]:
+    """The logits of ``heads`` (default: all) for one pair of cosines."""
+    names = heads or tuple(HEADS)
+    out = model.run({"x": np.array([[sface, dlib]], np.float64)}, [f"logit_{h}" for h in names])
+    return {h: float(out[f"logit_{h}"][0]) for h in names}
+
+
+_cached: Lazy[Calibration] = Lazy(lambda: Calibration.from_artifact(artifact.load(ARTIFACT)))
 
 
 def load_calibration() -> Calibration:
-    """The shipped calibration (``faceproof/data/calibration.json``), read once per process."""
-    global _cached  # noqa: PLW0603 - a process-wide, read-only cache
-    if _cached is None:
-        with _lock:
-            if _cached is None:
-                text = importlib.resources.files("faceproof").joinpath("data", _RESOURCE).read_text("utf-8")
-                _cached = Calibration.from_dict(json.loads(text))
-    return _cached
+    """The shipped calibration (the ``verification_calibration`` artefact), read once per process."""
+    return _cached.get()

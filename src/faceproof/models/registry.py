@@ -6,13 +6,14 @@ import logging
 import time
 from typing import Any
 
-from faceproof.models import dlib_resnet, facemesh, sface, yunet
+from faceproof.models import artifact, dlib_resnet, facemesh, sface, yunet
 
 log = logging.getLogger(__name__)
 
 
 def describe_models() -> list[dict[str, Any]]:
-    return [
+    """The pretrained networks faceproof runs, then every model it trained itself (one per shipped artefact)."""
+    pretrained = [
         {
             "name": yunet.MODEL_NAME,
             "version": yunet.MODEL_VERSION,
@@ -42,6 +43,17 @@ def describe_models() -> list[dict[str, Any]]:
             "loaded": facemesh.is_loaded(),
         },
     ]
+    learned = [
+        {
+            "name": card.name,
+            "version": card.version,
+            "role": card.task,
+            "licence": "; ".join(f"{what}: {text}" for what, text in card.licence.items()),
+            "loaded": artifact.is_loaded(card.name),
+        }
+        for card in artifact.shipped()
+    ]
+    return pretrained + learned
 
 
 def all_loaded() -> bool:
@@ -59,7 +71,9 @@ def load_all() -> float:
     sface.get_sface()
     dlib_resnet.get_dlib_resnet()
     facemesh.get_facemesh()
-    load_calibration()
+    for card in artifact.shipped():
+        artifact.load(card.name)
+    load_calibration()  # validates the artefacts' parameters once
     load_fusion()
     elapsed = time.perf_counter() - started
     log.info("models loaded in %.1f s", elapsed)

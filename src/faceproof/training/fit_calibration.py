@@ -1,6 +1,7 @@
-"""Fit the verification calibration (score fusion, operating thresholds, SFace's uncertain band) from data.
+"""Fit the verification calibration (score fusion, operating thresholds, SFace's uncertain band) from data:
+``faceproof train calibration``.
 
-Why a script and not constants: thresholds that were guessed, or fitted on the clean development pairs only
+Why a fit and not constants: thresholds that were guessed, or fitted on the clean development pairs only
 (which raw SFace already separates at 99.6 %), do not hold on the photos the service actually gets. So every
 labelled real photo and every generated face (distinct synthetic identities, used as extra impostors) is also
 embedded after seeded damage (:mod:`faceproof.training.augment`: each degradation alone and random
@@ -20,42 +21,39 @@ Steps:
    generalised Pareto tail fitted to the top impostor scores; the higher of the two is shipped at 1e-4).
 5. SFace's uncertain band per FAR: outside it, SFace alone agrees with the fusion on >= 99.5 % of genuine and of
    impostor pairs, so verification can skip dlib there.
-6. Writes ``src/faceproof/data/calibration.json`` and ROC/DET plots to ``docs/img/``; prints the metrics.
-
-Usage: ``.venv/bin/python scripts/calibrate.py [--data ../shared/data] [--cache /tmp/faceproof-calibration]``
+6. Writes the ``verification_calibration`` artefact (:func:`save_calibration`: the three logistic models as one
+   ONNX graph, the thresholds and bands as card parameters) and ROC/DET plots to ``docs/img/``.
 """
 
 from __future__ import annotations
 
-import argparse
-import csv
 import itertools
 import json
 import logging
 import os
 import time
 import zlib
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from faceproof.decision import calibration
 from faceproof.detect import detect_faces
 from faceproof.errors import FaceproofError
 from faceproof.evaluation.damage import face_hint
 from faceproof.intake import load_image
 from faceproof.measure.identity import DLIB_KEY, SFACE_KEY, dlib_embedding, sface_embedding
 from faceproof.training import augment as degrade_module
+from faceproof.training import export
 from faceproof.training.augment import DEGRADATIONS, degrade
+from faceproof.training.common import DEV_DATA, LICENCE, SEED, manifest
 
-log = logging.getLogger("calibrate")
+log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data"
-FARS = (1e-2, 1e-3, 1e-4)
-SEED = 20261128
+FARS = calibration.SUPPORTED_FARS
 N_FOLDS = 5
 REAL_COMBOS = 3  # random combinations per real photo, besides each degradation alone
 GEN_VARIANTS = (("mask",), ("lowres",))  # fixed variants of each generated face, plus GEN_COMBOS random ones
@@ -96,8 +94,7 @@ def _seed(*parts: str) -> int:
 
 def plan_variants(data: Path) -> list[Variant]:
     """Every (image, damage) the calibration embeds. Deterministic: seeds come from the file name and variant."""
-    with (data / "manifest.csv").open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = manifest(data)
     singles = sorted(DEGRADATIONS)
     out: list[Variant] = []
     for row in rows:
@@ -229,7 +226,7 @@ def build_pairs(variants: list[Variant], emb: dict[str, tuple[np.ndarray, np.nda
     )
 
 
-FEATURES = {"sface": ("sface",), "dlib": ("dlib",), "fused": ("sface", "dlib")}
+FEATURES = calibration.HEADS
 
 
 def features(p: Pairs, model: str, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
@@ -456,7 +453,7 @@ def fit_all(p: Pairs, variants: list[Variant], emb: dict[str, tuple[np.ndarray, 
     kinds, counts = np.unique(p.kind, return_counts=True)
     failed = [v for v in variants if emb[v.key] is None]
     data = {
-        "source": "shared/data (manifest.csv): labelled real photos and generated faces",
+        "source": DEV_DATA,
         "seed": SEED,
         "identities": {"real": len(real_ids), "generated": len(idents) - len(real_ids)},
         "images": {
@@ -541,32 +538,68 @@ def plot_curves(p: Pairs, oof: dict[str, dict[str, np.ndarray]], out_dir: Path) 
         plt.close(fig)
 
 
-def main(argv: Iterable[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    ap.add_argument("--cache", type=Path, default=Path("/tmp/faceproof-calibration"))
-    ap.add_argument("--out", type=Path, default=REPO / "src" / "faceproof" / "data" / "calibration.json")
-    ap.add_argument("--img-dir", type=Path, default=REPO / "docs" / "img")
-    ap.add_argument("--embed-only", action="store_true", help="fill the embedding cache and stop")
-    args = ap.parse_args(list(argv) if argv is not None else None)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+def save_calibration(result: dict[str, Any], directory: Path | None = None) -> Path:
+    """Write :func:`fit_all`'s result as the ``verification_calibration`` artefact: the three logistic models as
+    heads of one graph over ``x = [sface, dlib]`` (no standardisation: mean 0, scale 1; float64, as the service
+    scores), the operating-point tables as card parameters, the data and figures as training and metrics."""
+    columns = ("sface", "dlib")
+    heads = [
+        export.LinearHead(
+            name,
+            tuple(m["features"]),
+            np.zeros(len(m["features"])),
+            np.ones(len(m["features"])),
+            np.asarray(m["coef"], np.float64),
+            float(m["intercept"]),
+        )
+        for name, m in result["models"].items()
+    ]
+    graph = export.linear_heads_graph(columns, heads, calibration.ARTIFACT, np.float64)
+    inputs, outputs = export.linear_contract(
+        columns, heads, np.float64, "natural-log likelihood ratio same / different person"
+    )
+    return export.write_artifact(
+        graph,
+        name=calibration.ARTIFACT,
+        version=result["version"],
+        task="identity verification: fusion of SFace and dlib cosine similarities, thresholds per false accept rate",
+        inputs={
+            "x": inputs["x"] + " (cosine similarities [sface, dlib]; dlib NaN when not computed: only "
+            "logit_sface is then read)"
+        },
+        outputs=outputs,
+        parameters={
+            "score": result["score"],
+            "model_keys": result["model_keys"],
+            "thresholds": result["thresholds"],
+            "uncertain_band": result["uncertain_band"],
+        },
+        training={"data": result["data"]["source"], **{k: v for k, v in result["data"].items() if k != "source"}},
+        metrics={**result["metrics"], "threshold_detail": result["threshold_detail"]},
+        licence={**LICENCE, "weights": LICENCE["weights"] + "; scores of SFace (Apache-2.0) and dlib (public domain)"},
+        directory=directory,
+        created=result["created"],
+    )
+
+
+def run(
+    data: Path, cache: Path, img_dir: Path | None = None, out: Path | None = None, embed_only: bool = False
+) -> Path | None:
+    """Embed every variant (cached in ``cache``), fit, write the artefact into ``out`` (default: the package's
+    models) and the ROC/DET plots into ``img_dir``; with ``embed_only``, stop once the cache is filled."""
     os.environ.setdefault("MPLCONFIGDIR", "/tmp/mpl")
     start = time.perf_counter()
-    variants = plan_variants(args.data)
-    emb = load_embeddings(args.data, variants, args.cache)
+    variants = plan_variants(data)
+    emb = load_embeddings(data, variants, cache)
     log.info("embeddings ready in %.0f s", time.perf_counter() - start)
-    if args.embed_only:
-        return
+    if embed_only:
+        return None
     pairs = build_pairs(variants, emb)
     result = fit_all(pairs, variants, emb)
     oof = result.pop("_oof")
-    plot_curves(pairs, oof, args.img_dir)
+    if img_dir is not None:
+        plot_curves(pairs, oof, img_dir)
     result["metrics"]["fit_runtime_s"] = round(time.perf_counter() - start, 1)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
-    log.info("wrote %s and %s/calibration_{roc,det}.png", args.out, args.img_dir)
-    print(json.dumps({k: result[k] for k in ("models", "thresholds", "uncertain_band")}, indent=1))
-
-
-if __name__ == "__main__":
-    main()
+    path = save_calibration(result, out)
+    log.info("wrote %s: %s", path, json.dumps({k: result[k] for k in ("models", "thresholds", "uncertain_band")}))
+    return path

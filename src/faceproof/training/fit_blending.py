@@ -1,4 +1,5 @@
-"""Train the blending-boundary detector (``faceproof.authenticity.blending``) and report held-out numbers.
+"""Fit the blending-boundary detector (``faceproof.authenticity.blending``) and report held-out numbers:
+``faceproof train blending``.
 
 Why this way: there are no face swaps in the development data, so the detector learns from Self-Blended Images
 (``faceproof.training.manipulate.self_blend``) of the real photos against the same photos untouched. Both classes
@@ -12,21 +13,14 @@ compression history cannot separate the classes. Validation is grouped by person
 (c) false-positive rate at the operating threshold on held-out real photos after JPEG 70-95, 0.5-0.7x resizing
     and 85 % crops.
 
-The final model is refit on everything and saved as plain JSON (``src/faceproof/data/blending_model.json``);
+The final model is refit on everything and saved as the ``blending_model`` artefact (:func:`save_blending`);
 Platt calibration and the operating threshold (5 % false positives on degraded held-out real photos) come
 from the out-of-fold scores. The dev generated faces are scored for information (there is no seam in a fully
-generated face, so the detector is not expected to flag them).
-
-Usage: ``.venv/bin/python scripts/train_blending.py [--data ../shared/data] [--copies 8] [--out
-reports/blending]``. Deterministic for a given ``--seed`` (default 20261128).
+generated face, so the detector is not expected to flag them). Deterministic for a given seed.
 """
 
 from __future__ import annotations
 
-import argparse
-import csv
-import io
-import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -34,19 +28,20 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GroupKFold
 from sklearn.preprocessing import StandardScaler
 
-from faceproof.authenticity.blending import FEATURE_VERSION, MODEL_RESOURCE, BlendingModel, boundary_features
+from faceproof.authenticity import blending
+from faceproof.authenticity.blending import FEATURE_VERSION, boundary_features
 from faceproof.detect import detect_faces
 from faceproof.intake import decode_image
 from faceproof.models.facemesh import get_facemesh
+from faceproof.training import export
+from faceproof.training.common import DEV_DATA, LICENCE, SEED, manifest, pil_jpeg
 from faceproof.training.manipulate import self_blend, swap_faces
 
-SEED = 20261128
 N_FOLDS = 5
 C_REG = 0.01
 TARGET_FPR = 0.05
@@ -69,12 +64,6 @@ class Sample:
     y: int
     identity: str
     kind: str
-
-
-def _jpeg(rgb: np.ndarray, quality: int) -> np.ndarray:
-    buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, format="JPEG", quality=quality)
-    return decode_image(buf.getvalue()).rgb
 
 
 def _occlude(rgb: np.ndarray, lm: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -110,7 +99,7 @@ def degrade(rgb: np.ndarray, lm: np.ndarray, box: Box, rng: np.random.Generator)
         img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, 1.2))
     if rng.random() < 0.5:
         img = np.clip(img + rng.normal(0.0, rng.uniform(1.0, 5.0), img.shape), 0, 255).astype(np.uint8)
-    img = _jpeg(img, int(rng.integers(60, 96)))
+    img = pil_jpeg(img, int(rng.integers(60, 96)))
     return img, ((x - x0) * sx, (y - y0) * sy, bw * sx, bh * sy)
 
 
@@ -179,15 +168,15 @@ def benign_samples(job: tuple[Photo, int]) -> list[Sample]:
     h, w = rgb.shape[:2]
     variants: list[tuple[str, np.ndarray, Box]] = [("clean", rgb, box)]
     for q in (70, 80, 95):
-        variants.append((f"jpeg{q}", _jpeg(rgb, q), box))
+        variants.append((f"jpeg{q}", pil_jpeg(rgb, q), box))
     for s in (0.5, 0.7):
         small = cv2.resize(rgb, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
-        variants.append((f"resize{s}", _jpeg(small, int(rng.integers(70, 96))), tuple(v * s for v in box)))
+        variants.append((f"resize{s}", pil_jpeg(small, int(rng.integers(70, 96))), tuple(v * s for v in box)))
     x, y, bw, bh = box
     cw, ch = max(int(0.85 * w), min(w, int(bw * 1.2))), max(int(0.85 * h), min(h, int(bh * 1.2)))
     x0 = int(np.clip(x + bw / 2 - cw / 2, 0, w - cw))
     y0 = int(np.clip(y + bh / 2 - ch / 2, 0, h - ch))
-    variants.append(("crop85", _jpeg(rgb[y0 : y0 + ch, x0 : x0 + cw], 90), (x - x0, y - y0, bw, bh)))
+    variants.append(("crop85", pil_jpeg(rgb[y0 : y0 + ch, x0 : x0 + cw], 90), (x - x0, y - y0, bw, bh)))
     return [Sample(_measure(img, b), 0, photo.identity, f"benign_{name}") for name, img, b in variants]
 
 
@@ -215,26 +204,79 @@ def _auc(neg: np.ndarray, pos: np.ndarray) -> float:
     return float(roc_auc_score(np.r_[np.zeros(len(neg)), np.ones(len(pos))], np.r_[neg, pos]))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
-    parser.add_argument("--copies", type=int, default=8, help="degraded copies (real + SBI) per photo")
-    parser.add_argument("--seed", type=int, default=SEED)
-    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
-    parser.add_argument("--out", type=Path, default=Path("reports/blending"))
-    parser.add_argument(
-        "--model",
-        type=Path,
-        default=Path(__file__).resolve().parents[1] / "src" / "faceproof" / "data" / MODEL_RESOURCE,
+@dataclass(frozen=True)
+class Fitted:
+    """The refit logistic regression over the standardised features, and its Platt calibration ``a * z + b``."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    calib_a: float
+    calib_b: float
+
+
+def save_blending(
+    model: Fitted,
+    threshold: float,
+    *,
+    version: str,
+    training: dict,
+    metrics: dict,
+    directory: Path | None = None,
+    created: str | None = None,
+) -> Path:
+    """Write the ``blending_model`` artefact. The Platt calibration is folded into the graph's coefficients
+    (``a * (coef . z + c) + b = (a coef) . z + (a c + b)``), so its logit is already the calibrated one."""
+    names = blending.feature_names()
+    head = export.LinearHead(
+        "",
+        names,
+        model.mean,
+        model.scale,
+        model.calib_a * np.asarray(model.coef),
+        model.calib_a * model.intercept + model.calib_b,
     )
-    args = parser.parse_args()
+    graph = export.linear_heads_graph(names, [head], blending.ARTIFACT, np.float64)
+    inputs, outputs = export.linear_contract(names, [head], np.float64, "calibrated log-odds of a blending seam")
+    return export.write_artifact(
+        graph,
+        name=blending.ARTIFACT,
+        version=version,
+        task="face-swap detection: blending seam along the face outline (p = sigmoid(logit))",
+        inputs={"x": inputs["x"] + " (blending.boundary_features of the face)"},
+        outputs=outputs,
+        parameters={"feature_version": FEATURE_VERSION, "features": list(names), "threshold": float(threshold)},
+        training={
+            "data": DEV_DATA,
+            "seed": SEED,
+            "C": C_REG,
+            "platt": {"a": model.calib_a, "b": model.calib_b, "folded": "into coef and intercept"},
+            **training,
+        },
+        metrics=metrics,
+        licence=LICENCE,
+        directory=directory,
+        created=created,
+    )
+
+
+def run(
+    data: Path,
+    copies: int = 8,
+    seed: int = SEED,
+    workers: int = 2,
+    report: Path = Path("reports/blending"),
+    out: Path | None = None,
+) -> Path:
+    """Build the samples, cross-validate, fit the shipped model and write its artefact into ``out`` (default: the
+    package's models) and the held-out figures to ``report/report.md``."""
     t_start = time.perf_counter()
-    with (args.data / "manifest.csv").open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    photos = [Photo(str(args.data / r["file"]), r["identity"], r["label"]) for r in rows if r["identity"]]
-    generated = [Photo(str(args.data / r["file"]), "", r["label"]) for r in rows if r["label"] != "real"]
-    jobs = [(p, args.copies, args.seed + i) for i, p in enumerate(photos)]
-    train = _run(training_samples, jobs, args.workers)
+    rows = manifest(data)
+    photos = [Photo(str(data / r["file"]), r["identity"], r["label"]) for r in rows if r["identity"]]
+    generated = [Photo(str(data / r["file"]), "", r["label"]) for r in rows if r["label"] != "real"]
+    jobs = [(p, copies, seed + i) for i, p in enumerate(photos)]
+    train = _run(training_samples, jobs, workers)
     x, y, groups, _ = _stack(train)
     print(f"training samples: {len(y)} ({int(y.sum())} SBI) from {len(photos)} photos, {len(set(groups))} people")
 
@@ -245,7 +287,7 @@ def main() -> None:
         for f, (_, te) in enumerate(GroupKFold(N_FOLDS).split(identities, groups=identities))
         for ident in identities[te]
     }
-    rng = np.random.default_rng(args.seed)
+    rng = np.random.default_rng(seed)
     swap_jobs = []
     for dst in photos:
         others = [
@@ -253,8 +295,8 @@ def main() -> None:
         ]
         for src in rng.choice(np.array(others, dtype=object), size=min(2, len(others)), replace=False):
             swap_jobs.append((src, dst, int(rng.integers(1 << 30))))
-    swaps = _run(swap_samples, swap_jobs, args.workers)
-    benign = _run(benign_samples, [(p, args.seed + i) for i, p in enumerate(photos + generated)], args.workers)
+    swaps = _run(swap_samples, swap_jobs, workers)
+    benign = _run(benign_samples, [(p, seed + i) for i, p in enumerate(photos + generated)], workers)
     t_data = time.perf_counter() - t_start
 
     oof = np.zeros(len(y))
@@ -284,7 +326,7 @@ def main() -> None:
     real_deg = p_oof[y == 0]
     lines = [
         f"- training samples: {len(y)} ({int(y.sum())} SBI, {int((y == 0).sum())} real) from {len(photos)} photos "
-        f"of {len(identities)} people, {args.copies} degraded copies each; {N_FOLDS}-fold GroupKFold by identity",
+        f"of {len(identities)} people, {copies} degraded copies each; {N_FOLDS}-fold GroupKFold by identity",
         f"- operating threshold (5 % FPR on out-of-fold degraded real photos): {threshold:.3f}",
         f"- (a) held-out-identity SBI vs real, both degraded: AUC {_auc(real_deg, p_oof[y == 1]):.3f}; "
         f"SBI flagged {np.mean(p_oof[y == 1] >= threshold):.1%}",
@@ -311,27 +353,21 @@ def main() -> None:
         )
 
     scaler, clf = _fit(x, y)
-    model = BlendingModel(
-        version=f"blending-lr-f{FEATURE_VERSION}-s{args.seed}",
-        feature_version=FEATURE_VERSION,
-        mean=scaler.mean_,
-        scale=scaler.scale_,
-        coef=clf.coef_[0],
-        intercept=float(clf.intercept_[0]),
-        calib_a=a,
-        calib_b=b,
-        threshold=threshold,
+    fitted = Fitted(scaler.mean_, scaler.scale_, clf.coef_[0], float(clf.intercept_[0]), a, b)
+    path = save_blending(
+        fitted,
+        threshold,
+        version=f"blending-lr-f{FEATURE_VERSION}-s{seed}",
+        training={"rows": len(y), "copies": copies, "folds": N_FOLDS},
+        metrics={"measured": "out of fold, GroupKFold by identity (see the report lines)", "report": lines},
+        directory=out,
     )
-    args.model.write_text(model.to_json() + "\n", encoding="utf-8")
     total = time.perf_counter() - t_start
     lines.append(
-        f"- time: {total:.0f} s total on {args.workers} workers ({t_data:.0f} s data + features); "
-        f"model {args.model.stat().st_size / 1024:.0f} KiB"
+        f"- time: {total:.0f} s total on {workers} workers ({t_data:.0f} s data + features); "
+        f"model {path.stat().st_size / 1024:.0f} KiB"
     )
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report.mkdir(parents=True, exist_ok=True)
+    (report / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
-
-
-if __name__ == "__main__":
-    main()
+    return path

@@ -1,6 +1,7 @@
-"""Train and evaluate the learned generated-face detector (``faceproof.authenticity.learned``).
+"""Fit and evaluate the learned generated-face detector (``faceproof.authenticity.learned``): ``faceproof train
+learned``.
 
-Why this script looks the way it does: the dev set (``../shared/data``) confounds class with image size and
+Why the fit looks the way it does: the dev set (``../shared/data``) confounds class with image size and
 compression (generated tiles are ~450 px and were resampled + re-JPEG'd, real photos ~1024 px), so every image -
 both classes, identically - is seen clean and as several heavily augmented copies (face downscaled to 40-160 px
 and back, blur, sensor noise, gamma/brightness, JPEG 40-95, jittered alignment, flip, and sometimes a face mask,
@@ -15,16 +16,12 @@ the inner out-of-fold scores of real photos (<= 1 % flagged). Several feature so
 the SFace embedding, YuNet's backbone, the hand-crafted frequency/noise features); the shipped model uses
 ``SHIPPED`` trained on all data.
 
-Usage: ``.venv/bin/python scripts/train_learned.py [--data ../shared/data] [--cache /tmp/faceproof_learned_features.npz]
-[--sets all|shipped|none] [--results out.json]``. The feature cache is reused when it exists: delete it after
-changing the augmentation or the taps.
+The result is the model artefact ``learned_detector`` (ONNX + card, :func:`save_probe`). The feature cache
+(``--cache``) is reused when it exists: delete it after changing the augmentation or the taps.
 """
 
 from __future__ import annotations
 
-import argparse
-import csv
-import io
 import json
 import time
 from collections.abc import Callable
@@ -37,28 +34,29 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx.utils import Extractor
-from PIL import Image
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GroupKFold
 
 from faceproof.align import align_face
+from faceproof.authenticity import learned
 from faceproof.authenticity.frequency import frequency_features
-from faceproof.authenticity.learned import POOLS, SFaceTaps, pool, weights_path
+from faceproof.authenticity.learned import POOLS, SFaceTaps, pool
 from faceproof.authenticity.noise import noise_features
 from faceproof.detect import detect_faces
 from faceproof.intake import decode_image
 from faceproof.models import yunet
 from faceproof.models.onnx_fold import fold_block_quantized
 from faceproof.models.sface import ort_session
+from faceproof.training import export
 from faceproof.training.augment import FaceHint, face_mask, photometric, sensor_noise
+from faceproof.training.common import DEV_DATA, LICENCE, SEED, manifest, pil_jpeg
 
-SEED = 20261128
 N_AUG = 5
 C_GRID = (1e-3, 1e-2, 1e-1, 1.0)
 IDENTITY_FOLDS = 3
 TARGET_FPR = 0.01
-ROOT = Path(__file__).resolve().parents[1]
+VARIANTS = ("clean", "aug", "retouched")  # rows of a real photo: as is, augmented, retouched then augmented
 
 SFACE_TAPS = (
     "conv_2_relu",
@@ -89,26 +87,19 @@ class Item:
 
 def read_manifest(data: Path) -> list[Item]:
     items = []
-    with (data / "manifest.csv").open() as fh:
-        for row in csv.DictReader(fh):
-            if row["label"] == "real":
-                group = row["identity"] or "df01"
-                gen = "real"
-            else:
-                group = row["file"]
-                gen = "stylegan2" if row["label"] == "stylegan2" else row["generator"].split()[0].lower()
-                gen = {"flux.1": "flux"}.get(gen, gen)
-            items.append(Item(data / row["file"], int(row["label"] != "real"), gen, group))
+    for row in manifest(data):
+        if row["label"] == "real":
+            group = row["identity"] or "df01"
+            gen = "real"
+        else:
+            group = row["file"]
+            gen = "stylegan2" if row["label"] == "stylegan2" else row["generator"].split()[0].lower()
+            gen = {"flux.1": "flux"}.get(gen, gen)
+        items.append(Item(data / row["file"], int(row["label"] != "real"), gen, group))
     return items
 
 
 # ---------------------------------------------------------------- augmentation (identical for both classes)
-
-
-def jpeg(rgb: np.ndarray, quality: int) -> np.ndarray:
-    buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, format="JPEG", quality=quality)
-    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
 
 
 def retouch(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -149,7 +140,7 @@ def augment(
         out = out + rng.normal(0.0, float(rng.uniform(1.0, 5.0)), out.shape)
     img = np.clip(out, 0, 255).astype(np.uint8)
     if rng.random() < 0.9:
-        img = jpeg(img, int(rng.integers(40, 96)))
+        img = pil_jpeg(img, int(rng.integers(40, 96)))
     interp = (cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_LANCZOS4)[int(rng.integers(3))]
     return cv2.resize(img, (w, h), interpolation=interp) if factor < 1.0 else img
 
@@ -410,7 +401,21 @@ def evaluate(t: Table, names: list[str]) -> dict[str, dict[str, dict]]:
     return results
 
 
-def train_final(t: Table) -> dict:
+@dataclass(frozen=True)
+class Probe:
+    """The fitted probe and how it did: what :func:`save_probe` turns into the shipped artefact."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    threshold: float
+    neutral_margin: float  # median out-of-fold margin of real photos: the margin meaning "no evidence"
+    c: float
+    metrics: dict
+
+
+def train_final(t: Table) -> Probe:
     """The shipped probe: all data, C by grouped CV, threshold at <= 1 % out-of-fold real (aug + retouched)."""
     x = FEATURE_SETS[SHIPPED](t).astype(np.float64)
     c, oof = choose_c(x, t.label, t.group)
@@ -418,55 +423,91 @@ def train_final(t: Table) -> dict:
     threshold = operating_threshold(oof[real], t.variant[real])
     mean, scale, model = fit(x, t.label, c)
     train_logit = decision((mean, scale, model), x)
-    print(f"final: C={c}, threshold={threshold:.3f}, out-of-fold AUC {roc_auc_score(t.label, oof):.3f}")
-    for v in ("clean", "aug", "retouched"):
-        print(f"  out-of-fold real {v} flagged: {np.mean(oof[real & (t.variant == v)] > threshold):.3f}")
-    for g in ("stylegan2", "sdxl", "flux"):
-        print(
-            f"  out-of-fold {g} aug detected: {np.mean(oof[(t.generator == g) & (t.variant == 'aug')] > threshold):.3f}"
-        )
-    print(f"  in-sample real flagged: {np.mean(train_logit[real] > threshold):.3f}")
-    return {
-        "version": f"sface-probe-{time.strftime('%Y%m%d')}",
-        "description": "Linear probe on SFace intermediate activations; see faceproof.authenticity.learned",
-        "tensors": list(SHIPPED_TENSORS),
-        "pools": list(POOLS),
-        "C": c,
-        "seed": SEED,
-        "threshold": round(threshold, 6),
-        "intercept": round(float(model.intercept_[0]), 8),
-        "mean": [float(f"{v:.6g}") for v in mean],
-        "scale": [float(f"{v:.6g}") for v in scale],
-        "coef": [float(f"{v:.6g}") for v in model.coef_[0]],
+    metrics = {
+        "measured": "out of fold (grouped by identity / image, C and threshold as shipped); all generators seen",
+        "auc": round(float(roc_auc_score(t.label, oof)), 4),
+        "real_flagged": {v: round(float(np.mean(oof[real & (t.variant == v)] > threshold)), 4) for v in VARIANTS},
+        "generated_detected_aug": {
+            g: round(float(np.mean(oof[(t.generator == g) & (t.variant == "aug")] > threshold)), 4)
+            for g in ("stylegan2", "sdxl", "flux")
+        },
+        "in_sample_real_flagged": round(float(np.mean(train_logit[real] > threshold)), 4),
     }
+    print(f"final: C={c}, threshold={threshold:.3f}: {json.dumps(metrics)}")
+    return Probe(
+        mean=mean,
+        scale=scale,
+        coef=model.coef_[0],
+        intercept=float(model.intercept_[0]),
+        threshold=threshold,
+        neutral_margin=round(float(np.median(oof[real] - threshold)), 1),
+        c=c,
+        metrics=metrics,
+    )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/faceproof_learned_features.npz"))
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--sets", default="all", help="'all', 'shipped' or 'none' (feature sets to cross-validate)")
-    parser.add_argument("--results", type=Path, default=None, help="write the evaluation table as JSON here")
-    args = parser.parse_args()
+def save_probe(
+    probe: Probe, version: str, training: dict, directory: Path | None = None, created: str | None = None
+) -> Path:
+    """Write the probe as the ``learned_detector`` artefact: the graph standardises the pooled activations and
+    takes their dot product (float64, as the service scores); the card names the taps, pools and threshold."""
+    names = SFaceTaps(SHIPPED_TENSORS).feature_names()
+    head = export.LinearHead("", tuple(names), probe.mean, probe.scale, probe.coef, probe.intercept)
+    graph = export.linear_heads_graph(names, [head], learned.ARTIFACT, np.float64)
+    inputs, outputs = export.linear_contract(names, [head], np.float64, "logit of 'generated' (flag at >= threshold)")
+    return export.write_artifact(
+        graph,
+        name=learned.ARTIFACT,
+        version=version,
+        task="generated-face detection: linear probe on frozen SFace activations of the aligned 112x112 face",
+        inputs={"x": inputs["x"] + " (SFaceTaps(tensors, pools).features of the aligned face: tensor.pool[channel])"},
+        outputs=outputs,
+        parameters={
+            "tensors": list(SHIPPED_TENSORS),
+            "pools": list(POOLS),
+            "threshold": round(float(probe.threshold), 6),
+            "neutral_margin": probe.neutral_margin,
+        },
+        training={"data": DEV_DATA, "seed": SEED, "C": probe.c, **training},
+        metrics=probe.metrics,
+        licence={**LICENCE, "weights": LICENCE["weights"] + "; reads SFace (Apache-2.0, OpenCV zoo) activations"},
+        directory=directory,
+        created=created,
+    )
 
+
+RECIPE = (
+    f"every dev image clean + {N_AUG} augmented copies (face 40-160 px, blur, noise, gamma, JPEG 40-95, jitter, "
+    "flip; p 0.15 each mask / bad exposure / heavy noise) + 3 retouched hard negatives per real photo; "
+    "L2 logistic regression, class-balanced, C by grouped 3-fold CV, threshold <= 1 % of out-of-fold augmented "
+    "and retouched real photos flagged"
+)
+
+
+def run(
+    data: Path, cache: Path, workers: int = 2, sets: str = "all", results: Path | None = None, out: Path | None = None
+) -> Path:
+    """Build (or read) the feature table, cross-validate the feature ``sets`` ('all', 'shipped' or 'none'),
+    fit the shipped probe and write its artefact into ``out`` (default: the package's models)."""
     start = time.perf_counter()
-    if args.cache.exists():
-        table = load_table(args.cache)
+    if cache.exists():
+        table = load_table(cache)
     else:
-        table = build_table(read_manifest(args.data), args.workers)
-        save_table(table, args.cache)
+        table = build_table(read_manifest(data), workers)
+        save_table(table, cache)
     print(f"features: {len(table.label)} rows in {time.perf_counter() - start:.0f} s")
 
-    names = {"all": list(FEATURE_SETS), "shipped": [SHIPPED], "none": []}[args.sets]
-    results = evaluate(table, names)
-    if args.results:
-        args.results.write_text(json.dumps(results, indent=1))
+    names = {"all": list(FEATURE_SETS), "shipped": [SHIPPED], "none": []}[sets]
+    evaluation = evaluate(table, names)
+    if results:
+        results.write_text(json.dumps(evaluation, indent=1))
     start = time.perf_counter()
-    weights = train_final(table)
-    weights_path().write_text(json.dumps(weights, separators=(",", ":")) + "\n")
-    print(f"final training: {time.perf_counter() - start:.0f} s, wrote {weights_path()}")
-
-
-if __name__ == "__main__":
-    main()
+    probe = train_final(table)
+    path = save_probe(
+        probe,
+        version=f"sface-probe-{time.strftime('%Y%m%d')}",
+        training={"rows": len(table.label), "recipe": RECIPE},
+        directory=out,
+    )
+    print(f"final training: {time.perf_counter() - start:.0f} s, wrote {path}")
+    return path

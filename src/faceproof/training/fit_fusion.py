@@ -1,6 +1,5 @@
-"""Fit the authenticity fusion (``src/faceproof/data/authenticity_fusion.json``) reproducibly from the dev data.
-
-    .venv/bin/python scripts/train_fusion.py [--data ../shared/data] [--out src/faceproof/data/authenticity_fusion.json]
+"""Fit the authenticity fusion (the ``authenticity_fusion`` artefact) reproducibly from the dev data: ``faceproof
+train fusion``.
 
 Data (seeded, deterministic):
 - real photos of ``manifest.csv`` (label ``real``): clean + ordinary processing (resize 0.5-1.0, JPEG 70-95, mild
@@ -17,23 +16,20 @@ Nothing is fitted on image size, format or compression history: every feature is
 
 The learned detector's margin is one of the features, and the shipped detector was trained on these very images,
 so its margins here are in-sample (too well separated). Therefore the pooled SFace activations it reads are kept
-for every row, and the probe is **re-fitted exactly as ``train_learned.py`` fits it** (its feature table of
-augmented dev images, its C and threshold rule) but without the people and generators a split holds out: in the
-cross-validation a held-out generator is held out of the probe too, and the shipped fusion is fitted on
-cross-fitted margins (each row scored by a probe that never saw its person or image) whose scale is the shipped
-probe's. The operating thresholds come from out-of-fold fusion probabilities of real photos, grouped by person,
+for every row, and the probe is **re-fitted exactly as :mod:`faceproof.training.fit_learned` fits it** (its
+feature table of augmented dev images, its C and threshold rule) but without the people and generators a split
+holds out: in the cross-validation a held-out generator is held out of the probe too, and the shipped fusion is
+fitted on cross-fitted margins (each row scored by a probe that never saw its person or image) whose scale is the
+shipped probe's. The operating thresholds come from out-of-fold fusion probabilities of real photos, grouped by person,
 so "1 % of real photos flagged" is a statement about people the model has not seen.
 """
 
 from __future__ import annotations
 
-import argparse
-import csv
 import json
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
@@ -42,15 +38,16 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GroupKFold
 
-import train_learned as learned_training  # the script beside this one: scripts/ is on sys.path
 from faceproof.analysis import analyze
-from faceproof.authenticity import learned
+from faceproof.authenticity import fusion, learned
 from faceproof.authenticity.engine import feature_values, measure_signals
 from faceproof.errors import FaceproofError
+from faceproof.models import artifact
+from faceproof.training import export
+from faceproof.training import fit_learned as learned_training
+from faceproof.training.common import DEV_DATA, LICENCE, SEED, manifest
 
-log = logging.getLogger("train_fusion")
-SEED = 20261128
-ROOT = Path(__file__).resolve().parents[1]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -104,7 +101,7 @@ def features_of(rgb_or_path: np.ndarray | Path) -> tuple[dict[str, float], np.nd
     for f in findings:
         SIGNAL_OF.update(dict.fromkeys(f.features, f.signal))
     values = feature_values(findings)
-    usable = values[MARGIN] != learned.NEUTRAL_MARGIN  # the detector returns exactly the neutral margin when empty
+    usable = values[MARGIN] != learned.neutral_margin()  # the detector returns exactly the neutral margin when empty
     return values, (learned.probe_features(a.image.rgb, a.subject.face.keypoints) if usable else None)
 
 
@@ -112,10 +109,10 @@ def build_rows(data: Path, rng: np.random.Generator) -> list[Row]:
     from faceproof.authenticity import recapture
     from faceproof.training import manipulate as swap
 
-    manifest = list(csv.DictReader((data / "manifest.csv").open()))
     rows: list[Row] = []
     reals = []
-    for i, m in enumerate(manifest):
+    rows_of_manifest = manifest(data)
+    for i, m in enumerate(rows_of_manifest):
         family = m["label"]
         identity = m["identity"] or f"{family}_{i}"
         label = family if family != "diffusion" else ("flux" if "FLUX" in m["generator"] else "sdxl")
@@ -126,7 +123,7 @@ def build_rows(data: Path, rng: np.random.Generator) -> list[Row]:
                 rows.append(Row(identity, family, label, condition, *f))
         if family == "real":
             reals.append((identity, rgb))
-        log.info("%d/%d %s", i + 1, len(manifest), m["file"])
+        log.info("%d/%d %s", i + 1, len(rows_of_manifest), m["file"])
     # Synthesised fakes from the real photos: swaps and replays, each also processed.
     meshes = {}
     for _, rgb in reals:
@@ -216,9 +213,10 @@ def _tag(r: Row) -> set[str]:
 
 @dataclass(frozen=True)
 class Probe:
-    """The learned detector, re-fitted exactly as ``scripts/train_learned.py`` fits the shipped one (its feature
-    table of augmented dev images, C and threshold rule) but without the people and generators a split holds out,
-    and applied to the fusion rows' own activations. So a re-fitted margin means what the shipped margin means."""
+    """The learned detector, re-fitted exactly as :mod:`faceproof.training.fit_learned` fits the shipped one (its
+    feature table of augmented dev images, C and threshold rule) but without the people and generators a split
+    holds out, and applied to the fusion rows' own activations. So a re-fitted margin means what the shipped margin
+    means."""
 
     x: np.ndarray  # (rows, dims) the fusion rows' pooled activations; zeros where the row has none
     usable: np.ndarray  # bool per fusion row
@@ -236,7 +234,7 @@ class Probe:
             groups=groups,
             table=table,
             table_x=learned_training.FEATURE_SETS[learned_training.SHIPPED](table).astype(np.float64),
-            c=float(json.loads(learned.weights_path().read_text())["C"]),
+            c=float(artifact.load(learned.ARTIFACT).card.training["C"]),
         )
 
     def margins(self, exclude: set[str], generators: set[str]) -> np.ndarray:
@@ -273,9 +271,8 @@ def generators_of(tags: set[str]) -> set[str]:
 def learned_groups(rows: list[Row], data: Path) -> np.ndarray:
     """Each fusion row's group in the learned detector's table: the person for real photos (group photos count as
     df01, as there) and for swaps or replays made from them, the image file for generated faces."""
-    manifest = list(csv.DictReader((data / "manifest.csv").open()))
     group_of = {}
-    for i, m in enumerate(manifest):
+    for i, m in enumerate(manifest(data)):
         key = m["identity"] or f"{m['label']}_{i}"
         group_of[key] = (m["identity"] or "df01") if m["label"] == "real" else m["file"]
     return np.array([group_of[r.identity] for r in rows])
@@ -412,44 +409,106 @@ def flagged_share(p_real: dict[str, np.ndarray], thresholds: dict[str, float]) -
     return float(np.any([v >= thresholds[k] for k, v in p_real.items()], axis=0).mean())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--out", type=Path, default=ROOT / "src" / "faceproof" / "data" / "authenticity_fusion.json")
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/faceproof-fusion-rows.json"))
-    parser.add_argument(
-        "--learned-cache",
-        type=Path,
-        default=Path("/tmp/faceproof_learned_features.npz"),
-        help="train_learned.py's feature table (built here when missing)",
+@dataclass(frozen=True)
+class KindFit:
+    """One kind's fitted logistic regression (standardised), and its threshold before the intercept shift."""
+
+    kind: str
+    features: list[str]
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float  # shifted: the kind's operating threshold sits at probability 0.5
+    threshold_before_shift: float
+
+
+def save_fusion(
+    kinds: list[KindFit],
+    signal_of: dict[str, str],
+    neutral: dict[str, float],
+    *,
+    version: str,
+    training: dict,
+    metrics: dict,
+    directory: Path | None = None,
+    created: str | None = None,
+) -> Path:
+    """Write the ``authenticity_fusion`` artefact: one graph, one head per kind over the concatenated features
+    (float64, as the service scores), and a card with everything the engine needs besides the weights."""
+    features = [f for k in kinds for f in k.features]
+    heads = [export.LinearHead(k.kind, tuple(k.features), k.mean, k.scale, k.coef, k.intercept) for k in kinds]
+    graph = export.linear_heads_graph(features, heads, fusion.ARTIFACT, np.float64)
+    inputs, outputs = export.linear_contract(
+        features, heads, np.float64, "log-odds of a fake, 0 at the kind's operating threshold"
     )
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    return export.write_artifact(
+        graph,
+        name=fusion.ARTIFACT,
+        version=version,
+        task="authenticity fusion: probability that a face image is fake, per kind of fake (max over kinds)",
+        inputs=inputs,
+        outputs=outputs,
+        parameters={
+            "features": features,
+            "kinds": [
+                {
+                    "kind": k.kind,
+                    "features": k.features,
+                    "logit": h.logit,
+                    "terms": h.terms,
+                    "threshold_before_shift": k.threshold_before_shift,
+                }
+                for k, h in zip(kinds, heads, strict=True)
+            ],
+            "threshold": fusion.THRESHOLD,
+            "signal_of": signal_of,
+            "neutral": neutral,
+            "population_scale": {f: float(v) for k in kinds for f, v in zip(k.features, k.scale, strict=True)},
+            "real_flagged_target": REAL_FLAGGED,
+            "threshold_rule": THRESHOLD_RULE,
+        },
+        training={"data": DEV_DATA, "seed": SEED, **training},
+        metrics=metrics,
+        licence=LICENCE,
+        directory=directory,
+        created=created,
+    )
+
+
+THRESHOLD_RULE = (
+    "above the highest out-of-fold real probability (<= 1 % flagged by any kind), moved halfway (log-odds) to the "
+    "5th percentile of the kind's out-of-fold fakes when that is higher"
+)
+
+
+def run(data: Path, cache: Path, learned_cache: Path, out: Path | None = None) -> Path:
+    """Measure (or read the cached) rows, cross-validate per kind, fit the shipped fusion and write its artefact
+    into ``out`` (default: the package's models). ``learned_cache`` is :mod:`fit_learned`'s feature table."""
     start = time.time()
     rng = np.random.default_rng(SEED)
-    if args.cache.exists():
-        rows, signal_of = load_rows(args.cache)
+    if cache.exists():
+        rows, signal_of = load_rows(cache)
     else:
-        rows = build_rows(args.data, rng)
+        rows = build_rows(data, rng)
         signal_of = SIGNAL_OF
-        save_rows(rows, signal_of, args.cache)
+        save_rows(rows, signal_of, cache)
     names = sorted({k for r in rows for k in r.features})
     real_rows = [r for r in rows if r.family == "real"]
     neutral = {n: float(np.median([r.features[n] for r in real_rows if n in r.features] or [0.0])) for n in names}
     features = kind_features(names, signal_of)
-    if args.learned_cache.exists():
-        table = learned_training.load_table(args.learned_cache)
+    if learned_cache.exists():
+        table = learned_training.load_table(learned_cache)
     else:
-        table = learned_training.build_table(learned_training.read_manifest(args.data), 2)
-        learned_training.save_table(table, args.learned_cache)
-    probe = Probe.of(rows, learned_groups(rows, args.data), table)
+        table = learned_training.build_table(learned_training.read_manifest(data), 2)
+        learned_training.save_table(table, learned_cache)
+    probe = Probe.of(rows, learned_groups(rows, data), table)
     real = np.array([r.family == "real" for r in rows])
     # Cross-fitted margins: every row scored by a probe that saw neither its person nor its image.
     all_generators = set(table.generator) - {"real"}
     margins = probe.cross_fitted(np.ones(len(rows), bool), all_generators, exclude=set(), folds=FUSION_FOLDS)
     neutral[MARGIN] = float(np.nanmedian(margins[real]))  # the stored margins are the shipped probe's, in-sample
     cv = evaluate(rows, features, neutral, probe)
-    kinds, p_real, p_fake, in_sample = [], {}, {}, {}
+    fitted, p_real, p_fake, in_sample = {}, {}, {}, {}
     for kind, families in KIND_FAMILIES.items():
         held = [v["auc"].get("processed", 0.0) for k, v in cv.items() if k.startswith(f"{kind}:")]
         if not features[kind] or not held or float(np.mean(held)) < MIN_HELD_OUT_AUC:
@@ -459,49 +518,40 @@ def main() -> None:
         x = with_margins(matrix(rows, features[kind], neutral), features[kind], margins, neutral)
         p = out_of_fold(x[use], ~real[use], probe.groups[use])
         p_real[kind], p_fake[kind] = p[real[use]], p[~real[use]]
-        mean, scale, model = fit(x[use], ~real[use])
-        in_sample[kind] = prob(model, mean, scale, x[real])
-        kinds.append(
-            {
-                "kind": kind,
-                "features": features[kind],
-                "mean": mean,
-                "scale": scale,
-                "coef": model.coef_[0],
-                "intercept": float(model.intercept_[0]),
-            }
-        )
+        fitted[kind] = fit(x[use], ~real[use])
+        in_sample[kind] = prob(fitted[kind][2], fitted[kind][0], fitted[kind][1], x[real])
     thresholds = {k: gap_threshold(t, p_fake[k]) for k, t in operating_thresholds(p_real).items()}
     flagged = {"out_of_fold": flagged_share(p_real, thresholds), "in_sample": flagged_share(in_sample, thresholds)}
     log.info("real rows flagged at the shipped thresholds: %s", flagged)
-    for k in kinds:
-        t = min(max(thresholds[k["kind"]], 1e-6), 1 - 1e-6)
-        k["threshold_before_shift"] = round(t, 6)
-        k["intercept"] = round(k["intercept"] - float(np.log(t / (1 - t))), 6)
-        for field in ("mean", "scale", "coef"):
-            k[field] = np.round(k[field], 6).tolist()
+    kinds = []
+    for kind, (mean, scale, model) in fitted.items():
+        t = min(max(thresholds[kind], 1e-6), 1 - 1e-6)
+        kinds.append(
+            KindFit(
+                kind=kind,
+                features=features[kind],
+                mean=np.round(mean, 6),
+                scale=np.round(scale, 6),
+                coef=np.round(model.coef_[0], 6),
+                intercept=round(float(model.intercept_[0]) - float(np.log(t / (1 - t))), 6),
+                threshold_before_shift=round(t, 6),
+            )
+        )
     counts: dict[str, int] = {}
     for r in rows:
         key = f"{r.family}/{r.label}/{r.condition}"
         counts[key] = counts.get(key, 0) + 1
-    out = {
-        "version": f"fusion-{datetime.now(UTC):%Y%m%d}",
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "seed": SEED,
-        "kinds": kinds,
-        "signal_of": {n: signal_of.get(n, n) for n in names},
-        "neutral": {k: round(v, 6) for k, v in neutral.items()},
-        "real_flagged_target": REAL_FLAGGED,
-        "threshold_rule": "above the highest out-of-fold real probability (<= 1 % flagged by any kind), moved halfway "
-        "(log-odds) to the 5th percentile of the kind's out-of-fold fakes when that is higher",
-        "real_flagged": {k: round(v, 4) for k, v in flagged.items()},
-        "learned_probe": {"C": probe.c, "margins": "cross-fitted, grouped by identity", "folds": FUSION_FOLDS},
-        "data": counts,
-        "cross_validation": cv,
-    }
-    args.out.write_text(json.dumps(out, indent=1) + "\n")
-    log.info("wrote %s in %.0f s", args.out, time.time() - start)
-
-
-if __name__ == "__main__":
-    main()
+    path = save_fusion(
+        kinds,
+        {n: signal_of.get(n, n) for n in names},
+        {k: round(v, 6) for k, v in neutral.items()},
+        version=f"fusion-{time.strftime('%Y%m%d')}",
+        training={
+            "rows": counts,
+            "learned_probe": {"C": probe.c, "margins": "cross-fitted, grouped by identity", "folds": FUSION_FOLDS},
+        },
+        metrics={"real_flagged": {k: round(v, 4) for k, v in flagged.items()}, "cross_validation": cv},
+        directory=out,
+    )
+    log.info("wrote %s in %.0f s", path, time.time() - start)
+    return path

@@ -1,0 +1,130 @@
+"""The one model format: every shipped artefact loads and matches its card, the ported models give their
+documented outputs on real fixture images through the real pipeline, and a fit can export, save and read back a
+model whose logit is numpy's.
+
+The expected values on the fixtures were recorded from the former JSON models before the port (the ONNX graphs
+reproduce them to ~1e-14, see the port's commit); they pin the graphs, the cards' parameters and the callers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import replace
+from functools import lru_cache
+
+import numpy as np
+import onnx
+import pytest
+
+import faceproof
+from faceproof.authenticity import blending, fusion, learned
+from faceproof.authenticity.engine import feature_values, measure_signals, signal_input
+from faceproof.decision import calibration
+from faceproof.models import artifact, registry
+from faceproof.training import export
+from tests.conftest import FIXTURES
+
+SHIPPED = {learned.ARTIFACT, blending.ARTIFACT, fusion.ARTIFACT, calibration.ARTIFACT}
+#: Outputs of the former JSON models on fixture images: learned margin, blending probability, fused probability.
+DOCUMENTED = {
+    "df01_01.jpg": (-22.858877, 0.453983, 0.072240),
+    "stylegan2_001.jpg": (-1.855799, 0.560314, 0.213899),
+    "diffusion_001.jpg": (2.489492, 0.208075, 0.777819),
+}
+
+
+@lru_cache(maxsize=4)
+def outputs(name: str) -> tuple[float, float, float]:
+    a = faceproof.analyze(FIXTURES / name)
+    findings = measure_signals(a)
+    inp = signal_input(a)
+    fused = fusion.load_fusion().evaluate(feature_values(findings))
+    return (
+        learned.analyze(inp).features["learned_margin"],
+        blending.analyze(inp).score,
+        fused.fake_probability,
+    )
+
+
+def test_every_shipped_card_loads_and_matches_its_graph() -> None:
+    cards = {c.name: c for c in artifact.shipped()}
+    assert set(cards) >= SHIPPED
+    for name, card in cards.items():
+        onnx_bytes = (artifact.models_dir() / f"{name}.onnx").read_bytes()
+        assert hashlib.sha256(onnx_bytes).hexdigest() == card.onnx_sha256
+        model = artifact.load(name)
+        assert artifact.is_loaded(name)
+        assert set(model.input_names) == set(card.inputs) and set(model.output_names) == set(card.outputs)
+        assert card.licence.get("weights") and card.licence.get("data")
+        assert card.training.get("data") and card.training.get("seed") and card.metrics
+        onnx.checker.check_model(onnx.load_from_string(onnx_bytes))
+    described = {m["name"]: m for m in registry.describe_models()}
+    assert set(described) >= SHIPPED
+    assert described[learned.ARTIFACT]["version"] == cards[learned.ARTIFACT].version
+
+
+@pytest.mark.parametrize("name", sorted(DOCUMENTED))
+def test_ported_models_give_the_documented_outputs(name: str) -> None:
+    assert outputs(name) == pytest.approx(DOCUMENTED[name], abs=1e-5)
+
+
+def test_verification_scores_are_the_documented_log_likelihood_ratios() -> None:
+    cal = calibration.load_calibration()
+    assert cal.version == "2026.11.28-sface@2021dec-int8bq-rgb+dlib@resnet-v1-5pt"
+    # former calibration.json: fused = -53.267467 + 16.354971 s + 54.279584 d; sface = -6.87805 + 23.84249 s
+    assert cal.fused_score(0.5, 0.9) == pytest.approx(-53.267467 + 16.354971 * 0.5 + 54.279584 * 0.9, abs=1e-12)
+    assert cal.fused_score(0.5, None) == pytest.approx(-6.87805 + 23.84249 * 0.5, abs=1e-12)
+
+
+def test_a_card_with_a_wrong_sha256_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    name = blending.ARTIFACT
+    (tmp_path / f"{name}.onnx").write_bytes((artifact.models_dir() / f"{name}.onnx").read_bytes())
+    card = artifact.read(name).card
+    bad = replace(card, onnx_sha256="0" * 64)
+    (tmp_path / f"{name}{artifact.CARD_SUFFIX}").write_text(json.dumps(bad.to_dict()))
+    with pytest.raises(artifact.ArtifactError, match="does not match its card"):
+        artifact.read(name, tmp_path)
+    with pytest.raises(artifact.ArtifactError, match="not installed"):
+        artifact.read("no_such_model", tmp_path)
+
+
+def test_smoke_fit_exports_a_linear_model_numpy_agrees_with(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(0)
+    features = ["a", "b", "c"]
+    mean, scale, coef, intercept = rng.normal(size=3), rng.uniform(0.5, 2.0, 3), rng.normal(size=3), 0.25
+    graph = export.linear_model_graph(features, mean, scale, coef, intercept, "smoke")
+    path = export.write_artifact(
+        graph,
+        name="smoke",
+        version="0",
+        task="test",
+        inputs={"x": "float32 [N, 3]"},
+        outputs={"logit": "float32 [N]", "terms": "float32 [N, 3]"},
+        parameters={"features": features},
+        training={"data": "three random numbers", "seed": 0},
+        metrics={"none": "smoke test"},
+        licence={"weights": "MIT", "data": "none"},
+        directory=tmp_path,
+    )
+    assert path == tmp_path / "smoke.onnx"
+    model = artifact.read("smoke", tmp_path)
+    x = rng.normal(size=(5, 3)).astype(np.float32)
+    out = model.run({"x": x})
+    terms = coef * (x.astype(np.float64) - mean) / scale
+    np.testing.assert_allclose(out["terms"], terms, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out["logit"], terms.sum(axis=1) + intercept, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="incomplete"):
+        export.write_artifact(
+            graph,
+            name="smoke",
+            version="0",
+            task="t",
+            inputs={},
+            outputs={},
+            parameters={},
+            training={},
+            metrics={},
+            licence={},
+            directory=tmp_path,
+        )
