@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from faceproof.cli import profiles
+from faceproof.cli import profiles, train
 from faceproof.cli.common import console, err_console
 from faceproof.cli.evaluate import eval_app
 from faceproof.cli.keys import keys_app
@@ -30,6 +30,7 @@ app = typer.Typer(
 profiles.register(app)
 app.add_typer(eval_app, name="eval")
 app.add_typer(keys_app, name="keys")
+app.add_typer(train.app, name="train")
 
 
 @app.callback()

@@ -1,0 +1,111 @@
+"""``faceproof train``: the training stage from the command line, starting with the corpus.
+
+``train corpus build`` extracts the public sources from local git mirrors and writes the manifest and summary that
+are committed under ``corpus/``; ``rebuild`` re-creates the image folder from that manifest on another machine and
+fails loudly when a byte differs; ``stats`` reads the committed manifest without any image present.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from faceproof.cli.common import EXIT_ERROR, console, err_console
+
+app = typer.Typer(help="The training stage: the corpus the detectors learn from.", no_args_is_help=True)
+corpus_app = typer.Typer(help="Build, rebuild and count the training corpus.", no_args_is_help=True)
+app.add_typer(corpus_app, name="corpus")
+
+DEFAULT_MANIFEST = Path("corpus/manifest.csv.gz")
+Mirrors = Annotated[
+    Path,
+    typer.Option(
+        "--mirrors",
+        help="Folder of bare mirrors, one <owner>+<name>/repo per source repository.",
+        exists=True,
+        file_okay=False,
+    ),
+]
+OutDir = Annotated[
+    Path | None,
+    typer.Option("--out", help="Corpus image folder (default: $FACEPROOF_CORPUS_DIR, else ./.corpus)."),
+]
+ManifestPath = Annotated[Path, typer.Option("--manifest", help="The gzipped manifest.")]
+DevSet = Annotated[Path | None, typer.Option("--dev-set", help="The development set, referenced in place.")]
+
+
+def _default_out() -> Path:
+    return Path(os.environ.get("FACEPROOF_CORPUS_DIR", ".corpus"))
+
+
+@corpus_app.command("build")
+def build_cmd(
+    mirrors: Mirrors,
+    out: OutDir = None,
+    manifest: ManifestPath = DEFAULT_MANIFEST,
+    dev_set: DevSet = None,
+    jobs: Annotated[int, typer.Option(min=1, help="heldout-guard worker processes.")] = 1,
+) -> None:
+    """Extract every source, remove what heldout-guard flags, write the manifest and summary.json beside it."""
+    from faceproof.training import corpus
+
+    out = out or _default_out()
+    started = time.monotonic()
+    result = corpus.build(mirrors, out, dev_dir=dev_set or corpus.DEFAULT_DEV_SET, jobs=jobs)
+    result.seconds["total"] = round(time.monotonic() - started, 1)
+    corpus.write_manifest(result.rows, manifest)
+    summary = corpus.summarise(result)
+    (manifest.parent / "summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n")
+    removed = sum(summary["heldout_guard_removed"].values())  # type: ignore[union-attr]
+    console.print(f"{len(result.rows)} images in {out}; heldout-guard removed {removed}; manifest {manifest}")
+
+
+@corpus_app.command("rebuild")
+def rebuild_cmd(
+    mirrors: Mirrors,
+    out: OutDir = None,
+    manifest: ManifestPath = DEFAULT_MANIFEST,
+    dev_set: DevSet = None,
+) -> None:
+    """Re-create the corpus folder from the mirrors; exit 1 if any file's sha256 differs from the manifest."""
+    from faceproof.training import corpus
+
+    report = corpus.rebuild(
+        corpus.read_manifest(manifest), mirrors, out or _default_out(), dev_set or corpus.DEFAULT_DEV_SET
+    )
+    for path, why in report.refused:
+        err_console.print(f"[red]refused[/red] {path}: {why}")
+    console.print(
+        f"{report.written} written, {report.verified_in_place} development-set files verified in place, "
+        f"{len(report.refused)} refused"
+    )
+    if report.refused:
+        raise typer.Exit(EXIT_ERROR)
+
+
+@corpus_app.command("stats")
+def stats_cmd(manifest: ManifestPath = DEFAULT_MANIFEST) -> None:
+    """Counts per source, label and generator, read from the manifest alone."""
+    from faceproof.training import corpus
+
+    rows = corpus.read_manifest(manifest)
+    counts = Counter((corpus.slug_of(r), r["split_role"], r["label"], r["generator"]) for r in rows)
+    table = Table(title=f"{manifest}: {len(rows)} images")
+    for column in ("source", "role", "label", "generator", "images"):
+        table.add_column(column, justify="right" if column == "images" else "left")
+    for (slug, role, label, generator), n in sorted(counts.items()):
+        table.add_row(slug, role, label, generator, str(n))
+    console.print(table)
+    real = [r for r in rows if r["split_role"] == "train" and r["label"] == "real"]
+    generators = {r["generator"] for r in rows if r["split_role"] == "train" and r["label"] == "generated"}
+    console.print(
+        f"training: {len(real)} real photos of {len({r['identity'] for r in real if r['identity']})} known "
+        f"identities; {len(generators)} generators ({', '.join(sorted(generators))})"
+    )
