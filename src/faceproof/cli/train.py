@@ -109,3 +109,95 @@ def stats_cmd(manifest: ManifestPath = DEFAULT_MANIFEST) -> None:
         f"training: {len(real)} real photos of {len({r['identity'] for r in real if r['identity']})} known "
         f"identities; {len(generators)} generators ({', '.join(sorted(generators))})"
     )
+
+
+# ---------------------------------------------------------------- the learned models (faceproof.training.fit_*)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data", help="The development data: manifest.csv and the images (default: ../shared/data).", file_okay=False
+    ),
+]
+ModelsOut = Annotated[
+    Path | None,
+    typer.Option("--out", help="Where to write NAME.onnx and NAME.card.json (default: the package's models)."),
+]
+LearnedCache = Annotated[
+    Path, typer.Option("--learned-cache", help="fit_learned's feature table (reused when it exists).")
+]
+
+
+def _data_default() -> Path:
+    from faceproof.training.common import DEFAULT_DATA
+
+    return DEFAULT_DATA
+
+
+@app.command("learned")
+def learned_cmd(
+    data: DataDir = None,
+    cache: LearnedCache = Path("/tmp/faceproof_learned_features.npz"),
+    workers: Annotated[int, typer.Option(min=1, help="Feature-extraction processes.")] = 2,
+    sets: Annotated[str, typer.Option(help="Feature sets to cross-validate: all, shipped or none.")] = "all",
+    results: Annotated[Path | None, typer.Option(help="Write the evaluation table as JSON here.")] = None,
+    out: ModelsOut = None,
+) -> None:
+    """Fit the learned generated-face detector (linear probe on SFace activations): artefact learned_detector."""
+    from faceproof.training import fit_learned
+
+    if sets not in ("all", "shipped", "none"):
+        raise typer.BadParameter("one of all, shipped, none", param_hint="--sets")
+    path = fit_learned.run(data or _data_default(), cache, workers, sets, results, out)
+    console.print(f"wrote {path}")
+
+
+@app.command("blending")
+def blending_cmd(
+    data: DataDir = None,
+    copies: Annotated[int, typer.Option(min=1, help="Degraded copies (real + self-blend) per photo.")] = 8,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of the copies, blends and swaps (default: the shipped one).")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
+    report: Annotated[Path, typer.Option(help="Folder for report.md (held-out figures).")] = Path("reports/blending"),
+    out: ModelsOut = None,
+) -> None:
+    """Fit the blending-boundary (face-swap) detector on self-blended images: artefact blending_model."""
+    from faceproof.training import fit_blending
+
+    path = fit_blending.run(
+        data or _data_default(), copies, fit_blending.SEED if seed is None else seed, workers, report, out
+    )
+    console.print(f"wrote {path}")
+
+
+@app.command("fusion")
+def fusion_cmd(
+    data: DataDir = None,
+    cache: Annotated[Path, typer.Option(help="The measured rows (reused when they exist).")] = Path(
+        "/tmp/faceproof-fusion-rows.json"
+    ),
+    learned_cache: LearnedCache = Path("/tmp/faceproof_learned_features.npz"),
+    out: ModelsOut = None,
+) -> None:
+    """Fit the authenticity fusion (one logistic model per kind of fake): artefact authenticity_fusion."""
+    from faceproof.training import fit_fusion
+
+    path = fit_fusion.run(data or _data_default(), cache, learned_cache, out)
+    console.print(f"wrote {path}")
+
+
+@app.command("calibration")
+def calibration_cmd(
+    data: DataDir = None,
+    cache: Annotated[Path, typer.Option(help="Folder of the embedding cache.")] = Path("/tmp/faceproof-calibration"),
+    img_dir: Annotated[Path | None, typer.Option(help="Write the ROC/DET plots here.")] = Path("docs/img"),
+    embed_only: Annotated[bool, typer.Option("--embed-only", help="Fill the embedding cache and stop.")] = False,
+    out: ModelsOut = None,
+) -> None:
+    """Fit verification's score fusion, thresholds and uncertain band: artefact verification_calibration."""
+    from faceproof.training import fit_calibration
+
+    path = fit_calibration.run(data or _data_default(), cache, img_dir, out, embed_only)
+    console.print(f"wrote {path}" if path else "embedding cache filled")
