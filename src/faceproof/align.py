@@ -1,8 +1,17 @@
-"""Similarity alignment of a face to the 112x112 ArcFace template from its 5 keypoints.
+"""Two ways to cut a face out of an image: aligned to the recognizer's template, or square with context.
+
+``align_face``: similarity alignment of a face to the 112x112 ArcFace template from its 5 keypoints.
 
 Why a similarity (rotation + uniform scale + translation) and not a full affine: it keeps the face's proportions,
 which the recognizer was trained on. The transform is the least-squares Umeyama estimate, as in
 ``cv2.FaceRecognizerSF.alignCrop`` and InsightFace, so SFace sees exactly the crops it was trained with.
+
+``context_crop``: a square about the detected face box, ``context`` times its longer side, unrotated - what the
+learned authenticity detectors read (forehead, hair, jaw and a band of background stay in view, where blending
+boundaries and replay borders are). Training cuts its crops with this very function
+(:mod:`faceproof.training.faces`), so a detector sees in service exactly what it learned on. Where the crop
+leaves the image it is filled with mid-grey (0 after the networks' normalisation) rather than mirrored, so
+padding never invents texture.
 """
 
 from __future__ import annotations
@@ -50,3 +59,27 @@ def align_face(rgb: np.ndarray, keypoints: np.ndarray, size: int = ALIGNED_SIZE)
     template = ARCFACE_TEMPLATE * (size / ALIGNED_SIZE)
     matrix = similarity_transform(keypoints, template)
     return cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+
+
+#: Fill value where a context crop leaves the image.
+PAD_VALUE = 127
+
+
+def context_transform(box: tuple[float, float, float, float], size: int, context: float) -> np.ndarray:
+    """The 2x3 affine map from image pixels to a ``size`` square centred on ``box`` (x, y, w, h)."""
+    x, y, w, h = (float(v) for v in box)
+    scale = size / (context * max(w, h, 1.0))
+    cx, cy = x + w / 2.0, y + h / 2.0
+    return np.array([[scale, 0.0, size / 2.0 - scale * cx], [0.0, scale, size / 2.0 - scale * cy]], np.float64)
+
+
+def context_crop(
+    rgb: np.ndarray, box: tuple[float, float, float, float], size: int, context: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The square crop (size, size, 3) about ``box`` and its affine map from image pixels."""
+    m = context_transform(box, size, context)
+    interp = cv2.INTER_AREA if m[0, 0] < 1.0 else cv2.INTER_LINEAR
+    crop = cv2.warpAffine(
+        rgb, m, (size, size), flags=interp, borderMode=cv2.BORDER_CONSTANT, borderValue=(PAD_VALUE,) * 3
+    )
+    return crop, m

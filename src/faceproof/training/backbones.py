@@ -114,10 +114,17 @@ class EfficientNetLite0(nn.Module):
         self._bn1 = _bn(FEATURES)
         self._fc = nn.Linear(FEATURES, num_classes)
 
-    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
-        """The last feature map (N, 1280, H/32, W/32), after the head convolution."""
-        x = functional.relu6(self._bn0(self._conv_stem(x)))
-        for block in self._blocks:
+    def feature_map(self, x: torch.Tensor, frozen_stages: int = 0) -> torch.Tensor:
+        """The last feature map (N, 1280, H/32, W/32), after the head convolution.
+
+        ``frozen_stages``: the stem and that many stages run without gradients (cheaper fine-tuning on a CPU).
+        """
+        split = self.stage_ends[frozen_stages - 1] + 1 if frozen_stages else 0
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen_stages):
+            x = functional.relu6(self._bn0(self._conv_stem(x)))
+            for block in self._blocks[:split]:
+                x = block(x)
+        for block in self._blocks[split:]:
             x = block(x)
         return functional.relu6(self._bn1(self._conv_head(x)))
 

@@ -1,11 +1,9 @@
-"""Face crops with context, cut the same way for training and for the service, and a resumable crop cache.
+"""Face crops with context for training, cut by the service's own function, and a resumable crop cache.
 
 Why one crop function: a detector learns whatever differs between its classes, so real and fake faces - and the
-faces the service sees later - must be cut identically: a square about the detected face box, ``CONTEXT`` times
-its longer side (forehead, hair, jaw and a band of background stay in view, where blending boundaries and replay
-borders are), resampled to a fixed side. Where the crop leaves the image it is filled with mid-grey (0 after the
-network's normalisation) rather than mirrored, so padding never invents texture; tightly cropped data sets pad
-more, which is why the fraction padded is recorded and measured as a confound (docs/corpus.md).
+faces the service sees later - must be cut identically, by :func:`faceproof.align.context_crop` (a square about
+the detected face box, ``CONTEXT`` times its longer side, mid-grey where it leaves the image). Tightly cropped data
+sets pad more, which is why the fraction padded is recorded with every crop.
 
 The cache (``build_cache``) runs detection and the 478-point mesh once per corpus image and stores the crop and
 its landmarks in numbered shards, so a fit can be resumed and repeated without re-detecting: a stopped build
@@ -14,7 +12,7 @@ picks up at the first missing shard.
 
 from __future__ import annotations
 
-import csv
+import hashlib
 import json
 import logging
 from collections.abc import Iterable, Sequence
@@ -25,16 +23,21 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from faceproof.align import context_crop
+from faceproof.training.augment import FaceHint
+
 log = logging.getLogger(__name__)
 
 #: Crop side as a multiple of the face box's longer side.
 CONTEXT = 2.0
 #: Side of a cached crop in pixels (a model input is cut from it, see ``model_input``).
 CACHE_SIZE = 256
-PAD_VALUE = 127
 #: Images whose shorter side is below this are upscaled to it before detection.
 MIN_DETECT_SIDE = 192
 SHARD_ROWS = 500
+#: The learned crop detectors' view: network input side in pixels, and the crop's side relative to the face box.
+INPUT_SIZE = 160
+MODEL_CONTEXT = 1.5
 
 
 @dataclass(frozen=True)
@@ -46,25 +49,6 @@ class FaceCrop:
     landmarks: np.ndarray
     keypoints: np.ndarray
     padded: float
-
-
-def crop_transform(box: Sequence[float], size: int, context: float = CONTEXT) -> np.ndarray:
-    """The 2x3 affine map from image pixels to a ``size`` square centred on ``box`` (x, y, w, h)."""
-    x, y, w, h = (float(v) for v in box)
-    side = context * max(w, h, 1.0)
-    scale = size / side
-    cx, cy = x + w / 2.0, y + h / 2.0
-    return np.array([[scale, 0.0, size / 2.0 - scale * cx], [0.0, scale, size / 2.0 - scale * cy]], np.float64)
-
-
-def cut(rgb: np.ndarray, box: Sequence[float], size: int, context: float = CONTEXT) -> tuple[np.ndarray, np.ndarray]:
-    """The crop (size, size, 3) and its affine map; what the service feeds its learned detectors."""
-    m = crop_transform(box, size, context)
-    interp = cv2.INTER_AREA if m[0, 0] < 1.0 else cv2.INTER_LINEAR
-    crop = cv2.warpAffine(
-        rgb, m, (size, size), flags=interp, borderMode=cv2.BORDER_CONSTANT, borderValue=(PAD_VALUE,) * 3
-    )
-    return crop, m
 
 
 def _apply(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
@@ -83,7 +67,7 @@ def face_crop(
     size: int = CACHE_SIZE,
     context: float = CONTEXT,
 ) -> FaceCrop:
-    crop, m = cut(rgb, box, size, context)
+    crop, m = context_crop(rgb, tuple(box), size, context)
     h, w = rgb.shape[:2]
     inside = cv2.warpAffine(np.ones((h, w), np.uint8), m, (size, size), flags=cv2.INTER_NEAREST)
     marks = np.full((478, 3), np.nan) if landmarks is None else _apply(m, landmarks)
@@ -109,6 +93,40 @@ def detect_and_crop(rgb: np.ndarray, size: int = CACHE_SIZE) -> FaceCrop | None:
     face = faces[0]
     landmarks = get_facemesh().landmarks(rgb, face.box)
     return face_crop(rgb, face.box, face.keypoints, landmarks, size)
+
+
+def model_view(cache_crop: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+    """The network's input from a cached crop: the centre ``MODEL_CONTEXT`` face sizes, at ``INPUT_SIZE``.
+
+    Without ``rng`` this is exactly what the service cuts (:func:`service_view`); with it (training) the window is
+    jittered (scale 0.9-1.1, shift 4 %) and sometimes mirrored.
+    """
+    face = CACHE_SIZE / CONTEXT
+    cx = cy = CACHE_SIZE / 2.0
+    if rng is not None:
+        face *= float(rng.uniform(0.9, 1.1))
+        cx += float(rng.uniform(-0.04, 0.04)) * face * MODEL_CONTEXT
+        cy += float(rng.uniform(-0.04, 0.04)) * face * MODEL_CONTEXT
+    view, _ = context_crop(cache_crop, (cx - face / 2, cy - face / 2, face, face), INPUT_SIZE, MODEL_CONTEXT)
+    if rng is not None and rng.random() < 0.5:
+        view = view[:, ::-1]
+    return np.ascontiguousarray(view)
+
+
+def service_view(rgb: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """What the service feeds the detector for the face at ``box``: the cached crop's cut, then the model view."""
+    return model_view(context_crop(rgb, box, CACHE_SIZE, CONTEXT)[0])
+
+
+def hint(crops: CropSet, i: int) -> FaceHint:
+    """The face's place in a cached crop (the box is the centre square of one face size)."""
+    side = CACHE_SIZE / CONTEXT
+    lo = (CACHE_SIZE - side) / 2.0
+    return FaceHint(box=(lo, lo, side, side), keypoints=crops.keypoints[i].astype(np.float64))
+
+
+def has_mesh(crops: CropSet) -> np.ndarray:
+    return np.isfinite(crops.landmarks[:, :468, :2]).all(axis=(1, 2))
 
 
 @dataclass(frozen=True)
@@ -194,12 +212,24 @@ class CropSet:
             self.rgb[idx], self.landmarks[idx], self.keypoints[idx], self.padded[idx], [self.meta[i] for i in idx]
         )
 
+    @classmethod
+    def concat(cls, parts: Sequence[CropSet]) -> CropSet:
+        return cls(
+            np.concatenate([p.rgb for p in parts]),
+            np.concatenate([p.landmarks for p in parts]),
+            np.concatenate([p.keypoints for p in parts]),
+            np.concatenate([p.padded for p in parts]),
+            [m for p in parts for m in p.meta],
+        )
+
     def column(self, name: str) -> np.ndarray:
         return np.asarray([m[name] for m in self.meta])
 
 
 def load_cache(dirs: Iterable[Path]) -> CropSet:
     parts = [np.load(p) for d in dirs for p in sorted(Path(d).glob("shard_*[0-9].npz"))]
+    if not parts:
+        raise FileNotFoundError(f"no crop cache in {[str(d) for d in dirs]}: build it first (faceproof train crops)")
     return CropSet(
         rgb=np.concatenate([p["rgb"] for p in parts]),
         landmarks=np.concatenate([p["landmarks"] for p in parts]),
@@ -209,23 +239,29 @@ def load_cache(dirs: Iterable[Path]) -> CropSet:
     )
 
 
-def read_rows(manifest_csv: Path, keep: dict[str, Sequence[str]] | None = None) -> list[CacheRow]:
-    """Rows of a corpus manifest (``.csv`` or ``.csv.gz``) whose columns take one of the ``keep`` values."""
-    import gzip
+def selection_key(path: str) -> int:
+    """A stable pseudo-random rank per file: taking the lowest ranks gives the same subset on every machine,
+    whatever else was added to or removed from the corpus."""
+    return int(hashlib.sha1(path.encode()).hexdigest()[:12], 16)
 
-    opener = gzip.open if manifest_csv.suffix == ".gz" else open
-    with opener(manifest_csv, "rt", newline="") as fh:
-        out = []
-        for r in csv.DictReader(fh):
-            if keep and any(r.get(k, "") not in v for k, v in keep.items()):
-                continue
-            out.append(
-                CacheRow(
-                    path=r["path"],
-                    label=r["label"],
-                    generator=r.get("generator", ""),
-                    identity=r.get("identity", ""),
-                    source=r.get("source_repo", ""),
-                )
-            )
+
+def corpus_rows(
+    manifest: Path, corpus_dir: Path, dev_set: Path | None, sources: Sequence[str], limit: int | None = None
+) -> dict[str, tuple[Path, list[CacheRow]]]:
+    """Per source slug, the image root and the rows to cache: the ``limit`` lowest :func:`selection_key` rows
+    (all when ``limit`` is None). The development set's rows live under ``dev_set``."""
+    from faceproof.training.corpus import DEV_SOURCE, read_manifest, slug_of
+
+    by_source: dict[str, list[CacheRow]] = {s: [] for s in sources}
+    for r in read_manifest(manifest):
+        slug = slug_of(r)
+        if slug not in by_source:
+            continue
+        path = r["source_path"] if slug == DEV_SOURCE else r["path"]
+        by_source[slug].append(CacheRow(path, r["label"], r["generator"], r["identity"] or path, slug))
+    out = {}
+    for slug, rows in by_source.items():
+        rows.sort(key=lambda row: selection_key(row.path))
+        root = dev_set if slug == DEV_SOURCE and dev_set is not None else corpus_dir
+        out[slug] = (root, rows[:limit] if limit else rows)
     return out

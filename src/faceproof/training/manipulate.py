@@ -278,3 +278,73 @@ def swap_faces(
     alpha = cv2.GaussianBlur(cv2.erode(mask, np.ones((3, 3), np.uint8)), (0, 0), feather).astype(np.float32) / 255.0
     out = warped.astype(np.float32) * alpha[..., None] + dst_rgb.astype(np.float32) * (1.0 - alpha[..., None])
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
+ReplayKind = Literal["screen", "print"]
+
+
+def glare(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A specular reflection on the glass or glossy paper: a soft, bright, slightly elongated blob."""
+    h, w = rgb.shape[:2]
+    cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+    sx, sy = rng.uniform(0.08, 0.3) * w, rng.uniform(0.05, 0.2) * h
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    blob = np.exp(-(((xx - cx) / sx) ** 2 + ((yy - cy) / sy) ** 2) / 2.0)
+    strength = rng.uniform(0.25, 0.8)
+    out = rgb.astype(np.float32) + (255.0 - rgb.astype(np.float32)) * (strength * blob)[..., None]
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def perspective(rgb: np.ndarray, rng: np.random.Generator, max_shift: float = 0.06) -> np.ndarray:
+    """The replayed picture seen at an angle: each corner moved by up to ``max_shift`` of the side."""
+    h, w = rgb.shape[:2]
+    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    dst = src + rng.uniform(-max_shift, max_shift, (4, 2)).astype(np.float32) * np.float32([w, h])
+    m = cv2.getPerspectiveTransform(src, dst)
+    return cv2.warpPerspective(rgb, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def bezel(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The edge of the screen or the print in view: a dark (screen) or light (paper) band along one or two sides,
+    with the room's colour beyond it."""
+    out = rgb.copy()
+    h, w = rgb.shape[:2]
+    dark = rng.random() < 0.6
+    frame = rng.integers(5, 40, 3) if dark else rng.integers(200, 250, 3)
+    room = rng.integers(40, 200, 3)
+    for side in rng.choice(4, int(rng.integers(1, 3)), replace=False):
+        width = int(rng.uniform(0.04, 0.15) * (w if side in (1, 3) else h))
+        room_w = int(rng.uniform(0.0, 1.0) * width)
+        if side == 0:
+            out[:width] = frame
+            out[: room_w // 2] = room
+        elif side == 1:
+            out[:, w - width :] = frame
+            out[:, w - room_w // 2 :] = room
+        elif side == 2:
+            out[h - width :] = frame
+            out[h - room_w // 2 :] = room
+        else:
+            out[:, :width] = frame
+            out[:, : room_w // 2] = room
+    return out
+
+
+def replay(rgb: np.ndarray, kind: ReplayKind, seed: int) -> np.ndarray:
+    """A simulated presentation attack: ``rgb`` shown on a screen or printed, then photographed.
+
+    The display or print itself (sub-pixel grid and moiré, or half-tone dots and paper; gamut, gamma, black level)
+    is :func:`faceproof.authenticity.recapture.make_recapture_variants`; around it, with their own probabilities,
+    what a camera pointed at a replay also catches: the picture at an angle, a glare, the bezel or paper edge.
+    """
+    from faceproof.authenticity.recapture import make_recapture_variants
+
+    rng = np.random.default_rng(seed)
+    out = make_recapture_variants(rgb, int(rng.integers(2**31)))[kind]
+    if rng.random() < 0.5:
+        out = perspective(out, rng)
+    if rng.random() < 0.3:
+        out = glare(out, rng)
+    if rng.random() < 0.35:
+        out = bezel(out, rng)
+    return out

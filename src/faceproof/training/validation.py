@@ -1,0 +1,186 @@
+"""Validation of a crop detector, the same way for every one: held-out people, unseen methods, everyday damage.
+
+Why shared: the swap and the replay detector must be judged by one yardstick, and that yardstick is what the
+service will meet - real photos of people never trained on, fakes made by methods never trained on, each set
+clean and again under seeded damage (low resolution + heavy JPEG, blur + noise, a mask, JPEG, a crop through the
+face). The operating threshold is the logit that flags ``TARGET_FALSE_FLAGS`` of the held-out real photos, clean
+and damaged together; every fake set reports its AUC against those photos and its detection at that threshold,
+every real source its own false-flag rate, so no one source can hide behind the others. Scores come from the
+exported ONNX graph itself, not from the torch model it was made from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from faceproof.training.augment import combine
+from faceproof.training.faces import INPUT_SIZE, CropSet, hint, load_cache, model_view
+
+#: Fraction of held-out real photos the operating threshold flags.
+TARGET_FALSE_FLAGS = 0.01
+#: Largest number of images scored per validation set (each is scored clean and under every damage).
+EVAL_CAP = 600
+#: Real photos from sources no detector trains on (validation set name -> crop cache folder): LFW colour photos,
+#: the real half of the hand-edited set, the development set's people.
+UNSEEN_REAL = {
+    "lfw_colour": "lfw_faceswap_real",
+    "edited_set_real": "real_and_fake_face_real",
+    "dev_set_real": "dev_real",
+}
+#: Share of a training source's people held out for validation.
+DEFAULT_HELD_OUT = 0.1
+VALIDATION_DAMAGES = (("lowres", "jpeg"), ("gaussian_blur", "noise"), ("mask",), ("jpeg",), ("crop",))
+
+
+def views(images: np.ndarray, crops_for_hints: CropSet | None, damage: tuple[str, ...] | None, seed: int) -> np.ndarray:
+    """Model views of cached crops, optionally each with one seeded damage combination."""
+    out = []
+    for i, image in enumerate(images):
+        shown = image
+        if damage:
+            rng = np.random.default_rng([seed, i])
+            face = hint(crops_for_hints, i) if crops_for_hints is not None else None
+            shown = combine(list(damage), image, rng, face)
+        out.append(model_view(shown))
+    return np.stack(out) if out else np.zeros((0, INPUT_SIZE, INPUT_SIZE, 3), np.uint8)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Logits of one validation set, clean and under each damage (keyed ``clean`` or ``a+b``)."""
+
+    logits: dict[str, np.ndarray]
+
+    def all(self) -> np.ndarray:
+        return np.concatenate(list(self.logits.values()))
+
+
+def score_set(predict, images: np.ndarray, crops: CropSet | None, seed: int) -> Scored:
+    out = {"clean": predict(views(images, crops, None, seed))}
+    for damage in VALIDATION_DAMAGES:
+        out["+".join(damage)] = predict(views(images, crops, damage, seed))
+    return Scored(out)
+
+
+def auc(real: np.ndarray, fake: np.ndarray) -> float:
+    y = np.r_[np.zeros(len(real)), np.ones(len(fake))]
+    return float(roc_auc_score(y, np.r_[real, fake]))
+
+
+def threshold_at(real_logits: np.ndarray, share: float = TARGET_FALSE_FLAGS) -> float:
+    """The logit above which ``share`` of real photos lie (the operating point)."""
+    return float(np.quantile(real_logits, 1.0 - share))
+
+
+def report(real: dict[str, Scored], fakes: dict[str, Scored]) -> dict[str, object]:
+    """AUC of every fake set against all held-out real photos (clean, and per damage), detection at the 1 %
+    threshold, and the false-flag rate of each real source at that threshold."""
+    all_real = np.concatenate([s.all() for s in real.values()])
+    thr = threshold_at(all_real)
+    real_clean = np.concatenate([s.logits["clean"] for s in real.values()])
+    out: dict[str, object] = {"threshold_logit": thr, "real_count": int(all_real.size), "methods": {}}
+    for name, s in fakes.items():
+        per = {}
+        for key, logits in s.logits.items():
+            real_k = np.concatenate([r.logits[key] for r in real.values()])
+            per[key] = {"auc": round(auc(real_k, logits), 4), "detected": round(float((logits >= thr).mean()), 4)}
+        per["all"] = {
+            "auc": round(auc(all_real, s.all()), 4),
+            "detected": round(float((s.all() >= thr).mean()), 4),
+            "auc_vs_clean_real": round(auc(real_clean, s.logits["clean"]), 4),
+        }
+        out["methods"][name] = per  # type: ignore[index]
+    out["real_false_flags"] = {
+        name: {key: round(float((v >= thr).mean()), 4) for key, v in s.logits.items()} for name, s in real.items()
+    }
+    return out
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def held_out(identity: str, share: float = DEFAULT_HELD_OUT) -> bool:
+    """A stable, seedless split by person: the same identity is always on the same side, in every run."""
+    return int(hashlib.sha1(identity.encode()).hexdigest()[:8], 16) % 1000 < share * 1000
+
+
+def onnx_predictor(onnx_bytes: bytes, threads: int = 2, batch: int = 32):
+    """Logits from the exported graph (validation runs the very graph that ships)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    session = ort.InferenceSession(onnx_bytes, opts, providers=["CPUExecutionProvider"])
+
+    def predict(crops: np.ndarray) -> np.ndarray:
+        out = [
+            session.run(["logit"], {"image": crops[i : i + batch].astype(np.float32)})[0]
+            for i in range(0, len(crops), batch)
+        ]
+        return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+    return predict
+
+
+def cap(crops: CropSet, cap: int, seed: int) -> CropSet:
+    if len(crops.meta) <= cap:
+        return crops
+    keep = np.zeros(len(crops.meta), bool)
+    keep[np.random.default_rng(seed).choice(len(crops.meta), cap, replace=False)] = True
+    return crops.subset(keep)
+
+
+@dataclass(frozen=True)
+class Split:
+    """Training crops (real photos of the training people) and the validation sets, by name."""
+
+    train: CropSet
+    real: dict[str, CropSet]
+    fakes: dict[str, CropSet]
+
+
+def split(
+    cache_root: Path,
+    train_sources: tuple[str, ...],
+    eval_real: dict[str, str],
+    eval_fake: dict[str, str],
+    train_fakes: tuple[str, ...] = (),
+    held_out_share: dict[str, float] | None = None,
+) -> Split:
+    """Load the crop caches: ``train_sources`` (and ``train_fakes``) split by person, the held-out people of each
+    becoming a validation set of its own; ``eval_*`` map a validation set's name to a cache folder.
+
+    ``held_out_share``: per source, the share of its people held out (default 10 %); a source of few people
+    (NUAA's 15) needs a larger share to leave anyone to validate on.
+    """
+    crops = load_cache([cache_root / s for s in (*train_sources, *train_fakes)])
+    source = crops.column("source")
+    shares = held_out_share or {}
+    held = np.array(
+        [held_out(i, shares.get(s, DEFAULT_HELD_OUT)) for i, s in zip(crops.column("identity"), source, strict=True)]
+    )
+    real = {f"{s}_heldout": crops.subset(held & (source == s)) for s in train_sources}
+    fakes = {f"{s}_heldout": crops.subset(held & (source == s)) for s in train_fakes}
+    real.update({name: load_cache([cache_root / folder]) for name, folder in eval_real.items()})
+    fakes.update({name: load_cache([cache_root / folder]) for name, folder in eval_fake.items()})
+    return Split(train=crops.subset(~held), real=real, fakes=fakes)
+
+
+def score_sets(predict, sets: dict[str, CropSet], seed: int) -> dict[str, Scored]:
+    return {
+        name: score_set(predict, cap(c, EVAL_CAP, seed).rgb, cap(c, EVAL_CAP, seed), seed)
+        for name, c in sets.items()
+        if c.meta
+    }
+
+
+def write_report(path: Path, data: dict[str, object]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
