@@ -111,15 +111,29 @@ def test_profile_keeps_reality_baseline_and_catches_a_swap(client: TestClient) -
     assert verdict["verdict"] != "genuine", verdict["reasons"]
 
 
+def swap_evidence(inner: float, outer: float, sface: float, dlib: float) -> dict[str, float]:
+    """What consistency.swap_evidence measures, for a probe with these similarities to the profile."""
+    return {
+        "sface_similarity": sface,
+        "dlib_similarity": dlib,
+        "model_disagreement": consistency.model_disagreement(sface, dlib),
+        "inner_similarity": inner,
+        "outer_similarity": outer,
+        "region_gap": inner - outer,
+        "geometry_agreement": 1.0,
+        "quality_issues": 0.0,
+    }
+
+
 def test_a_swap_alarm_on_a_damaged_photo_makes_a_match_inconclusive() -> None:
-    # The inner/outer check compares the face's surroundings with the enrolment photos; on a blurred, cropped or
+    # The swap check compares the face's surroundings with the enrolment photos; on a blurred, cropped or
     # tiny face they differ for reasons of their own (measured: noisy or cropped genuine probes crossed the gap
     # threshold). So with quality problems the finding is reported but not decisive, and a matching identity is
     # then neither vouched for (`genuine`) nor accused (`suspected_fake`): `inconclusive`, with the reason.
     analysis = faceproof.analyze(fixture_path("df01_03.jpg"))
     match = load_calibration().decide(0.8, None)  # a clear SFace match
     assert match.same_person
-    swapish = consistency.RegionScores(inner=0.79, outer=0.40)  # gap 0.39, above the 0.32 centre
+    swapish = swap_evidence(inner=0.79, outer=0.15, sface=0.40, dlib=0.95)  # inner face only, dlib convinced
 
     clean = consistency.identity_consistency(swapish)
     limited = consistency.identity_consistency(swapish, ("low_sharpness",))
@@ -134,7 +148,7 @@ def test_a_swap_alarm_on_a_damaged_photo_makes_a_match_inconclusive() -> None:
     doubted = decide_verdict(match, False, ("low_sharpness",), geometry_agreement({}, {}), report)
     assert doubted.verdict == "inconclusive"
     assert doubted.reasons[0].startswith("identity matches, but a face swap cannot be ruled out on this photo")
-    agreeing = consistency.identity_consistency(consistency.RegionScores(inner=0.79, outer=0.70), ("low_sharpness",))
+    agreeing = consistency.identity_consistency(swap_evidence(0.79, 0.70, 0.75, 0.97), ("low_sharpness",))
     vouched = decide_verdict(
         match, False, ("low_sharpness",), geometry_agreement({}, {}), assess(analysis, conditioned=[agreeing])
     )

@@ -108,7 +108,11 @@ def verify_probe(
     agreement = geometry_agreement(measurements, profile.summary.get("geometry", {}))
     features = feature_values(probe.findings)
     regions = consistency.region_scores(probe.embeddings, enrolled)
-    conditioned = [consistency.identity_consistency(regions, consistency.check_limits(s.quality.reasons, features))]
+    if regions is not None and (match.same_person or regions.inner >= consistency.INNER_MATCH):
+        probe.ensure_dlib()  # the swap model weighs both identity models (a swap convinces dlib, not SFace)
+    evidence = consistency.swap_evidence(probe.embeddings, enrolled, agreement.agreement, s.quality.reasons)
+    limits = consistency.check_limits(s.quality.reasons, features)
+    conditioned = [consistency.identity_consistency(evidence, limits, match.same_person)]
     population = load_fusion().population_scale
     baseline = profile.summary.get("reality_baseline", {})
     conditioned.append(consistency.baseline_deviation(features, baseline, population))

@@ -8,7 +8,11 @@ Two checks no single-image detector can make, because they need a reference of t
    inner face alone (everything outside its landmark hull greyed out) and the outer face alone (the inner hull
    filled with the skin colour) with the same SFace network, and compare each with the same regions of the
    enrolment photos. A genuine photo matches the profile on both; a swap of the enrolled person's face onto
-   someone else matches on the inner face only.
+   someone else matches on the inner face only. That is not the only trace: the two identity models disagree
+   (dlib, which reads mostly the inner face, is convinced; SFace, which also reads the head, is not) and the
+   geometry drifts from the person's own. :func:`swap_evidence` measures all of it and a logistic regression
+   learnt from swaps onto enrolled people (artefact ``profile_swap``, :mod:`faceproof.training.fit_profile_swap`;
+   docs/profile-swap.md) weighs it; crossing its threshold makes the verdict ``suspected_fake``.
 2. **Reality baseline**: the authenticity features measured on the enrolment photos (the person's cameras,
    lighting, skin texture), kept as mean and standard deviation per feature in the profile summary. A probe whose
    features sit far outside that spread is reported, with the feature.
@@ -27,10 +31,27 @@ import numpy as np
 
 from faceproof.align import align_face
 from faceproof.authenticity.base import Finding
-from faceproof.measure.identity import cosine
-from faceproof.models import sface
+from faceproof.decision.calibration import load_calibration
+from faceproof.measure.identity import DLIB_KEY, SFACE_KEY, cosine
+from faceproof.models import artifact, sface
+from faceproof.models.lazy import Lazy
 
 SIGNAL = "consistency"
+#: The learned swap-against-the-profile model (:mod:`faceproof.training.fit_profile_swap`).
+ARTIFACT = "profile_swap"
+#: What :func:`swap_evidence` measures (the model's card names the subset it reads).
+FEATURES = (
+    "sface_similarity",
+    "dlib_similarity",
+    "model_disagreement",
+    "inner_similarity",
+    "outer_similarity",
+    "region_gap",
+    "geometry_agreement",
+    "quality_issues",
+    "sface_below_enrolment",
+    "outer_below_enrolment",
+)
 INNER_KEY = f"sface-inner@{sface.MODEL_VERSION}"
 OUTER_KEY = f"sface-outer@{sface.MODEL_VERSION}"
 REGION_KEYS = (INNER_KEY, OUTER_KEY)
@@ -48,12 +69,9 @@ INNER_LANDMARKS = (
 )  # fmt: skip
 #: How far the inner hull is grown, as a fraction of the inter-ocular distance (a swap's blend reaches beyond it).
 DILATE_IPD = 0.12
-#: Inner similarity must clear this before an outer mismatch means anything (else it is simply another person).
+#: Inner similarity that makes the swap model apply even when the identity did not match (else it applies only to
+#: matches: anything else is simply another person, and an impostor's two identity models disagree as a swap's do).
 INNER_MATCH = 0.45
-#: (inner - outer) similarity gap at which a swap becomes more likely than not. Measured (docs/authenticity.md): genuine
-#: probes vs their own profile max 0.265 (45 photos, 13 people); landmark-warped swaps median 0.47.
-GAP_CENTRE = 0.32
-GAP_WIDTH = 0.06
 #: Confidence of the swap finding when the probe has quality problems (blur, a face cut by the border, a tiny
 #: face, ...): the outer face then differs from the enrolment photos for reasons of its own, so the finding is
 #: reported but not decisive; verification answers ``inconclusive`` rather than ``genuine`` when it fires
@@ -127,6 +145,67 @@ def region_scores(probe: dict[str, np.ndarray], enrolled: list[dict[str, np.ndar
     return RegionScores(inner=inner, outer=outer)
 
 
+def model_disagreement(sface_similarity: float, dlib_similarity: float) -> float:
+    """dlib's calibrated log-likelihood ratio of "same person" minus SFace's (NaN without dlib)."""
+    if not np.isfinite(dlib_similarity):
+        return float("nan")
+    x = np.array([[np.clip(sface_similarity, -1, 1), np.clip(dlib_similarity, -1, 1)]], np.float64)
+    out = load_calibration().model.run({"x": x}, ["logit_sface", "logit_dlib"])
+    return float(out["logit_dlib"][0] - out["logit_sface"][0])
+
+
+def swap_evidence(
+    probe: dict[str, np.ndarray],
+    enrolled: list[dict[str, np.ndarray]],
+    geometry_agreement: float,
+    quality_reasons: Sequence[str],
+) -> dict[str, float] | None:
+    """The measurements the learned swap model reads, of one probe against the profile's images (None without
+    region templates). ``dlib_similarity`` and ``model_disagreement`` are NaN when the probe has no dlib template.
+
+    ``model_disagreement`` is dlib's calibrated log-likelihood ratio minus SFace's (the verification calibration's
+    single-model heads), so the two models are compared on one scale: a swap's inner face convinces dlib far more
+    than SFace, which also reads the head around it. ``sface_below_enrolment`` / ``outer_below_enrolment``: how
+    far the probe's SFace / outer-face similarity lies below that between the enrolment photos themselves (NaN
+    for a one-photo profile): a person whose own photos differ a lot is not suspicious for differing.
+    """
+    regions = region_scores(probe, enrolled)
+    if regions is None or SFACE_KEY not in probe:
+        return None
+    s = float(np.mean([cosine(probe[SFACE_KEY], e[SFACE_KEY]) for e in enrolled if SFACE_KEY in e]))
+    dlibs = [cosine(probe[DLIB_KEY], e[DLIB_KEY]) for e in enrolled if DLIB_KEY in e] if DLIB_KEY in probe else []
+    d = float(np.mean(dlibs)) if dlibs else float("nan")
+    pair_sface, pair_outer = enrolment_agreement(enrolled)
+    return {
+        "sface_similarity": s,
+        "dlib_similarity": d,
+        "model_disagreement": model_disagreement(s, d),
+        "inner_similarity": regions.inner,
+        "outer_similarity": regions.outer,
+        "region_gap": regions.gap,
+        "geometry_agreement": float(geometry_agreement),
+        "quality_issues": float(len(quality_reasons)),
+        "sface_below_enrolment": pair_sface - s,
+        "outer_below_enrolment": pair_outer - regions.outer,
+    }
+
+
+def enrolment_agreement(enrolled: list[dict[str, np.ndarray]]) -> tuple[float, float]:
+    """Mean SFace and outer-face similarity between the profile's own enrolment photos (NaN with fewer than two):
+    how alike this person's photos are, the yardstick a probe's similarities are read against."""
+    sface_pairs, outer_pairs = [], []
+    for i, a in enumerate(enrolled):
+        for b in enrolled[i + 1 :]:
+            if SFACE_KEY in a and SFACE_KEY in b:
+                sface_pairs.append(cosine(a[SFACE_KEY], b[SFACE_KEY]))
+            if OUTER_KEY in a and OUTER_KEY in b:
+                outer_pairs.append(cosine(a[OUTER_KEY], b[OUTER_KEY]))
+    return (
+        float(np.mean(sface_pairs)) if sface_pairs else float("nan"),
+        float(np.mean(outer_pairs)) if outer_pairs else float("nan"),
+    )
+
+
 def check_limits(quality_reasons: Sequence[str], features: dict[str, float]) -> tuple[str, ...]:
     """What limits the swap check on this probe: its quality problems, and sensor noise (``features`` are the
     probe's authenticity features)."""
@@ -134,33 +213,106 @@ def check_limits(quality_reasons: Sequence[str], features: dict[str, float]) -> 
     return (*quality_reasons, "sensor_noise") if noisy else tuple(quality_reasons)
 
 
-def identity_consistency(scores: RegionScores | None, quality_limits: Sequence[str] = ()) -> Finding:
-    """The swap finding: high when the inner face matches the profile but the outer face does not.
+@dataclass(frozen=True)
+class SwapModel:
+    """The learned swap-against-the-profile model: a logistic regression over :data:`FEATURES` (artefact
+    ``profile_swap``) and its operating threshold on the logit scale."""
 
-    ``quality_limits`` are what limits the check on this probe (:func:`check_limits`); with any, the finding
-    has LIMITED_CONFIDENCE.
+    model: artifact.Artifact
+    features: tuple[str, ...]
+    threshold: float
+    neutral: dict[str, float]
+    #: (SFace, outer-face) similarity between two enrolment photos of a typical person: stands in for a one-photo
+    #: profile's unknown agreement in the ``*_below_enrolment`` features.
+    typical_enrolment: tuple[float, float] = (float("nan"), float("nan"))
+
+    @classmethod
+    def from_artifact(cls, model: artifact.Artifact) -> SwapModel:
+        p = model.parameters
+        try:
+            features = tuple(str(f) for f in p["features"])
+            threshold = float(p["threshold_logit"])
+            neutral = {str(k): float(v) for k, v in p["neutral"].items()}
+            typical = tuple(float(v) for v in p.get("typical_enrolment_agreement", (np.nan, np.nan)))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"malformed {ARTIFACT} card: {exc!r}") from exc
+        if set(features) - set(FEATURES) or set(features) - set(neutral):
+            raise ValueError(f"{ARTIFACT} reads features this code does not measure: {features}")
+        return cls(model, features, threshold, neutral, (typical[0], typical[1]))
+
+    def logit(self, evidence: dict[str, float]) -> tuple[float, dict[str, float]]:
+        """(logit, per-feature terms) of one probe; a missing or NaN measurement counts at its neutral value."""
+        evidence = dict(evidence)
+        for key, probe_key, typical in (
+            ("sface_below_enrolment", "sface_similarity", self.typical_enrolment[0]),
+            ("outer_below_enrolment", "outer_similarity", self.typical_enrolment[1]),
+        ):
+            if not np.isfinite(evidence.get(key, np.nan)):
+                evidence[key] = typical - evidence.get(probe_key, np.nan)
+        row = [evidence.get(f, np.nan) for f in self.features]
+        row = [self.neutral[f] if not np.isfinite(v) else v for f, v in zip(self.features, row, strict=True)]
+        out = self.model.run({"x": np.array([row], np.float32)}, ["logit", "terms"])
+        terms = {f: float(t) for f, t in zip(self.features, out["terms"][0], strict=True)}
+        return float(out["logit"][0]), terms
+
+
+_swap_model: Lazy[SwapModel] = Lazy(lambda: SwapModel.from_artifact(artifact.load(ARTIFACT)))
+
+
+def load_swap_model() -> SwapModel:
+    """The shipped ``profile_swap`` model, read once per process."""
+    return _swap_model.get()
+
+
+def _sigmoid(x: float) -> float:
+    return float(1.0 / (1.0 + np.exp(-x)))
+
+
+def identity_consistency(
+    evidence: dict[str, float] | None, quality_limits: Sequence[str] = (), identity_matched: bool = False
+) -> Finding:
+    """The swap finding: the learned model's verdict on :func:`swap_evidence` (None: no region templates).
+
+    The model runs when the probe could pass as the person: its identity matched the profile
+    (``identity_matched``) or its inner face does (INNER_MATCH); otherwise it is simply someone else.
+
+    The score is ``sigmoid(logit - threshold)``, so it crosses 0.5 exactly at the model's operating threshold and a
+    finding that crosses it is decisive (the engine's conditioned rule). ``quality_limits`` are what limits the
+    check on this probe (:func:`check_limits`); with any, the finding has LIMITED_CONFIDENCE and is reported but
+    not decisive (verification then answers ``inconclusive`` instead of ``genuine``).
     """
-    if scores is None:
+    if evidence is None:
         return Finding(SIGNAL, 0.0, 0.0, "swapped", "no region templates to compare (no face mesh)")
-    if scores.inner < INNER_MATCH:
+    inner, outer = evidence["inner_similarity"], evidence["outer_similarity"]
+    if inner < INNER_MATCH and not identity_matched:
         return Finding(
             SIGNAL, 0.0, 0.2, "swapped",
-            f"inner face does not match the profile (similarity {scores.inner:.2f}); nothing to check",
-            {"inner_similarity": scores.inner, "outer_similarity": scores.outer},
+            f"inner face does not match the profile (similarity {inner:.2f}); nothing to check",
+            {"inner_similarity": inner, "outer_similarity": outer},
         )  # fmt: skip
-    score = float(1.0 / (1.0 + np.exp(-(scores.gap - GAP_CENTRE) / GAP_WIDTH)))
+    model = load_swap_model()
+    logit, terms = model.logit(evidence)
+    score = _sigmoid(logit - model.threshold)
+    probability, at = _sigmoid(logit), _sigmoid(model.threshold)
+    dlib = evidence.get("dlib_similarity", float("nan"))
+    numbers = (
+        f"inner face {inner:.2f} / outer face {outer:.2f}, SFace {evidence['sface_similarity']:.2f} / "
+        + (f"dlib {dlib:.2f}" if np.isfinite(dlib) else "dlib not computed")
+        + f", geometry agreement {evidence['geometry_agreement']:.2f}"
+    )
     if score >= 0.5:
+        top = ", ".join(f for f, t in sorted(terms.items(), key=lambda kv: -kv[1])[:2] if t > 0)
         message = (
-            f"inner face matches the profile ({scores.inner:.2f}) but the outer face does not ({scores.outer:.2f}): "
-            "the pattern of a face swap"
+            f"swap onto the enrolled person's face: learned swap probability {probability:.2f} >= threshold "
+            f"{at:.2f} ({numbers}; strongest: {top or 'none'})"
         )
     else:
-        message = f"inner ({scores.inner:.2f}) and outer ({scores.outer:.2f}) face agree with the profile"
+        message = f"consistent with the profile: learned swap probability {probability:.2f} < {at:.2f} ({numbers})"
     confidence = 0.9
     if quality_limits:
         confidence = LIMITED_CONFIDENCE
         message += f" (photo quality limits this check: {', '.join(quality_limits)})"
-    features = {"inner_similarity": scores.inner, "outer_similarity": scores.outer, "gap": scores.gap}
+    features = {**evidence, "swap_logit": logit, "swap_probability": probability}
     return Finding(SIGNAL, score, confidence, "swapped", message, features)
 
 

@@ -111,6 +111,26 @@ def stats_cmd(manifest: ManifestPath = DEFAULT_MANIFEST) -> None:
     )
 
 
+@app.command("profile-swap")
+def profile_swap_cmd(
+    corpus: Annotated[
+        Path, typer.Option("--corpus", help="The LFW-derived corpus (images/First_Last_0001.jpg).")
+    ] = Path("/work/corpus/lfw_gray"),
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Where to write the artefact (default: the package).")
+    ] = None,
+    cache: Annotated[Path, typer.Option("--cache", help="Measurement cache (resumed).")] = Path(
+        "/work/cache/profile_swap"
+    ),
+    seed: Annotated[int | None, typer.Option(help="Seed (default: the shared training seed).")] = None,
+) -> None:
+    """Learn the swap-against-the-profile model (``profile_swap``) from swaps onto enrolled LFW people."""
+    from faceproof.training import common, fit_profile_swap
+
+    report = fit_profile_swap.main(corpus, out, seed if seed is not None else common.SEED, cache)
+    console.print_json(data={"people": report["people"], "validation": report["validation"]})
+
+
 # ---------------------------------------------------------------- the learned models (faceproof.training.fit_*)
 
 DataDir = Annotated[
