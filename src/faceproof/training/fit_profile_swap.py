@@ -344,7 +344,7 @@ def verdict(row: dict[str, Any], fired: bool, *, decisive_rule: bool = True) -> 
 
 
 def _hand_set_fired(row: dict[str, Any]) -> bool:
-    """The rule this model replaces: inner - outer gap >= 0.32 once the inner face matches (GAP_CENTRE)."""
+    """The rule this model replaces: inner - outer gap >= 0.32 once the inner face matches (the former GAP_CENTRE)."""
     e = row["evidence"]
     return e is not None and e["inner_similarity"] >= consistency.INNER_MATCH and e["region_gap"] >= 0.32
 
