@@ -59,19 +59,26 @@ def sbi_sampler(crops: CropSet) -> finetune.Sampler:
     return sample
 
 
-def made_swaps(crops: CropSet, method: str, count: int, seed: int) -> np.ndarray:
-    """``count`` landmark swaps (``poisson`` or ``alpha``) between random pairs of different people in ``crops``."""
+def made_swaps(crops: CropSet, method: str, count: int, seed: int) -> CropSet:
+    """``count`` landmark swaps (``poisson`` or ``alpha``) between random pairs of different people in ``crops``:
+    the destination photos (their geometry, which the swap keeps) with the swapped pixels."""
     usable = np.flatnonzero(has_mesh(crops))
     ids = crops.column("identity")
     rng = np.random.default_rng(seed)
-    out = []
-    while len(out) < count:
+    pairs: list[tuple[int, int]] = []
+    while len(pairs) < count:
         a, b = (int(v) for v in rng.choice(usable, 2, replace=False))
-        if ids[a] == ids[b]:
-            continue
-        lm = crops.landmarks.astype(np.float64)
-        out.append(swap_faces(crops.rgb[a], lm[a], crops.rgb[b], lm[b], int(rng.integers(2**31)), method=method))  # type: ignore[arg-type]
-    return np.stack(out)
+        if ids[a] != ids[b]:
+            pairs.append((a, b))
+    lm = crops.landmarks.astype(np.float64)
+    swapped = [
+        swap_faces(crops.rgb[a], lm[a], crops.rgb[b], lm[b], int(rng.integers(2**31)), method=method)  # type: ignore[arg-type]
+        for a, b in pairs
+    ]
+    dst = np.array([b for _, b in pairs])
+    return CropSet(
+        np.stack(swapped), crops.landmarks[dst], crops.keypoints[dst], crops.padded[dst], [crops.meta[b] for b in dst]
+    )
 
 
 def validate(onnx_bytes: bytes, data: validation.Split, seed: int) -> dict[str, object]:
@@ -81,8 +88,8 @@ def validate(onnx_bytes: bytes, data: validation.Split, seed: int) -> dict[str, 
     fakes = validation.score_sets(predict, data.fakes, seed)
     pool = CropSet.concat([c for name, c in data.real.items() if name.endswith("_heldout")])
     for method in MADE_SWAPS:
-        images = made_swaps(pool, method, SWAPS_PER_METHOD, seed)
-        fakes[f"landmark_{method}"] = validation.score_set(predict, images, None, seed)
+        swaps = made_swaps(pool, method, SWAPS_PER_METHOD, seed)
+        fakes[f"landmark_{method}"] = validation.score_set(predict, swaps.rgb, swaps, seed)
     return validation.report(real, fakes)
 
 
