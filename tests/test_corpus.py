@@ -4,6 +4,7 @@ holding a few generated PNGs stands in for one."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -106,10 +107,16 @@ def test_rebuild_refuses_a_file_whose_hash_differs(mirrors: Path, tmp_path: Path
 
 
 @pytest.mark.skipif(not corpus.DEFAULT_GUARD.is_file(), reason="heldout-guard is not installed here")
-def test_build_runs_heldout_guard_on_what_it_extracted(mirrors: Path, tmp_path: Path) -> None:
+def test_build_runs_heldout_guard_and_reuses_its_result_for_unchanged_files(mirrors: Path, tmp_path: Path) -> None:
     built = corpus.build(mirrors, tmp_path / "a", SOURCES[:1], dev_dir=None)
     assert built.counts["photos"].kept == 3 and built.counts["photos"].heldout_flagged == 0  # noise matches nothing
-    assert "heldout_guard" in built.seconds
+    cache = tmp_path / "a" / corpus.GUARD_CACHE / "photos.json"
+    assert set(json.loads(cache.read_text())["files"]) == {r["path"] for r in built.rows}
+
+    cache.write_text(cache.read_text().replace('"flagged": []', '"flagged": ["pics/face1.png"]'))
+    again = corpus.build(mirrors, tmp_path / "a", SOURCES[:1], dev_dir=None)  # same files: the recorded result
+    assert again.counts["photos"].heldout_flagged == 1 and len(again.rows) == 2
+    assert not (tmp_path / "a" / "photos" / "pics" / "face1.png").exists()
 
 
 @pytest.mark.skipif(not COMMITTED_MANIFEST.is_file(), reason="corpus/manifest.csv.gz not built yet")

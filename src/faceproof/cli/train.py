@@ -52,13 +52,20 @@ def build_cmd(
     manifest: ManifestPath = DEFAULT_MANIFEST,
     dev_set: DevSet = None,
     jobs: Annotated[int, typer.Option(min=1, help="heldout-guard worker processes.")] = 1,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Take only this source (its slug); repeatable. Default: all.")
+    ] = None,
 ) -> None:
     """Extract every source, remove what heldout-guard flags, write the manifest and summary.json beside it."""
     from faceproof.training import corpus
 
+    unknown = set(only or ()) - {s.slug for s in corpus.SOURCES}
+    if unknown:
+        raise typer.BadParameter(f"no source {', '.join(sorted(unknown))}", param_hint="--only")
+    sources = [s for s in corpus.SOURCES if not only or s.slug in only]
     out = out or _default_out()
     started = time.monotonic()
-    result = corpus.build(mirrors, out, dev_dir=dev_set or corpus.DEFAULT_DEV_SET, jobs=jobs)
+    result = corpus.build(mirrors, out, sources, dev_dir=dev_set or corpus.DEFAULT_DEV_SET, jobs=jobs)
     result.seconds["total"] = round(time.monotonic() - started, 1)
     corpus.write_manifest(result.rows, manifest)
     summary = corpus.summarise(result)
@@ -221,3 +228,80 @@ def calibration_cmd(
 
     path = fit_calibration.run(data or _data_default(), cache, img_dir, out, embed_only)
     console.print(f"wrote {path}" if path else "embedding cache filled")
+
+
+# ------------------------------------------------- the crop detectors (faceproof.training.faces, fit_swap, fit_replay)
+
+CropCache = Annotated[
+    Path, typer.Option("--cache", help="Crop cache folder: one sub-folder of shards per source (resumable).")
+]
+CorpusDir = Annotated[Path | None, typer.Option("--corpus", help="Corpus image folder (default as for corpus build).")]
+WorkDir = Annotated[Path, typer.Option("--work", help="Checkpoints and the validation report (resumable).")]
+Steps = Annotated[int, typer.Option(min=1, help="Training batches of 32 crops.")]
+DEFAULT_CACHE = Path(os.environ.get("FACEPROOF_CROP_CACHE", ".corpus-crops"))
+#: Crops cached per training source (the lowest selection keys): enough people, a bounded CPU bill.
+CROP_LIMITS = {"utkface": 8000, "allagefaces": 6000, "nuaa_live": 3000, "nuaa_print": 3000}
+VALIDATION_CAP = 1500
+
+
+@app.command("crops")
+def crops_cmd(
+    cache: CropCache = DEFAULT_CACHE,
+    corpus: CorpusDir = None,
+    manifest: ManifestPath = DEFAULT_MANIFEST,
+    dev_set: DevSet = None,
+    workers: Annotated[int, typer.Option(min=1, help="Detection processes.")] = 2,
+) -> None:
+    """Detect, mesh and crop the corpus images the crop detectors learn and are validated on (resumable)."""
+    from faceproof.training import faces, fit_replay, fit_swap, validation
+    from faceproof.training.corpus import DEFAULT_DEV_SET
+
+    wanted = {*fit_swap.TRAIN_SOURCES, *fit_replay.TRAIN_SOURCES, *fit_replay.TRAIN_FAKES}
+    wanted |= {*validation.UNSEEN_REAL.values(), *fit_swap.EVAL_FAKE.values()}
+    dev_folder = validation.UNSEEN_REAL["dev_set_real"]
+    corpus_dir, dev_dir = corpus or _default_out(), dev_set or DEFAULT_DEV_SET
+    rows = faces.corpus_rows(manifest, corpus_dir, dev_dir, sorted(wanted - {dev_folder}))
+    dev = faces.corpus_rows(manifest, corpus_dir, dev_dir, ["shared/data"])
+    root, dev_rows = dev["shared/data"]
+    rows[dev_folder] = (root, [r for r in dev_rows if r.label == "real"])
+    for slug, (root, selected) in sorted(rows.items()):
+        limit = CROP_LIMITS.get(slug, VALIDATION_CAP)
+        seen, kept = faces.build_cache(selected[:limit], root, cache / slug, workers)
+        console.print(f"{slug}: {kept} faces from {seen} new images")
+
+
+def _fit_crop_detector(module, cache: Path, work: Path, steps: int, out: Path | None, manifest: Path) -> None:
+    from faceproof.models.artifact import models_dir
+    from faceproof.training.finetune import FitConfig
+
+    metrics = module.run(cache, out or models_dir(), work, FitConfig(steps=steps), manifest)
+    console.print_json(data={k: v["all"] for k, v in metrics["methods"].items()})
+
+
+@app.command("swap")
+def swap_cmd(
+    cache: CropCache = DEFAULT_CACHE,
+    work: WorkDir = Path(".corpus-runs/swap"),
+    steps: Steps = 800,
+    out: ModelsOut = None,
+    manifest: ManifestPath = DEFAULT_MANIFEST,
+) -> None:
+    """Fine-tune the swap/blend detector on self-blended images (needs torch): artefact swap_detector."""
+    from faceproof.training import fit_swap
+
+    _fit_crop_detector(fit_swap, cache, work, steps, out, manifest)
+
+
+@app.command("replay")
+def replay_cmd(
+    cache: CropCache = DEFAULT_CACHE,
+    work: WorkDir = Path(".corpus-runs/replay"),
+    steps: Steps = 600,
+    out: ModelsOut = None,
+    manifest: ManifestPath = DEFAULT_MANIFEST,
+) -> None:
+    """Fine-tune the replay detector on print captures and simulated replays (needs torch): artefact
+    replay_detector."""
+    from faceproof.training import fit_replay
+
+    _fit_crop_detector(fit_replay, cache, work, steps, out, manifest)

@@ -46,6 +46,8 @@ DEFAULT_GUARD = Path(os.environ.get("FACEPROOF_HELDOUT_GUARD", "/work/shared/too
 DEFAULT_DEV_SET = Path(os.environ.get("FACEPROOF_DEV_SET", "/work/shared/data"))
 #: Rows of the development set carry this prefix in ``path`` and this ``source_repo``: they live in the dev set.
 DEV_SOURCE = "shared/data"
+#: Folder under the corpus dir where each folder's heldout-guard result is kept (see ``_guarded``).
+GUARD_CACHE = ".heldout-guard"
 
 COLUMNS = (
     "path",
@@ -349,6 +351,8 @@ class SourceCount:
 
 @dataclass
 class BuildResult:
+    """The manifest rows, what became of each source's files, the mirror commits read, and where the time went."""
+
     rows: list[Row]
     counts: dict[str, SourceCount]
     commits: dict[str, str]
@@ -585,23 +589,56 @@ def build(
     never for a corpus anything is trained on."""
     sources = tuple(sources)
     seen: set[str] = set()
+    started = time.monotonic()
     result = extract(sources, mirrors_dir, out_dir, seen)
     if dev_dir is not None:
         dev_rows = dev_set_rows(dev_dir, seen)
         result.rows += dev_rows
         result.counts[DEV_SOURCE] = SourceCount(kept=len(dev_rows))
+    result.seconds["extract"] = round(time.monotonic() - started, 1)
     if guard is not None:
         started = time.monotonic()
+        fingerprints = guard.parent / "heldout_fingerprints.json"
+        version = hashlib.sha256(fingerprints.read_bytes()).hexdigest() if fingerprints.is_file() else ""
+        per_folder: dict[str, dict[str, str]] = defaultdict(dict)
+        for row in result.rows:
+            per_folder[slug_of(row)][row["source_path" if slug_of(row) == DEV_SOURCE else "path"]] = row["sha256"]
         flagged: set[Path] = set()
         unreadable: set[Path] = set()
-        targets = [out_dir / s.slug for s in sources if (out_dir / s.slug).is_dir()]
-        for target in [*targets, dev_dir] if dev_dir is not None else targets:
-            hits, bad = heldout_guard([target], guard, jobs)
+        for slug, files in per_folder.items():
+            folder = dev_dir if slug == DEV_SOURCE and dev_dir is not None else out_dir / slug
+            cache = out_dir / GUARD_CACHE / f"{slug.replace('/', '+')}.json"
+            hits, bad = _guarded(folder, files, cache, version, guard, jobs)
             flagged |= hits
             unreadable |= bad
         result.rows = [r for r in result.rows if not _dropped(r, out_dir, dev_dir, flagged, unreadable, result)]
         result.seconds["heldout_guard"] = round(time.monotonic() - started, 1)
     return result
+
+
+def _guarded(
+    folder: Path, files: dict[str, str], cache: Path, version: str, guard: Path, jobs: int
+) -> tuple[set[Path], set[Path]]:
+    """heldout-guard's (flagged, unreadable) for one folder, reused from ``cache`` when the folder holds the same
+    files (path and sha256) and the guard the same fingerprints as when it was recorded: the guard is by far the
+    slowest step, and a rebuild after adding one source should not re-check tens of thousands of unchanged
+    images."""
+    key = {"fingerprints": version, "files": files}
+    if cache.is_file():
+        cached = json.loads(cache.read_text())
+        if {k: cached.get(k) for k in key} == key:
+            return {(folder / p).resolve() for p in cached["flagged"]}, {
+                (folder / p).resolve() for p in cached["unreadable"]
+            }
+    flagged, unreadable = heldout_guard([folder], guard, jobs)
+    root = folder.resolve()
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        name: sorted(str(p.relative_to(root)) for p in paths)
+        for name, paths in (("flagged", flagged), ("unreadable", unreadable))
+    }
+    cache.write_text(json.dumps({**key, **record}))
+    return flagged, unreadable
 
 
 def slug_of(row: Row) -> str:
@@ -630,6 +667,8 @@ def _dropped(
 
 @dataclass
 class RebuildReport:
+    """What a rebuild wrote, what it only verified (the development set stays in place) and what it refused."""
+
     written: int = 0
     verified_in_place: int = 0
     refused: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
@@ -772,6 +811,7 @@ def summarise(result: BuildResult) -> dict[str, object]:
         "train_real_sources": sorted({slug_of(r) for r in real_train}),
         "heldout_guard_removed": {slug: vars(c)["heldout_flagged"] for slug, c in result.counts.items()},
         "sources": per_source,
+        "sources_not_built": [s.slug for s in SOURCES if s.slug not in result.counts],
         "mirror_commits": result.commits,
         "confound_auc": confound_aucs(rows),
         "seconds": result.seconds,
