@@ -6,9 +6,16 @@ Decision rules, in order (each is stated in the report's ``reasons``):
 1. **Provenance that declares AI** (C2PA / IPTC ``trainedAlgorithmicMedia``, generator PNG chunks) is decisive:
    nobody stamps "AI-generated" on a real photo. Camera EXIF, by contrast, is only weak evidence (trivial to forge)
    and missing metadata is never evidence at all.
-2. **The fused probability** of the pixel signals (:mod:`faceproof.authenticity.fusion`) against its threshold,
+2. **The learned crop detectors** (today :mod:`~faceproof.authenticity.replay_net`; the fine-tuned swap detector
+   is not shipped: it stayed near chance on swap methods it never saw, docs/authenticity.md) flag on their own, at
+   their own operating threshold (the logit that flags 1 % of held-out real photos of
+   people never trained on, clean and damaged): the simplest honest way to use them until the fusion is re-learned
+   on their out-of-fold scores. Only when the face is large enough for them to see (confidence >= 0.5), and only
+   on a photo without quality problems or heavy sensor noise: there blur and noise alone can cross their
+   threshold, so a detection makes the verdict ``inconclusive`` instead.
+3. **The fused probability** of the pixel signals (:mod:`faceproof.authenticity.fusion`) against its threshold,
    chosen so that 1 % of real photos - including resized, recompressed and cropped ones - are flagged.
-3. **Low quality is not a clean bill of health**: a photo whose face is unusable (blurred, tiny, no mesh) and that
+4. **Low quality is not a clean bill of health**: a photo whose face is unusable (blurred, tiny, no mesh) and that
    is not flagged is ``inconclusive``, never silently ``likely_real``.
 
 Profile-conditioned findings (face-swap consistency, reality baseline) are added by verification, which has the
@@ -22,7 +29,17 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from faceproof.analysis import Analysis
-from faceproof.authenticity import blending, frequency, learned, noise, physiology, provenance, recapture
+from faceproof.authenticity import (
+    blending,
+    consistency,
+    frequency,
+    learned,
+    noise,
+    physiology,
+    provenance,
+    recapture,
+    replay_net,
+)
 from faceproof.authenticity.base import FakeKind, Finding, SignalInput
 from faceproof.authenticity.fusion import load_fusion
 
@@ -36,8 +53,11 @@ SIGNALS: tuple[Callable[[SignalInput], Finding], ...] = (
     blending.analyze,
     physiology.analyze,
     learned.analyze,
+    replay_net.analyze,
     provenance.analyze,
 )
+#: Signals that flag on their own at their own operating point (score >= 0.5), outside the fusion.
+SELF_DECIDING = (replay_net.SIGNAL,)
 #: A provenance score at or above this means the metadata itself declares AI generation or AI compositing.
 PROVENANCE_DECISIVE = 0.9
 #: A profile-conditioned finding at or above this score (with confidence >= DECISIVE_CONFIDENCE) flags the image
@@ -110,6 +130,21 @@ def assess(
         flagged, kind = True, kind or worst.kind
         probability = max(probability, worst.score)
         reasons.append(f"{worst.signal}: {worst.message}")
+    detected = [
+        f for f in findings if f.signal in SELF_DECIDING and f.score >= 0.5 and f.confidence >= DECISIVE_CONFIDENCE
+    ]
+    quality = analysis.subject.quality
+    limits = consistency.check_limits(quality.reasons, feature_values(findings))
+    unresolved = False
+    if detected and not flagged:
+        worst = max(detected, key=lambda f: f.score)
+        if limits:  # blur, noise or a cut face alone push these detectors over their threshold (docs/authenticity.md)
+            unresolved = True
+            reasons.append(f"{worst.signal}: {worst.message}; not decisive on this photo ({', '.join(limits)})")
+        else:
+            flagged, kind = True, worst.kind
+            probability = max(probability, worst.score)
+            reasons.append(f"{worst.signal}: {worst.message}")
     if probability >= model.threshold and not flagged:
         flagged, kind = True, fused.kind  # type: ignore[assignment]
         top = max(parts, key=lambda s: parts[s])
@@ -117,10 +152,10 @@ def assess(
             f"{fused.kind} fake probability {probability:.2f} ≥ threshold {model.threshold:.2f}; "
             f"strongest signal: {top}"
         )
-
-    quality = analysis.subject.quality
     if flagged:
         verdict: AuthVerdict = "suspected_fake"
+    elif unresolved:
+        verdict = "inconclusive"
     elif not quality.usable_for_identity:
         verdict = "inconclusive"
         reasons.append("not flagged, but the face is not usable enough to vouch for it: " + ", ".join(quality.reasons))

@@ -44,7 +44,11 @@ REAL_CAPTURE_SHARE = 0.4
 NUAA_LIVE_SHARE = 0.25
 SIMULATED_PER_KIND = 400
 #: Training examples drawn for the probe (half replays).
-TRAIN_EXAMPLES = 6000
+TRAIN_EXAMPLES = 5000
+#: Range of capture scales of the simulated replays (see :func:`faceproof.training.manipulate.replay`): at 1 the
+#: replay's pattern is at the crop's own scale; a detector trained only there missed replays of larger photos,
+#: whose patterns are finer once the face is brought to the network's view.
+REPLAY_SCALES = (1.0, 2.2)
 
 
 def replay_sampler(data: validation.Split) -> finetune.Sampler:
@@ -62,7 +66,7 @@ def replay_sampler(data: validation.Split) -> finetune.Sampler:
         elif fake:
             i = int(photos[rng.integers(len(photos))])
             kind = "screen" if rng.random() < 0.5 else "print"
-            rgb = replay(train.rgb[i], kind, int(rng.integers(2**31)))
+            rgb = replay(train.rgb[i], kind, int(rng.integers(2**31)), scale=float(rng.uniform(*REPLAY_SCALES)))
         else:
             pool = live if rng.random() < NUAA_LIVE_SHARE else photos
             i = int(pool[rng.integers(len(pool))])
@@ -73,10 +77,16 @@ def replay_sampler(data: validation.Split) -> finetune.Sampler:
     return sample
 
 
-def simulated(crops: CropSet, kind: str, count: int, seed: int) -> np.ndarray:
+def simulated(crops: CropSet, kind: str, count: int, seed: int) -> CropSet:
+    """Simulated replays of ``count`` of ``crops`` (keeping each photo's face geometry for the damaged views)."""
     rng = np.random.default_rng(seed)
-    idx = rng.choice(len(crops.meta), min(count, len(crops.meta)), replace=False)
-    return np.stack([replay(crops.rgb[i], kind, int(rng.integers(2**31))) for i in idx])  # type: ignore[arg-type]
+    keep = np.zeros(len(crops.meta), bool)
+    keep[rng.choice(len(crops.meta), min(count, len(crops.meta)), replace=False)] = True
+    chosen = crops.subset(keep)
+    images = np.stack(
+        [replay(rgb, kind, int(rng.integers(2**31)), float(rng.uniform(*REPLAY_SCALES))) for rgb in chosen.rgb]  # type: ignore[arg-type]
+    )
+    return CropSet(images, chosen.landmarks, chosen.keypoints, chosen.padded, chosen.meta)
 
 
 def validate(onnx_bytes: bytes, data: validation.Split, seed: int) -> dict[str, object]:
@@ -85,8 +95,8 @@ def validate(onnx_bytes: bytes, data: validation.Split, seed: int) -> dict[str, 
     fakes = validation.score_sets(predict, data.fakes, seed)
     photos = CropSet.concat([c for n, c in data.real.items() if n.endswith("_heldout") and "nuaa" not in n])
     for kind in ("screen", "print"):
-        images = simulated(photos, kind, SIMULATED_PER_KIND, seed)
-        fakes[f"simulated_{kind}"] = validation.score_set(predict, images, None, seed)
+        replays = simulated(photos, kind, SIMULATED_PER_KIND, seed)
+        fakes[f"simulated_{kind}"] = validation.score_set(predict, replays.rgb, replays, seed)
     return validation.report(real, fakes)
 
 
@@ -94,12 +104,17 @@ def run(cache_root: Path, out_dir: Path, work_dir: Path, seed: int, manifest: Pa
     """Fit on the training people, validate on everyone else, write the ONNX + card to ``out_dir``."""
     data = validation.split(cache_root, TRAIN_SOURCES, validation.UNSEEN_REAL, {}, TRAIN_FAKES, HELD_OUT_SHARE)
     log.info("training on %d crops; validation sets %s", len(data.train.meta), sorted([*data.real, *data.fakes]))
-    rng = np.random.default_rng(seed)
-    sample = replay_sampler(data)
-    crops, labels = zip(*(sample(rng) for _ in range(TRAIN_EXAMPLES)), strict=True)
-    x = probe.features(probe.feature_graph(INPUT_SIZE), np.stack(crops))
-    fitted = probe.Probe.fit(x, np.array(labels), seed=seed)
-    onnx_bytes = fitted.to_onnx(INPUT_SIZE)
+    fitted_path = work_dir / "model.onnx"
+    if fitted_path.exists():  # resume: the fit is done, validate and export it
+        onnx_bytes = fitted_path.read_bytes()
+    else:
+        rng = np.random.default_rng(seed)
+        sample = replay_sampler(data)
+        crops, labels = zip(*(sample(rng) for _ in range(TRAIN_EXAMPLES)), strict=True)
+        x = probe.features(probe.feature_graph(INPUT_SIZE), np.stack(crops))
+        onnx_bytes = probe.Probe.fit(x, np.array(labels), seed=seed).to_onnx(INPUT_SIZE)
+        work_dir.mkdir(parents=True, exist_ok=True)
+        fitted_path.write_bytes(onnx_bytes)
     started = time.perf_counter()
     metrics = validate(onnx_bytes, data, seed)
     metrics["validation_seconds"] = round(time.perf_counter() - started, 1)

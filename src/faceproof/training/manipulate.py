@@ -330,8 +330,12 @@ def bezel(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def replay(rgb: np.ndarray, kind: ReplayKind, seed: int) -> np.ndarray:
+def replay(rgb: np.ndarray, kind: ReplayKind, seed: int, scale: float = 1.0) -> np.ndarray:
     """A simulated presentation attack: ``rgb`` shown on a screen or printed, then photographed.
+
+    ``scale``: how many times larger than ``rgb`` the camera saw the replay before the picture was brought back to
+    ``rgb``'s size - the screen grid or the half-tone is then finer relative to the face, as in a close, high-
+    resolution capture; a detector must see replays at every such scale.
 
     The display or print itself (sub-pixel grid and moiré, or half-tone dots and paper; gamut, gamma, black level)
     is :func:`faceproof.authenticity.recapture.make_recapture_variants`; around it, with their own probabilities,
@@ -340,11 +344,13 @@ def replay(rgb: np.ndarray, kind: ReplayKind, seed: int) -> np.ndarray:
     from faceproof.authenticity.recapture import make_recapture_variants
 
     rng = np.random.default_rng(seed)
-    out = make_recapture_variants(rgb, int(rng.integers(2**31)))[kind]
+    h, w = rgb.shape[:2]
+    big = rgb if scale == 1.0 else cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_CUBIC)
+    out = make_recapture_variants(big, int(rng.integers(2**31)))[kind]
     if rng.random() < 0.5:
         out = perspective(out, rng)
     if rng.random() < 0.3:
         out = glare(out, rng)
     if rng.random() < 0.35:
         out = bezel(out, rng)
-    return out
+    return out if scale == 1.0 else cv2.resize(out, (w, h), interpolation=cv2.INTER_AREA)

@@ -1,0 +1,82 @@
+"""The shipped crop detector (replay_detector) on real fixture photos, through the real engine."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from faceproof.analysis import analyze
+from faceproof.authenticity import replay_net
+from faceproof.authenticity.base import Finding
+from faceproof.authenticity.engine import assess, measure_signals
+from faceproof.intake import load_image
+from faceproof.models import artifact
+from faceproof.training.manipulate import replay
+from tests.conftest import fixture_path
+
+REAL = ("df01_01.jpg", "df02_01.jpg", "df10_01.jpg")
+RECIPE = ("cache_size", "cache_context", "input_size", "context", "threshold_logit", "threshold_share")
+
+
+def _finding(findings: list[Finding], signal: str) -> Finding:
+    (found,) = [f for f in findings if f.signal == signal]
+    return found
+
+
+def test_the_replay_detector_ships_with_its_recipe_and_validation() -> None:
+    model = artifact.load("replay_detector")
+    assert all(key in model.parameters for key in RECIPE)
+    assert math.isfinite(model.parameters["threshold_logit"])
+    assert model.parameters["threshold_share"] == pytest.approx(0.01)
+    assert model.card.metrics["methods"] and model.card.metrics["real_false_flags"]
+    assert "research" in model.card.licence["weights"]
+
+
+@pytest.mark.parametrize("name", REAL)
+def test_real_photos_pass_the_replay_detector(name: str) -> None:
+    found = _finding(measure_signals(analyze(fixture_path(name))), replay_net.SIGNAL)
+    assert found.confidence > 0.5
+    assert found.score < 0.5, found.message
+
+
+@pytest.mark.parametrize("name", REAL)
+@pytest.mark.parametrize("kind", ["screen", "print"])
+def test_a_replay_of_a_real_photo_is_flagged_as_recaptured(name: str, kind: str) -> None:
+    rgb = load_image(fixture_path(name)).rgb
+    step = max(1, round(max(rgb.shape[:2]) / 640))
+    small = np.ascontiguousarray(rgb[::step, ::step])
+    result = analyze(replay(small, kind, seed=11))
+    report = assess(result)
+    assert _finding(report.findings, replay_net.SIGNAL).score >= 0.5
+    assert report.verdict == "suspected_fake" and report.suspected_kind == "recaptured"
+    assert any(r.startswith(replay_net.SIGNAL) for r in report.reasons)
+
+
+def test_a_self_deciding_detector_flags_on_its_own() -> None:
+    result = analyze(fixture_path("df01_01.jpg"))
+    findings = measure_signals(result)
+    forged = Finding(replay_net.SIGNAL, 0.9, 0.9, "recaptured", "planted", {"replay_net_margin": 2.2})
+    planted = [forged if f.signal == replay_net.SIGNAL else f for f in findings]
+    report = assess(result, findings=planted)
+    assert report.verdict == "suspected_fake" and report.suspected_kind == "recaptured"
+    assert report.fake_probability >= 0.9
+    small = Finding(replay_net.SIGNAL, 0.9, 0.3, "recaptured", "planted on a face too small to see", {})
+    unsure = [small if f.signal == replay_net.SIGNAL else f for f in findings]
+    assert assess(result, findings=unsure).verdict != "suspected_fake"
+
+
+def test_a_replay_alarm_on_a_noisy_photo_is_inconclusive_not_fake() -> None:
+    result = analyze(fixture_path("df01_01.jpg"))
+    findings = measure_signals(result)
+    noisy = [
+        Finding(f.signal, f.score, f.confidence, f.kind, f.message, {**f.features, "noise_level": 0.95})
+        if f.signal == "noise"
+        else f
+        for f in findings
+    ]
+    forged = Finding(replay_net.SIGNAL, 0.8, 0.9, "recaptured", "planted", {"replay_net_margin": 1.4})
+    report = assess(result, findings=[forged if f.signal == replay_net.SIGNAL else f for f in noisy])
+    assert report.verdict == "inconclusive"
+    assert any("not decisive on this photo" in r and "sensor_noise" in r for r in report.reasons)
