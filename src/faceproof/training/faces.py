@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from faceproof.align import context_crop
+from faceproof.align import PAD_VALUE, context_crop
 from faceproof.training.augment import FaceHint
 
 log = logging.getLogger(__name__)
@@ -116,6 +116,15 @@ def model_view(cache_crop: np.ndarray, rng: np.random.Generator | None = None) -
 def service_view(rgb: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
     """What the service feeds the detector for the face at ``box``: the cached crop's cut, then the model view."""
     return model_view(context_crop(rgb, box, CACHE_SIZE, CONTEXT)[0])
+
+
+def padding_mask(crop: np.ndarray) -> np.ndarray:
+    """Where a cached crop is padding (exact mid-grey regions touching its border): a manipulation of the picture
+    must leave them flat, as the service's own crop of a manipulated photo would show them."""
+    flat = (crop == PAD_VALUE).all(axis=2).astype(np.uint8)
+    _, labels = cv2.connectedComponents(flat)
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    return np.isin(labels, edge[edge > 0])
 
 
 def hint(crops: CropSet, i: int) -> FaceHint:
