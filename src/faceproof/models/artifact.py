@@ -6,8 +6,8 @@ without the framework that trained it. So every learned model ships as ``facepro
 ``NAME.card.json`` beside it; the card records the ONNX file's sha256, which the loader checks, so a card never
 describes other weights than the ones that run. Training (``faceproof train``) writes both with :func:`save`;
 the service reads them with :func:`load`: once per process, lazily, thread-safe (:class:`~faceproof.models.lazy.
-Lazy`), one intra-op thread per session because a 2-core server parallelises across requests, not inside one
-network.
+Lazy`), with the same session options as every other network (:func:`faceproof.models.sface.ort_session`: one
+intra-op thread, because a 2-core server parallelises across requests, not inside one network).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 
 from faceproof.models.lazy import Lazy
+from faceproof.models.sface import ort_session
 
 CARD_SUFFIX = ".card.json"
 FORMAT = "faceproof-model/1"
@@ -72,22 +72,12 @@ def models_dir() -> Path:
     return Path(str(importlib.resources.files("faceproof") / "data" / "models"))
 
 
-def _session(model_bytes: bytes) -> ort.InferenceSession:
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.log_severity_level = 3
-    return ort.InferenceSession(model_bytes, sess_options=opts, providers=["CPUExecutionProvider"])
-
-
 class Artifact:
     """A loaded model: its card and an ONNX Runtime session (whose ``run`` is thread-safe)."""
 
     def __init__(self, card: ModelCard, model_bytes: bytes) -> None:
         self.card = card
-        self._session = _session(model_bytes)
+        self._session = ort_session(model_bytes)
         self.input_names = tuple(i.name for i in self._session.get_inputs())
         self.output_names = tuple(o.name for o in self._session.get_outputs())
 

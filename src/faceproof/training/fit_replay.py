@@ -28,10 +28,7 @@ from faceproof.align import PAD_VALUE
 from faceproof.training import export, finetune, probe, validation
 from faceproof.training.augment import training_damage
 from faceproof.training.faces import (
-    CACHE_SIZE,
-    CONTEXT,
     INPUT_SIZE,
-    MODEL_CONTEXT,
     CropSet,
     hint,
     model_view,
@@ -148,19 +145,7 @@ def run(cache_root: Path, out_dir: Path, work_dir: Path, seed: int, manifest: Pa
         name=MODEL_NAME,
         version=VERSION,
         task="presentation-attack (print / screen replay) detection (one logit; coarse activation map)",
-        inputs={"image": f"float32 (N, {INPUT_SIZE}, {INPUT_SIZE}, 3), RGB 0..255, the face view (see parameters)"},
-        outputs={
-            "logit": "(N,) replay logit; flag when logit >= parameters.threshold_logit",
-            "cam": f"(N, {INPUT_SIZE // 32}, {INPUT_SIZE // 32}) the probe's last-stage weights at each position",
-        },
-        parameters={
-            "threshold_logit": metrics["threshold_logit"],
-            "threshold_share": validation.TARGET_FALSE_FLAGS,
-            "cache_size": CACHE_SIZE,
-            "cache_context": CONTEXT,
-            "input_size": INPUT_SIZE,
-            "context": MODEL_CONTEXT,
-        },
+        **validation.crop_detector_contract(metrics, "the probe's last-stage weights at each position"),
         training={
             "data": "NUAA print and live captures (10 of 15 people), UTKFace and deepfake_image_detector real "
             "photos from corpus/manifest.csv.gz; simulated screen/print replays of those photos",

@@ -27,7 +27,7 @@ import numpy as np
 
 from faceproof.training import export, finetune, validation
 from faceproof.training.augment import training_damage
-from faceproof.training.faces import CACHE_SIZE, CONTEXT, INPUT_SIZE, MODEL_CONTEXT, CropSet, has_mesh, hint, model_view
+from faceproof.training.faces import INPUT_SIZE, CropSet, has_mesh, hint, model_view
 from faceproof.training.manipulate import self_blend, swap_faces
 
 log = logging.getLogger(__name__)
@@ -107,19 +107,7 @@ def run(cache_root: Path, out_dir: Path, work_dir: Path, cfg: finetune.FitConfig
         name=MODEL_NAME,
         version=VERSION,
         task="face swap / blending boundary detection (one logit; class-activation map)",
-        inputs={"image": f"float32 (N, {INPUT_SIZE}, {INPUT_SIZE}, 3), RGB 0..255, the face view (see parameters)"},
-        outputs={
-            "logit": "(N,) swap logit; flag when logit >= parameters.threshold_logit",
-            "cam": f"(N, {INPUT_SIZE // 32}, {INPUT_SIZE // 32}) class-activation map (logit = mean(cam) + bias)",
-        },
-        parameters={
-            "threshold_logit": metrics["threshold_logit"],
-            "threshold_share": validation.TARGET_FALSE_FLAGS,
-            "cache_size": CACHE_SIZE,
-            "cache_context": CONTEXT,
-            "input_size": INPUT_SIZE,
-            "context": MODEL_CONTEXT,
-        },
+        **validation.crop_detector_contract(metrics, "class-activation map (logit = mean(cam) + bias)"),
         training={
             "data": "UTKFace and deepfake_image_detector real photos from corpus/manifest.csv.gz (90 % of their "
             "people); self-blends made from them during training",

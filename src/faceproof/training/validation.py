@@ -20,7 +20,16 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from faceproof.training.augment import combine
-from faceproof.training.faces import INPUT_SIZE, CropSet, hint, load_cache, model_view
+from faceproof.training.faces import (
+    CACHE_SIZE,
+    CONTEXT,
+    INPUT_SIZE,
+    MODEL_CONTEXT,
+    CropSet,
+    hint,
+    load_cache,
+    model_view,
+)
 
 #: Fraction of held-out real photos the operating threshold flags.
 TARGET_FALSE_FLAGS = 0.01
@@ -184,3 +193,24 @@ def score_sets(predict, sets: dict[str, CropSet], seed: int) -> dict[str, Scored
 def write_report(path: Path, data: dict[str, object]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def crop_detector_contract(metrics: dict[str, object], cam: str) -> dict[str, dict[str, object]]:
+    """The card fields every crop detector shares: its input, its outputs (``cam`` says what its map is) and the
+    recipe the service needs to cut its view, with the operating threshold this validation chose."""
+    side = INPUT_SIZE // 32
+    return {
+        "inputs": {"image": f"float32 (N, {INPUT_SIZE}, {INPUT_SIZE}, 3), RGB 0..255, the face view (see parameters)"},
+        "outputs": {
+            "logit": "(N,) logit; flag when logit >= parameters.threshold_logit",
+            "cam": f"(N, {side}, {side}) {cam}",
+        },
+        "parameters": {
+            "threshold_logit": metrics["threshold_logit"],
+            "threshold_share": TARGET_FALSE_FLAGS,
+            "cache_size": CACHE_SIZE,
+            "cache_context": CONTEXT,
+            "input_size": INPUT_SIZE,
+            "context": MODEL_CONTEXT,
+        },
+    }
