@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,8 @@ from faceproof.training.faces import (
     load_cache,
     model_view,
 )
+
+log = logging.getLogger(__name__)
 
 #: Fraction of held-out real photos the operating threshold flags.
 TARGET_FALSE_FLAGS = 0.01
@@ -177,9 +180,21 @@ def split(
     )
     real = {f"{s}_heldout": crops.subset(held & (source == s)) for s in train_sources}
     fakes = {f"{s}_heldout": crops.subset(held & (source == s)) for s in train_fakes}
-    real.update({name: load_cache([cache_root / folder]) for name, folder in eval_real.items()})
-    fakes.update({name: load_cache([cache_root / folder]) for name, folder in eval_fake.items()})
+    real.update(_available(cache_root, eval_real))
+    fakes.update(_available(cache_root, eval_fake))
     return Split(train=crops.subset(~held), real=real, fakes=fakes)
+
+
+def _available(cache_root: Path, sets: dict[str, str]) -> dict[str, CropSet]:
+    """The validation sets whose crop cache exists; a missing one is reported, not fatal (a corpus whose
+    evaluation-only sources are not screened yet still trains, with fewer unseen sources)."""
+    out = {}
+    for name, folder in sets.items():
+        if any((cache_root / folder).glob("shard_*[0-9].npz")):
+            out[name] = load_cache([cache_root / folder])
+        else:
+            log.warning("validation set %s left out: no crop cache in %s", name, cache_root / folder)
+    return out
 
 
 def score_sets(predict, sets: dict[str, CropSet], seed: int) -> dict[str, Scored]:
