@@ -112,7 +112,8 @@ def assess(
     """
     findings = findings if findings is not None else measure_signals(analysis)
     model = load_fusion()
-    fused = model.evaluate(feature_values(findings))
+    values = feature_values(findings)
+    fused = model.evaluate(values)
     probability, parts = fused.fake_probability, fused.contributions
     conditioned = conditioned or []
     reasons: list[str] = []
@@ -134,7 +135,7 @@ def assess(
         f for f in findings if f.signal in SELF_DECIDING and f.score >= 0.5 and f.confidence >= DECISIVE_CONFIDENCE
     ]
     quality = analysis.subject.quality
-    limits = consistency.check_limits(quality.reasons, feature_values(findings))
+    limits = consistency.check_limits(quality.reasons, values)
     unresolved = False
     if detected and not flagged:
         worst = max(detected, key=lambda f: f.score)

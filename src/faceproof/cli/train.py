@@ -270,14 +270,6 @@ def crops_cmd(
         console.print(f"{slug}: {kept} faces from {seen} new images")
 
 
-def _fit_crop_detector(module, cache: Path, work: Path, steps: int, out: Path | None, manifest: Path) -> None:
-    from faceproof.models.artifact import models_dir
-    from faceproof.training.finetune import FitConfig
-
-    metrics = module.run(cache, out or models_dir(), work, FitConfig(steps=steps), manifest)
-    console.print_json(data={k: v["all"] for k, v in metrics["methods"].items()})
-
-
 @app.command("swap")
 def swap_cmd(
     cache: CropCache = DEFAULT_CACHE,
@@ -287,9 +279,12 @@ def swap_cmd(
     manifest: ManifestPath = DEFAULT_MANIFEST,
 ) -> None:
     """Fine-tune the swap/blend detector on self-blended images (needs torch): artefact swap_detector."""
+    from faceproof.models.artifact import models_dir
     from faceproof.training import fit_swap
+    from faceproof.training.finetune import FitConfig
 
-    _fit_crop_detector(fit_swap, cache, work, steps, out, manifest)
+    metrics = fit_swap.run(cache, out or models_dir(), work, FitConfig(steps=steps), manifest)
+    console.print_json(data={k: v["all"] for k, v in metrics["methods"].items()})
 
 
 @app.command("replay")

@@ -19,7 +19,6 @@ one forward pass per crop to train and one ~6 ms graph to run.
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import numpy as np
@@ -135,11 +134,7 @@ def run(cache_root: Path, out_dir: Path, work_dir: Path, seed: int, manifest: Pa
         onnx_bytes = probe.Probe.fit(x, np.array(labels), seed=seed).to_onnx(INPUT_SIZE)
         work_dir.mkdir(parents=True, exist_ok=True)
         fitted_path.write_bytes(onnx_bytes)
-    started = time.perf_counter()
-    metrics = validate(onnx_bytes, data, seed)
-    metrics["validation_seconds"] = round(time.perf_counter() - started, 1)
-    validation.write_report(work_dir / "report.json", metrics)
-    sources = dict(zip(*np.unique(data.train.column("source"), return_counts=True), strict=True))
+    metrics = validation.measured(lambda: validate(onnx_bytes, data, seed), work_dir)
     written = export.write_artifact(
         onnx_bytes,
         name=MODEL_NAME,
@@ -149,9 +144,7 @@ def run(cache_root: Path, out_dir: Path, work_dir: Path, seed: int, manifest: Pa
         training={
             "data": "NUAA print and live captures (10 of 15 people), UTKFace and deepfake_image_detector real "
             "photos from corpus/manifest.csv.gz; simulated screen/print replays of those photos",
-            "manifest": manifest.name,
-            "manifest_sha256": validation.file_sha256(manifest) if manifest.exists() else "",
-            "train_crops_by_source": {str(k): int(v) for k, v in sources.items()},
+            **validation.data_record(data, manifest),
             "examples": TRAIN_EXAMPLES,
             "seed": seed,
             "held_out": "10 % of each photo source's people, 34 % of NUAA's subjects (stable hash of the identity)",

