@@ -5,12 +5,15 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+from pydantic import BaseModel
 
+from faceproof.api import schemas
 from faceproof.api.app import create_app
 from faceproof.config import Settings
 from tests.conftest import fixture_path
@@ -113,6 +116,75 @@ def test_health_version_and_docs(client: TestClient) -> None:
     assert "How to decide whether an image is a real photo" in schema["info"]["description"]
     enrol = schema["paths"]["/profiles"]["post"]["responses"]["422"]["content"]["application/json"]["examples"]
     assert "enrolment_refused" in enrol
+
+
+def _component(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
+    return components[schema["$ref"].rsplit("/", 1)[-1]] if "$ref" in schema else schema
+
+
+def _example_shown(media: dict[str, Any], components: dict[str, Any]) -> bool:
+    """Whether /docs shows an example for this body: on the media type itself, or on its schema (for an array, on
+    its items), where a model's ``examples`` put it."""
+    if media.get("example") is not None or media.get("examples"):
+        return True
+    schema = media.get("schema", {})
+    return bool(_component(schema.get("items", schema), components).get("examples"))
+
+
+def _undocumented(op: dict[str, Any], components: dict[str, Any]) -> Iterator[str]:
+    """What /docs lacks for one operation: its summary or description, an example of each success body, of a JSON
+    request body, and of every form field and parameter that has no default to show instead (uploads excepted)."""
+    yield from (part for part in ("summary", "description") if not op.get(part))
+    success = {status: r for status, r in op["responses"].items() if status.startswith("2")}
+    if not success:
+        yield "a success response"
+    for status, response in success.items():
+        if not response.get("content") and status != "204":
+            yield f"{status} body"
+        yield from (
+            f"{status} example" for m in response.get("content", {}).values() if not _example_shown(m, components)
+        )
+    for media_type, media in op.get("requestBody", {}).get("content", {}).items():
+        if media_type == "application/json":
+            if not _example_shown(media, components):
+                yield "request body example"
+            continue
+        for field, spec in _component(media["schema"], components)["properties"].items():
+            upload = "contentMediaType" in spec.get("items", spec)
+            if not (upload or "default" in spec or spec.get("examples")):
+                yield f"form field {field} example"
+    for param in op.get("parameters", []):
+        if not (param.get("examples") or "default" in param["schema"]):
+            yield f"parameter {param['name']} example"
+
+
+def test_every_operation_has_summary_description_and_examples(client: TestClient) -> None:
+    # /docs is the reference a client reads: every operation says what it does and shows what it answers and what
+    # to send; the walk covers every path, so a new route without them fails here.
+    schema = client.get("/openapi.json").json()
+    components = schema["components"]["schemas"]
+    missing = [
+        f"{method.upper()} {path}: {gap}"
+        for path, operations in schema["paths"].items()
+        for method, op in operations.items()
+        for gap in _undocumented(op, components)
+    ]
+    assert not missing, missing
+
+
+RESPONSE_MODELS = [
+    m
+    for m in vars(schemas).values()
+    if isinstance(m, type) and issubclass(m, BaseModel) and m.__module__ == schemas.__name__
+]
+
+
+@pytest.mark.parametrize("model", RESPONSE_MODELS, ids=lambda m: m.__name__)
+def test_examples_match_their_models(model: type[BaseModel]) -> None:
+    # An example is only worth showing if the API could send it: each one validates against its model, and
+    # survives the round trip unchanged (a misspelt or stale key would be dropped silently by validation alone).
+    for document in model.model_json_schema().get("examples", []):
+        assert model.model_validate(document).model_dump(mode="json", exclude_unset=True) == document
 
 
 def test_array_rgba_input_same_as_rgb() -> None:

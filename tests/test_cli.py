@@ -8,10 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from faceproof.api.app import create_app
 from faceproof.cli.common import EXIT_DIFFERENT_PERSON, EXIT_OK
 from faceproof.cli.main import app
+from faceproof.config import Settings
 from faceproof.evaluation.damage import damaged
 from tests.conftest import fixture_path
 
@@ -146,3 +149,26 @@ def test_eval_profiles_damages_only_the_probes(tmp_path: Path) -> None:
     # group_01 has no identity label but shows df01's person, so it is the one "impostor" that may be accepted.
     impostors = report["per_label"]["impostor"]["verdicts"]
     assert impostors.get("genuine", 0) <= 1 and sum(impostors.values()) == 6
+
+
+def test_analyze_json_landmarks_and_embeddings_as_the_api_sends_them(env: Path) -> None:
+    # The CLI and POST /analyze?include_landmarks=true&include_embeddings=true print one serialisation: the same
+    # document (timings aside) for the same photo, with the 478-point mesh and each model's full vector.
+    photo = fixture_path("df01_01.jpg")
+    code, out = run("analyze", "--json", "--landmarks", "--embeddings", str(photo))
+    assert code == EXIT_OK
+    doc = json.loads(out)
+    subject = doc["subject"]
+    assert len(subject["landmarks"]) == 478 and all(len(point) == 3 for point in subject["landmarks"])
+    vectors = {e["model"]: e["vector"] for e in subject["identity"]}
+    assert {model: len(v) for model, v in vectors.items()} == {"sface": 128, "dlib": 128}
+    with TestClient(create_app(Settings.from_env())) as client:
+        api = client.post(
+            "/analyze",
+            files={"file": (photo.name, photo.read_bytes(), "image/jpeg")},
+            params={"include_landmarks": True, "include_embeddings": True},
+        ).json()
+    assert doc.pop("file") == str(photo)
+    assert {**doc, "timings_ms": {}} == {**api, "timings_ms": {}}
+    code, _ = run("analyze", "--landmarks", str(photo))  # the table has no room for them: a usage error
+    assert code == 2

@@ -9,9 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from faceproof.analysis import Analysis
+from faceproof.api import examples
 from faceproof.authenticity.base import Finding
 from faceproof.authenticity.engine import AuthenticityReport
 from faceproof.decision.calibration import MatchDecision
@@ -22,6 +23,12 @@ from faceproof.measure.geometry import Geometry
 from faceproof.measure.quality import Quality
 from faceproof.service import CompareResult, IdentifyResult, VerifyResult
 from faceproof.storage import ImageRecord, ProfileRecord
+
+
+def example(*documents: examples.JSON) -> ConfigDict:
+    """The config that shows ``documents`` as the model's examples in ``/docs``: without one, the page shows a
+    skeleton of ``"string"`` and ``0`` placeholders, which says nothing about what the values look like."""
+    return ConfigDict(json_schema_extra={"examples": list(documents)})
 
 
 class ErrorBody(BaseModel):
@@ -48,18 +55,7 @@ class FaceOut(BaseModel):
         description="Right eye, left eye, nose tip, right and left mouth corner (subject's right = image left)."
     )
 
-    model_config = {
-        "json_schema_extra": {
-            "examples": [
-                {
-                    "index": 0,
-                    "box": [226.7, 109.4, 334.5, 449.5],
-                    "score": 0.9591,
-                    "keypoints": [[318.2, 281.5], [468.9, 279.3], [398.1, 366.0], [331.6, 451.8], [457.2, 450.4]],
-                }
-            ]
-        }
-    }
+    model_config = example(examples.FACE)
 
     @classmethod
     def of(cls, index: int, face: DetectedFace) -> FaceOut:
@@ -78,6 +74,8 @@ class EmbeddingOut(BaseModel):
     dim: int
     vector: list[float] | None = Field(default=None, description="Only with `include_embeddings=true`.")
 
+    model_config = example(examples.IDENTITY[0])
+
 
 class ImageInfo(BaseModel):
     width: int
@@ -87,6 +85,8 @@ class ImageInfo(BaseModel):
     has_exif: bool
     has_xmp: bool
     has_icc_profile: bool
+
+    model_config = example(examples.IMAGE_INFO)
 
 
 class SubjectOut(BaseModel):
@@ -101,6 +101,8 @@ class SubjectOut(BaseModel):
         default=None, description="The 478-point mesh (x, y, z pixels); only with `include_landmarks=true`."
     )
 
+    model_config = example(examples.SUBJECT)
+
 
 class AnalyzeResponse(BaseModel):
     description: str = Field(description="Readable description generated from the measurements only.")
@@ -109,6 +111,8 @@ class AnalyzeResponse(BaseModel):
     image: ImageInfo
     subject: SubjectOut
     timings_ms: dict[str, float]
+
+    model_config = example(examples.ANALYZE)
 
     @classmethod
     def of(cls, a: Analysis, *, include_embeddings: bool = False, include_landmarks: bool = False) -> AnalyzeResponse:
@@ -166,6 +170,8 @@ class ProfileOut(BaseModel):
     updated_at: datetime
     summary: dict[str, Any] = Field(description="Aggregated measurements: templates, geometry statistics, ...")
 
+    model_config = example(examples.PROFILE)
+
     @classmethod
     def of(cls, record: ProfileRecord) -> ProfileOut:
         return cls(
@@ -188,11 +194,13 @@ class CreateProfileResponse(BaseModel):
     profile: ProfileOut
     analysis: AnalyzeResponse
 
+    model_config = example(examples.CREATE_PROFILE)
+
 
 class HealthResponse(BaseModel):
     status: str
 
-    model_config = {"json_schema_extra": {"examples": [{"status": "ok"}]}}
+    model_config = example(examples.HEALTH)
 
 
 class ReadinessResponse(BaseModel):
@@ -204,19 +212,7 @@ class ReadinessResponse(BaseModel):
     analyses_running: int = Field(description="Analyses running in this worker now.")
     analyses_waiting: int = Field(description="Analyses queued in this worker now.")
 
-    model_config = {
-        "json_schema_extra": {
-            "examples": [
-                {
-                    "status": "ready",
-                    "models_loaded": True,
-                    "database": "ok",
-                    "analyses_running": 1,
-                    "analyses_waiting": 0,
-                }
-            ]
-        }
-    }
+    model_config = example(examples.READY, examples.NOT_READY)
 
 
 class ModelInfo(BaseModel):
@@ -226,10 +222,14 @@ class ModelInfo(BaseModel):
     licence: str
     loaded: bool
 
+    model_config = example(examples.MODEL)
+
 
 class VersionResponse(BaseModel):
     faceproof: str
     models: list[ModelInfo]
+
+    model_config = example(examples.VERSION)
 
 
 class ProfileList(BaseModel):
@@ -237,6 +237,8 @@ class ProfileList(BaseModel):
     total: int
     offset: int
     limit: int
+
+    model_config = example(examples.PROFILE_LIST)
 
 
 class ProfilePatch(BaseModel):
@@ -246,7 +248,7 @@ class ProfilePatch(BaseModel):
     external_id: str | None = Field(default=None, max_length=200)
     metadata: dict[str, Any] | None = None
 
-    model_config = {"json_schema_extra": {"examples": [{"name": "Ada Lovelace", "metadata": {"team": "research"}}]}}
+    model_config = example(examples.PROFILE_PATCH)
 
 
 class ProfileImageOut(BaseModel):
@@ -256,6 +258,8 @@ class ProfileImageOut(BaseModel):
     quality: dict[str, Any]
     face: dict[str, Any]
     stored_image: bool = Field(description="Whether the raw image bytes are kept (FACEPROOF_STORE_IMAGES=1).")
+
+    model_config = example(examples.PROFILE_IMAGE)
 
     @classmethod
     def of(cls, record: ImageRecord) -> ProfileImageOut:
@@ -274,11 +278,15 @@ class EnrolmentResponse(BaseModel):
     profile: ProfileOut
     images: list[ProfileImageOut]
 
+    model_config = example(examples.ENROLMENT)
+
 
 class ImageAddedResponse(BaseModel):
     image_id: str
     profile: ProfileOut
     description: str = Field(description="Description of the added photo.")
+
+    model_config = example(examples.IMAGE_ADDED)
 
 
 class Scores(BaseModel):
@@ -288,6 +296,8 @@ class Scores(BaseModel):
         description="Calibrated score: natural-log likelihood ratio same/different person (the fusion of both "
         "models, or SFace's own when dlib was not needed)."
     )
+
+    model_config = example(examples.MATCH["scores"])
 
 
 class MatchOut(BaseModel):
@@ -299,21 +309,7 @@ class MatchOut(BaseModel):
     models_used: list[str] = Field(description="`[sface]` when SFace alone was conclusive, else both models.")
     calibration_version: str
 
-    model_config = {
-        "json_schema_extra": {
-            "examples": [
-                {
-                    "same_person": True,
-                    "match_probability": 0.999987,
-                    "scores": {"sface": 0.6312, "dlib": None, "fused": 8.18},
-                    "threshold": 2.872343,
-                    "far": 0.001,
-                    "models_used": ["sface"],
-                    "calibration_version": "2026.11.28-sface@2021dec-int8bq-rgb+dlib@resnet-v1-5pt",
-                }
-            ]
-        }
-    }
+    model_config = example(examples.MATCH)
 
     @classmethod
     def of(cls, m: MatchDecision) -> MatchOut:
@@ -339,20 +335,7 @@ class FindingOut(BaseModel):
     kind: str = Field(description="The kind of fake this signal looks for: generated, swapped, recaptured, edited.")
     message: str
 
-    model_config = {
-        "json_schema_extra": {
-            "examples": [
-                {
-                    "signal": "consistency",
-                    "score": 0.93,
-                    "confidence": 0.9,
-                    "kind": "swapped",
-                    "message": "inner face matches the profile (0.74) but the outer face does not (0.31): "
-                    "the pattern of a face swap",
-                }
-            ]
-        }
-    }
+    model_config = example(examples.SWAP_FINDING)
 
     @classmethod
     def of(cls, f: Finding) -> FindingOut:
@@ -376,6 +359,8 @@ class AuthenticityOut(BaseModel):
     findings: list[FindingOut]
     model_version: str
 
+    model_config = example(examples.AUTHENTICITY)
+
     @classmethod
     def of(cls, r: AuthenticityReport) -> AuthenticityOut:
         return cls(
@@ -396,6 +381,8 @@ class AuthenticityResponse(AuthenticityOut):
     faces_found: int
     quality: Quality
 
+    model_config = example(examples.AUTHENTICITY_RESPONSE)
+
 
 class VerifyResponse(BaseModel):
     verdict: str = Field(description="`genuine`, `different_person`, `suspected_fake` or `inconclusive`.")
@@ -408,6 +395,8 @@ class VerifyResponse(BaseModel):
     quality: Quality
     description: str
     profile_id: str
+
+    model_config = example(examples.VERIFY)
 
     @classmethod
     def of(cls, r: VerifyResult) -> VerifyResponse:
@@ -433,6 +422,8 @@ class CompareResponse(BaseModel):
     reasons: list[str]
     descriptions: tuple[str, str]
 
+    model_config = example(examples.COMPARE)
+
     @classmethod
     def of(cls, r: CompareResult) -> CompareResponse:
         return cls(
@@ -453,21 +444,7 @@ class CandidateOut(BaseModel):
     match_probability: float
     above_threshold: bool
 
-    model_config = {
-        "json_schema_extra": {
-            "examples": [
-                {
-                    "profile_id": "3aacf3b92725489d96226a230f42d007",
-                    "name": "Ada",
-                    "external_id": "emp-0042",
-                    "image_id": "ef60414491c14399b0abbb71b4c3a297",
-                    "similarity": 0.6121,
-                    "match_probability": 0.9996,
-                    "above_threshold": True,
-                }
-            ]
-        }
-    }
+    model_config = example(examples.CANDIDATE)
 
 
 class IdentifyResponse(BaseModel):
@@ -475,6 +452,8 @@ class IdentifyResponse(BaseModel):
     threshold: float
     far: float
     faces_found: int
+
+    model_config = example(examples.IDENTIFY)
 
     @classmethod
     def of(cls, r: IdentifyResult) -> IdentifyResponse:

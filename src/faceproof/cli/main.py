@@ -97,12 +97,23 @@ def analyze_cmd(
     annotate: Annotated[
         Path | None, typer.Option("--annotate", help="Write the annotated photo here (a folder with several images).")
     ] = None,
+    landmarks: Annotated[
+        bool,
+        typer.Option("--landmarks", help="With --json: the 478-point mesh (x, y, z pixels), as /analyze gives it."),
+    ] = False,
+    embeddings: Annotated[
+        bool, typer.Option("--embeddings", help="With --json: each model's identity vector, as /analyze gives them.")
+    ] = False,
 ) -> None:
-    """Measure the face in each photo: a readable table, or JSON with --json."""
+    """Measure the face in each photo: a readable table, or JSON with --json (the body POST /analyze answers)."""
     from faceproof.analysis import analyze
     from faceproof.api.schemas import AnalyzeResponse
     from faceproof.errors import FaceproofError
 
+    if (landmarks or embeddings) and not as_json:
+        # Hundreds of numbers have no place in the table; asking for them without --json is a mistake worth saying.
+        err_console.print("[red]error[/red] --landmarks and --embeddings need --json")
+        raise typer.Exit(2)
     failures = 0
     for path in images:
         try:
@@ -118,7 +129,7 @@ def analyze_cmd(
             from faceproof.annotate import annotation_path, save_annotation
 
             save_annotation(result, annotation_path(annotate, path, several=len(images) > 1))
-        response = AnalyzeResponse.of(result)
+        response = AnalyzeResponse.of(result, include_embeddings=embeddings, include_landmarks=landmarks)
         if as_json:
             typer.echo(json.dumps({"file": str(path), **response.model_dump(mode="json")}))
         else:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Body, File, Form, Path, Query, Request, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from faceproof import errors
+from faceproof.api import examples
 from faceproof.api.limits import Work
 from faceproof.api.openapi import AUTH, BUSY, IMAGE, error_responses
 from faceproof.api.routes.analysis import (
@@ -41,7 +42,28 @@ NOT_FOUND = error_responses(errors.ProfileNotFound, errors.ImageNotFound, *AUTH)
 ENROL_ERRORS = error_responses(*IMAGE, *BUSY, *AUTH, errors.EnrolmentRefused, errors.DuplicateExternalId)
 Far = Annotated[
     float | None,
-    Query(description="Operating point as a false-accept rate: 0.01, 0.001 (default) or 0.0001."),
+    Query(
+        description="Operating point as a false-accept rate: 0.01, 0.001 (default) or 0.0001.",
+        openapi_examples={
+            "default": {"summary": "1 false accept in 1000 (the default)", "value": 0.001},
+            "lenient": {"summary": "1 in 100: fewer false rejects", "value": 0.01},
+            "strict": {"summary": "1 in 10000: fewer false accepts", "value": 0.0001},
+        },
+    ),
+]
+ProfileId = Annotated[
+    str,
+    Path(
+        description="The profile's id, as returned by `POST /profiles`.",
+        openapi_examples={"ada": {"summary": "Ada's profile", "value": examples.PROFILE_ID}},
+    ),
+]
+ImageId = Annotated[
+    str,
+    Path(
+        description="An enrolment photo's id, as listed by `GET /profiles/{id}/images`.",
+        openapi_examples={"first": {"summary": "Ada's first photo", "value": examples.IMAGE_ID}},
+    ),
 ]
 
 
@@ -69,9 +91,13 @@ async def create_profile(
     request: Request,
     files: Annotated[list[UploadFile], File(description=f"1..{MAX_PHOTOS_PER_REQUEST} photos of the same person.")],
     work: Work,
-    name: Annotated[str, Form(max_length=200, description="Display name.")] = "",
-    external_id: Annotated[str | None, Form(max_length=200, description="Your own id; unique if given.")] = None,
-    metadata: Annotated[str | None, Form(description="A JSON object kept with the profile.")] = None,
+    name: Annotated[str, Form(max_length=200, description="Display name.", examples=["Ada"])] = "",
+    external_id: Annotated[
+        str | None, Form(max_length=200, description="Your own id; unique if given.", examples=["emp-0042"])
+    ] = None,
+    metadata: Annotated[
+        str | None, Form(description="A JSON object kept with the profile.", examples=['{"team": "research"}'])
+    ] = None,
     face_index: FaceIndex = 0,
 ) -> EnrolmentResponse:
     """Every photo must be usable for identity (sharp, well exposed, large enough, not in extreme pose) and show
@@ -96,8 +122,8 @@ async def create_profile(
 @router.get("/profiles", summary="List profiles (paginated)", response_model=ProfileList, dependencies=VERIFY_SCOPE)
 async def list_profiles(
     request: Request,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, description="How many profiles to skip, in creation order.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=500, description="At most this many profiles in the answer.")] = 50,
 ) -> ProfileList:
     """Profiles in creation order, `limit` at a time from `offset`, with `total` for paging. Each item carries the
     description and the aggregated measurements; templates are never listed."""
@@ -112,7 +138,7 @@ async def list_profiles(
     responses=NOT_FOUND,
     dependencies=VERIFY_SCOPE,
 )
-async def get_profile(request: Request, profile_id: str) -> ProfileOut:
+async def get_profile(request: Request, profile_id: ProfileId) -> ProfileOut:
     """The profile's name, description, image count and aggregated measurements (no raw images)."""
     return ProfileOut.of(await run_in_threadpool(service_of(request).get_profile, profile_id))
 
@@ -124,7 +150,7 @@ async def get_profile(request: Request, profile_id: str) -> ProfileOut:
     responses=NOT_FOUND,
     dependencies=ENROL_SCOPE,
 )
-async def patch_profile(request: Request, profile_id: str, patch: ProfilePatch) -> ProfileOut:
+async def patch_profile(request: Request, profile_id: ProfileId, patch: ProfilePatch) -> ProfileOut:
     """Change the name, your external id (unique) or the metadata. Measurements and templates change only by adding
     or removing photos. Send only the fields to change."""
     changes = patch.model_dump(exclude_unset=True)
@@ -138,7 +164,7 @@ async def patch_profile(request: Request, profile_id: str, patch: ProfilePatch) 
     responses=NOT_FOUND,
     dependencies=ADMIN_SCOPE,
 )
-async def delete_profile(request: Request, profile_id: str) -> Response:
+async def delete_profile(request: Request, profile_id: ProfileId) -> Response:
     """Deletes the profile, its embeddings and measurements (and stored images, if any). Not recoverable."""
     await run_in_threadpool(service_of(request).delete_profile, profile_id)
     return Response(status_code=204)
@@ -148,10 +174,10 @@ async def delete_profile(request: Request, profile_id: str) -> Response:
     "/profiles/{profile_id}/export",
     summary="Export a profile as JSON (no raw images)",
     response_model=dict[str, Any],
-    responses=NOT_FOUND,
+    responses={200: {"content": {"application/json": {"examples": examples.EXPORT_EXAMPLES}}}, **NOT_FOUND},
     dependencies=ADMIN_SCOPE,
 )
-async def export_profile(request: Request, profile_id: str) -> dict[str, Any]:
+async def export_profile(request: Request, profile_id: ProfileId) -> dict[str, Any]:
     """A self-contained, versioned document: the profile, each image's measurements and templates (model@version
     tagged). Import it elsewhere with `POST /profiles/import`. Templates are biometric data: protect the file."""
     service = service_of(request)
@@ -167,7 +193,9 @@ async def export_profile(request: Request, profile_id: str) -> dict[str, Any]:
     responses=error_responses(errors.DuplicateProfile, errors.DuplicateExternalId, errors.InvalidRequest, *AUTH),
     dependencies=ADMIN_SCOPE,
 )
-async def import_profile(request: Request, document: dict[str, Any]) -> ProfileOut:
+async def import_profile(
+    request: Request, document: Annotated[dict[str, Any], Body(openapi_examples=examples.EXPORT_EXAMPLES)]
+) -> ProfileOut:
     """Restores a profile written by `GET /profiles/{id}/export` (or `faceproof export`), keeping its id."""
     service = service_of(request)
     return ProfileOut.of(await run_in_threadpool(service.import_profile, document))
@@ -180,7 +208,7 @@ async def import_profile(request: Request, document: dict[str, Any]) -> ProfileO
     responses=NOT_FOUND,
     dependencies=VERIFY_SCOPE,
 )
-async def list_images(request: Request, profile_id: str) -> list[ProfileImageOut]:
+async def list_images(request: Request, profile_id: ProfileId) -> list[ProfileImageOut]:
     """The enrolment photos behind the profile: per photo its description, quality figures and face box (and
     whether the raw bytes are stored - only with `FACEPROOF_STORE_IMAGES=1`)."""
     return [ProfileImageOut.of(i) for i in await run_in_threadpool(service_of(request).list_images, profile_id)]
@@ -195,7 +223,7 @@ async def list_images(request: Request, profile_id: str) -> list[ProfileImageOut
     dependencies=ENROL_SCOPE,
 )
 async def add_image(
-    request: Request, profile_id: str, file: ImageFile, work: Work, face_index: FaceIndex = 0
+    request: Request, profile_id: ProfileId, file: ImageFile, work: Work, face_index: FaceIndex = 0
 ) -> ImageAddedResponse:
     """Quality- and identity-gated like enrolment; the profile's aggregates are recomputed from all its images."""
     service = service_of(request)
@@ -211,7 +239,7 @@ async def add_image(
     responses=NOT_FOUND,
     dependencies=ENROL_SCOPE,
 )
-async def delete_image(request: Request, profile_id: str, image_id: str) -> ProfileOut:
+async def delete_image(request: Request, profile_id: ProfileId, image_id: ImageId) -> ProfileOut:
     """Remove one enrolment photo with its templates and measurements; the profile's centroids, spread, geometry
     statistics, reality baseline and description are recomputed from the photos that remain."""
     return ProfileOut.of(await run_in_threadpool(service_of(request).delete_image, profile_id, image_id))
@@ -225,7 +253,7 @@ async def delete_image(request: Request, profile_id: str, image_id: str) -> Prof
     dependencies=VERIFY_SCOPE,
 )
 async def verify(
-    request: Request, profile_id: str, file: ImageFile, work: Work, far: Far = None, face_index: FaceIndex = 0
+    request: Request, profile_id: ProfileId, file: ImageFile, work: Work, far: Far = None, face_index: FaceIndex = 0
 ) -> VerifyResponse:
     """Returns a verdict - `genuine`, `different_person`, `suspected_fake` or `inconclusive` - with the calibrated
     match probability, each model's raw score, the fused score, the threshold and the false-accept rate it was

@@ -7,6 +7,7 @@ import logging
 from fastapi import APIRouter, Request, Response
 
 from faceproof import __version__
+from faceproof.api import examples
 from faceproof.api.schemas import HealthResponse, ModelInfo, ReadinessResponse, VersionResponse
 from faceproof.models import registry
 
@@ -25,7 +26,13 @@ def healthz() -> HealthResponse:
     "/readyz",
     summary="Can this worker answer analysis requests now?",
     response_model=ReadinessResponse,
-    responses={503: {"model": ReadinessResponse, "description": "Models still loading or database unreachable."}},
+    responses={
+        503: {
+            "model": ReadinessResponse,
+            "description": "Models still loading or database unreachable.",
+            "content": {"application/json": {"example": examples.NOT_READY}},
+        }
+    },
 )
 def readyz(request: Request, response: Response) -> ReadinessResponse:
     """Readiness for a load balancer: 200 when every model is loaded (they load in the background at start) and

