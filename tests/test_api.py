@@ -44,12 +44,14 @@ def test_create_profile_round_trip(client: TestClient) -> None:
     assert isinstance(body["description"], str) and len(body["description"]) > 20
     pid = body["profile_id"]
     assert body["profile"]["image_count"] == 1
-    assert body["analysis"]["subject"]["geometry"]["face_shape"] in body["description"].lower()
+    shape = body["analysis"]["subject"]["attributes"]["face_shape"]  # the words, with their confidence
+    assert all(c in body["description"].lower() for c in shape["classes"]) and shape["confidence"] >= 0.95
     got = client.get(f"/profiles/{pid}")
     assert got.status_code == 200
     profile = got.json()
     assert profile["id"] == pid
     assert profile["description"] == body["description"]
+    assert profile["summary"]["attributes"] == body["analysis"]["subject"]["attributes"]  # one photo: its readings
     templates = profile["summary"]["templates"]
     assert {k.split("@")[0] for k in templates} == {"sface", "dlib"}
     assert all(len(t["centroid"]) == 128 for t in templates.values())

@@ -1,8 +1,10 @@
-"""The description is deterministic and made only of measured values."""
+"""The description is deterministic, made only of measured values, and says "between" where a photo cannot
+decide (the readings themselves are tested in test_attributes.py)."""
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import asdict
 from pathlib import Path
 
 from faceproof.intake import decode_image
@@ -10,6 +12,7 @@ from faceproof.measure.appearance import Appearance, measure_appearance
 from faceproof.measure.geometry import Geometry, measure_geometry
 from faceproof.measure.quality import Quality, assess_quality
 from faceproof.models.facemesh import get_facemesh
+from faceproof.profile.attributes import photo_traits, read_attributes
 from faceproof.profile.describe import describe
 from tests.conftest import largest_box
 
@@ -29,18 +32,31 @@ def test_deterministic_and_mentions_measured_values() -> None:
     g, a, q = measure("df01_02.jpg")
     text = describe(g, a, q)
     assert text == describe(*measure("df01_02.jpg"))
-    assert text.startswith(f"{g.face_shape.capitalize()} face")
-    assert f"ITA {a.ita_deg:.0f}° ({a.ita_category})" in text
-    assert a.iris_right is not None and a.iris_right.name in text
+    readings = read_attributes(photo_traits(asdict(g), asdict(a), q.reasons))
+    shape = readings["face_shape"]
+    assert len(shape.classes) == 2 and text.startswith(f"Face {shape.text} with")  # one photo: between two
+    assert f"ITA {a.ita_deg:.0f}° ({readings['skin_tone'].text}) skin tone" in text
     assert "frontal" in text and "sharp" in text
     assert "Not usable" not in text
+
+
+def test_one_class_is_named_without_between() -> None:
+    g, a, q = measure("df01_02.jpg")
+    # Measurements far inside one class: cheekbones dominate (diamond), a long upper third, very dark irides.
+    g = dataclasses.replace(g, face_width_ratio=2.2, face_height_ratio=2.5, forehead_width_ratio=1.5)
+    g = dataclasses.replace(g, jaw_width_ratio=1.3, upper_third=0.25)
+    iris = dataclasses.replace(a.iris_right, L=10.0, a=10.0, b=10.0)  # type: ignore[arg-type]
+    text = describe(g, dataclasses.replace(a, iris_right=iris, iris_left=iris), q)
+    assert text.startswith("Diamond face with a long upper third") and " dark brown eyes" in text
 
 
 def test_relative_words_follow_the_measurements() -> None:
     g, a, q = measure("df01_01.jpg")
     assert "wide-set" in describe(dataclasses.replace(g, intercanthal_ratio=0.60), a, q)
     assert "close-set" in describe(dataclasses.replace(g, intercanthal_ratio=0.50), a, q)
-    assert "a long lower third" in describe(dataclasses.replace(g, lower_third=0.47), a, q)
+    # df01_01 smiles with an open mouth (openness 0.26), which lengthens the lower third: the words correct for it.
+    assert "a long lower third" in describe(dataclasses.replace(g, lower_third=0.47, mouth_openness=0.04), a, q)
+    assert "a balanced to long lower third" in describe(dataclasses.replace(g, lower_third=0.47), a, q)
     turned = describe(dataclasses.replace(g, yaw=30.0, pitch=0.0), a, q)
     assert "turned 30° to the image right" in turned
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ from faceproof.measure.geometry import Geometry, measure_geometry
 from faceproof.measure.identity import Embedding, dlib_embedding, sface_embedding
 from faceproof.measure.quality import Quality, assess_quality
 from faceproof.models.facemesh import get_facemesh
+from faceproof.profile.attributes import Reading, photo_traits, read_attributes
 from faceproof.profile.describe import describe
 
 ImageSource = str | Path | bytes | np.ndarray
@@ -29,7 +30,9 @@ ImageSource = str | Path | bytes | np.ndarray
 
 @dataclass(frozen=True)
 class FaceAnalysis:
-    """Everything measured on one face. ``landmarks`` is the 478-point mesh (None if the mesh failed)."""
+    """Everything measured on one face. ``landmarks`` is the 478-point mesh (None if the mesh failed);
+    ``attributes`` are the description's categorical readings, with their confidence (a missing one was not
+    measurable on this photo)."""
 
     face: DetectedFace
     face_index: int
@@ -39,6 +42,7 @@ class FaceAnalysis:
     appearance: Appearance | None
     quality: Quality
     description: str
+    attributes: dict[str, Reading] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,8 @@ def measure_face(
         appearance = measure_appearance(rgb, landmarks) if landmarks is not None else None
         quality = assess_quality(rgb, face.box, landmarks, geometry, face.keypoints)
         text = describe(geometry, appearance, quality)
+        measured = (asdict(geometry) if geometry else None, asdict(appearance) if appearance else None)
+        attributes = read_attributes(photo_traits(*measured, quality.reasons))
     return FaceAnalysis(
         face=face,
         face_index=face_index,
@@ -130,4 +136,5 @@ def measure_face(
         appearance=appearance,
         quality=quality,
         description=text,
+        attributes=attributes,
     )

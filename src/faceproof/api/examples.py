@@ -26,9 +26,42 @@ CALIBRATION_VERSION = "2026.11.28-sface@2021dec-int8bq-rgb+dlib@resnet-v1-5pt"
 # --- One photo, measured (df01_01.jpg) -------------------------------------------------------------------------
 
 DESCRIPTION = (
-    "Oblong face with balanced thirds, wide-set eyes, blue (right) and grey (left), ITA 52° (light) skin tone; "
+    "Face between oblong and oval with a balanced to long middle third, a short to balanced lower third and a "
+    "balanced upper third, eyes of uncertain colour, ITA 52° (between intermediate and very light) skin tone; "
     "frontal, sharp, well-exposed photo."
 )
+ATTRIBUTES: JSON = {
+    "face_shape": {
+        "classes": ["oblong", "oval"],
+        "text": "between oblong and oval",
+        "most_likely": "oblong",
+        "confidence": 0.9728,
+        "probabilities": {
+            "diamond": 0.0,
+            "round": 0.0,
+            "square": 0.0,
+            "heart": 0.0272,
+            "oval": 0.08,
+            "oblong": 0.8928,
+        },
+        "photos": 1,
+    },
+    "skin_tone": {
+        "classes": ["intermediate", "light", "very light"],
+        "text": "between intermediate and very light",
+        "most_likely": "light",
+        "confidence": 0.9838,
+        "probabilities": {
+            "dark": 0.0,
+            "brown": 0.0001,
+            "tan": 0.0161,
+            "intermediate": 0.1438,
+            "light": 0.434,
+            "very light": 0.406,
+        },
+        "photos": 1,
+    },
+}
 FACE: JSON = {
     "index": 0,
     "box": [226.74, 109.36, 334.45, 449.47],
@@ -106,6 +139,7 @@ SUBJECT: JSON = {
     "appearance": APPEARANCE,
     "quality": QUALITY,
     "description": DESCRIPTION,
+    "attributes": ATTRIBUTES,
     "landmarks": None,
 }
 ANALYZE: JSON = {
@@ -180,8 +214,9 @@ AUTHENTICITY_RESPONSE: JSON = {**AUTHENTICITY, "description": DESCRIPTION, "face
 # --- A profile: "Ada", enrolled from df01_01.jpg and df01_02.jpg -----------------------------------------------
 
 PROFILE_DESCRIPTION = (
-    "Built from 2 photos. Oval face with balanced thirds, blue eyes, ITA 56° (very light) skin tone; "
-    "frontal, sharp, well-exposed photo."
+    "Built from 2 photos. Face between oblong and oval with a balanced to long middle third, a short to balanced "
+    "lower third and a balanced upper third, close-set to average eyes of uncertain colour, ITA 54° (between "
+    "intermediate and very light) skin tone; frontal, sharp, well-exposed photo."
 )
 PROFILE: JSON = {
     "id": PROFILE_ID,
@@ -197,8 +232,25 @@ PROFILE: JSON = {
         "schema_version": 1,
         "image_count": 2,
         "usable_images": 2,
-        "face_shape": "oval",
-        "skin_ita_category": "very light",
+        "attributes": {
+            "face_shape": {
+                "classes": ["oblong", "oval"],
+                "text": "between oblong and oval",
+                "most_likely": "oblong",
+                "confidence": 0.9695,
+                "probabilities": {
+                    "diamond": 0.0,
+                    "round": 0.0,
+                    "square": 0.0,
+                    "heart": 0.0305,
+                    "oval": 0.3746,
+                    "oblong": 0.5948,
+                },
+                "photos": 2,
+            },
+        },
+        "face_shape": "oblong",
+        "skin_ita_category": "light",
         "iris_colour": "blue",
         "geometry": {
             "face_width_ratio": {"mean": 2.1424, "std": 0.0344, "n": 2},
@@ -220,7 +272,9 @@ PROFILE_IMAGE: JSON = {
     "stored_image": False,
 }
 SECOND_IMAGE_DESCRIPTION = (
-    "Oval face with balanced thirds, blue eyes, ITA 56° (very light) skin tone; frontal, sharp, well-exposed photo."
+    "Face between oval and oblong with a balanced to long upper third, a balanced to long middle third and a short "
+    "to balanced lower third, close-set to average eyes of uncertain colour, ITA 56° (between intermediate and very "
+    "light) skin tone; frontal, sharp, well-exposed photo."
 )
 SECOND_PROFILE_IMAGE: JSON = {
     "id": SECOND_IMAGE_ID,
@@ -312,8 +366,9 @@ MATCH: JSON = {
     "calibration_version": CALIBRATION_VERSION,
 }
 PROBE_DESCRIPTION = (
-    "Oval face with balanced thirds, eyes, blue (right) and grey (left), ITA 72° (very light) skin tone; frontal, "
-    "tilted 14°, sharp, well-exposed photo."
+    "Face between oval, round and square with a balanced to long upper third, a balanced to long middle third and a "
+    "short to balanced lower third, eyes of uncertain colour, ITA 72° (between light and very light) skin tone; "
+    "frontal, tilted 14°, sharp, well-exposed photo."
 )
 PROBE_QUALITY: JSON = {
     **QUALITY,

@@ -89,6 +89,17 @@ class ImageInfo(BaseModel):
     model_config = example(examples.IMAGE_INFO)
 
 
+class AttributeOut(BaseModel):
+    """One categorical attribute of the description, read from pose-corrected measurements (docs/profile.md)."""
+
+    classes: list[str] = Field(description="The class, or the classes the face lies between (the words say which).")
+    text: str = Field(description="The words the description uses, e.g. `oval` or `between oval and oblong`.")
+    most_likely: str
+    confidence: float = Field(description="Probability that the person's class is among `classes` (>= 0.95).")
+    probabilities: dict[str, float] = Field(description="Probability of every class of the attribute.")
+    photos: int = Field(description="How many photos the measurements came from.")
+
+
 class SubjectOut(BaseModel):
     face_index: int
     face: FaceOut
@@ -97,6 +108,12 @@ class SubjectOut(BaseModel):
     appearance: Appearance | None
     quality: Quality
     description: str
+    attributes: dict[str, AttributeOut] = Field(
+        default_factory=dict,
+        description="The description's categorical words with their confidence, by attribute (`face_shape`, "
+        "`upper_third`, `middle_third`, `lower_third`, `eye_spacing`, `eye_colour`, `skin_tone`); an attribute "
+        "this photo cannot support (a face cut by the border, an under- or overexposed photo) is left out.",
+    )
     landmarks: list[tuple[float, float, float]] | None = Field(
         default=None, description="The 478-point mesh (x, y, z pixels); only with `include_landmarks=true`."
     )
@@ -152,6 +169,7 @@ class AnalyzeResponse(BaseModel):
                 appearance=s.appearance,
                 quality=s.quality,
                 description=s.description,
+                attributes={k: AttributeOut(**r.as_dict()) for k, r in s.attributes.items()},
                 landmarks=landmarks,
             ),
             timings_ms={k: round(v, 2) for k, v in a.timings_ms.items()},

@@ -39,6 +39,17 @@ MIN_IRIS_PIXELS = 8
 PUPIL_FRACTION = 0.4  # inner radius of the sampled annulus, as a fraction of the iris radius
 LIMBUS_FRACTION = 0.9  # outer radius: stay inside the dark limbal ring and the sclera
 
+# Iris colour-name boundaries in CIELAB (set on the real dev identities; docs/profile.md). Named so that the
+# profile's attribute reader (faceproof.profile.attributes) works with exactly the boundaries used here.
+IRIS_TOO_DARK_L = 20.0  # below: too dark for a hue to be read
+IRIS_DARK_BROWN_L = 25.0  # warm irides below: dark brown
+IRIS_LIGHT_BROWN_L = 42.0  # warm irides from here: light brown/hazel
+IRIS_WARM_A = 4.0  # a or b at least this: the brown family
+IRIS_WARM_B = 8.0
+IRIS_BLUE_B = 1.5  # below: no yellow component, blue
+IRIS_GREEN_A = 1.5  # below, with b >= IRIS_GREEN_B: yellow without red, green
+IRIS_GREEN_B = 4.0
+
 # ITA° categories (Chardon et al. 1991; Del Bino et al. 2006): lower bound of each class, descending.
 ITA_CATEGORIES: tuple[tuple[float, str], ...] = (
     (55.0, "very light"),
@@ -114,15 +125,15 @@ def iris_colour_name(L: float, a: float, b: float) -> str:
     - green: a < 1.5 and b >= 4 (yellow without red);
     - grey: the rest (cool, low chroma).
     """
-    if L < 20:
+    if L < IRIS_TOO_DARK_L:
         return "dark brown"
-    if a >= 4 or b >= 8:
-        if L < 25:
+    if a >= IRIS_WARM_A or b >= IRIS_WARM_B:
+        if L < IRIS_DARK_BROWN_L:
             return "dark brown"
-        return "light brown/hazel" if L >= 42 else "brown"
-    if b < 1.5:
+        return "light brown/hazel" if L >= IRIS_LIGHT_BROWN_L else "brown"
+    if b < IRIS_BLUE_B:
         return "blue"
-    if a < 1.5 and b >= 4:
+    if a < IRIS_GREEN_A and b >= IRIS_GREEN_B:
         return "green"
     return "grey"
 

@@ -2,15 +2,15 @@
 
 Per image we keep only derived data (no pixels): both models' embeddings, the normalised geometry measurements,
 appearance, quality and the per-image description. The profile summary aggregates them - a centroid per model with
-the intra-person spread, mean and standard deviation of every measurement, the majority face shape and iris
-colours - so verification can ask "is this new photo within this person's own variation?" instead of comparing
-with a single photo. Everything is recomputed from the images on every change, so adding or deleting an image can
-never leave a stale aggregate.
+the intra-person spread, mean and standard deviation of every measurement, and the categorical attributes read
+from the median of the photos' pose-corrected measurements (:mod:`faceproof.profile.attributes`; more photos give
+sharper words) - so verification can ask "is this new photo within this person's own variation?" instead of
+comparing with a single photo. Everything is recomputed from the images on every change, so adding or deleting an
+image can never leave a stale aggregate.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import asdict
 from typing import Any
 
@@ -19,6 +19,8 @@ import numpy as np
 from faceproof.analysis import Analysis
 from faceproof.authenticity.engine import AuthenticityReport, feature_values
 from faceproof.measure.identity import MODEL_KEYS, cosine
+from faceproof.profile.attributes import Reading, Trait, aggregate_traits, photo_traits, read_attributes
+from faceproof.profile.describe import photo_words, sentence
 
 SCHEMA_VERSION = 1
 
@@ -62,25 +64,23 @@ def image_embeddings(analysis: Analysis) -> dict[str, np.ndarray]:
 def summarize(images: list[tuple[dict[str, Any], dict[str, np.ndarray]]]) -> dict[str, Any]:
     """Aggregate the (document, embeddings) of every enrolment image into the profile summary."""
     docs = [doc for doc, _ in images]
+    traits = aggregate_traits([photo_traits(d.get("geometry"), d.get("appearance"), _reasons(d)) for d in docs])
+    readings = read_attributes(traits)
     summary: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "image_count": len(images),
         "templates": _templates([emb for _, emb in images]),
         "geometry": _stats([d.get("measurements", {}) for d in docs]),
         "appearance": _stats([d.get("appearance_measurements", {}) for d in docs]),
-        "face_shape": _majority([(d.get("geometry") or {}).get("face_shape") for d in docs]),
-        "skin_ita_category": _majority([(d.get("appearance") or {}).get("ita_category") for d in docs]),
-        "iris_colour": _majority(
-            [
-                ((d.get("appearance") or {}).get(side) or {}).get("name")
-                for d in docs
-                for side in ("iris_right", "iris_left")
-            ]
-        ),
+        "attributes": {name: reading.as_dict() for name, reading in readings.items()},
+        # The most likely class of each attribute, under the keys older clients read.
+        "face_shape": _most_likely(readings, "face_shape"),
+        "skin_ita_category": _most_likely(readings, "skin_tone"),
+        "iris_colour": _most_likely(readings, "eye_colour"),
         "usable_images": sum(1 for d in docs if d.get("quality", {}).get("usable_for_identity")),
         "reality_baseline": _stats([(d.get("authenticity") or {}).get("features", {}) for d in docs]),
     }
-    summary["description"] = _profile_description(docs)
+    summary["description"] = _profile_description(docs, readings, traits)
     return summary
 
 
@@ -114,13 +114,17 @@ def _stats(rows: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     return out
 
 
-def _majority(values: list[str | None]) -> str | None:
-    counted = Counter(v for v in values if v)
-    return counted.most_common(1)[0][0] if counted else None
+def _reasons(doc: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(doc.get("quality", {}).get("reasons", ()))
 
 
-def _profile_description(docs: list[dict[str, Any]]) -> str:
-    """The description of the best enrolment photo (usable, most frontal), prefixed with the photo count."""
+def _most_likely(readings: dict[str, Reading], name: str) -> str | None:
+    return readings[name].most_likely if name in readings else None
+
+
+def _profile_description(docs: list[dict[str, Any]], readings: dict[str, Reading], traits: dict[str, Trait]) -> str:
+    """The person's words from the aggregated attribute readings, the photo's words from the best enrolment photo
+    (usable, most frontal), prefixed with the photo count. With one photo it is that photo's description."""
     if not docs:
         return "Empty profile: no enrolment photos."
 
@@ -129,7 +133,13 @@ def _profile_description(docs: list[dict[str, Any]]) -> str:
         frontal = abs(geo.get("yaw", 90.0)) + abs(geo.get("pitch", 90.0))
         return (0 if doc.get("quality", {}).get("usable_for_identity") else 1, frontal)
 
-    best = min(docs, key=rank)
     n = len(docs)
     prefix = f"Built from {n} photo{'s' if n != 1 else ''}. " if n > 1 else ""
-    return prefix + best["description"]
+    measured = [d for d in docs if d.get("geometry") and d.get("appearance")]
+    if not measured:  # no photo has a mesh: its own description says so
+        return prefix + min(docs, key=rank)["description"]
+    best = min(measured, key=rank)
+    geo = best["geometry"]
+    photo = photo_words(geo["yaw"], geo["pitch"], geo["roll"], _reasons(best))
+    ita = traits["ita"].value if "ita" in traits else None
+    return prefix + sentence(readings, ita, photo, _reasons(best))

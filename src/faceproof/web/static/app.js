@@ -307,7 +307,7 @@ function profileCard(profile, analysis, bitmap) {
       ["Yaw (turn)", signed(g.yaw)],
       ["Pitch (nod)", signed(g.pitch)],
       ["Roll (tilt)", signed(g.roll)],
-      ["Face shape", g.face_shape],
+      ["Face shape", s.attributes && s.attributes.face_shape ? s.attributes.face_shape.text : g.face_shape],
       ["Thirds", `${num(g.upper_third)} / ${num(g.middle_third)} / ${num(g.lower_third)}`],
       ["Symmetry", num(g.symmetry, 3)],
       ["Eye spacing / IPD", num(g.intercanthal_ratio, 3)],
