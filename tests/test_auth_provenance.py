@@ -1,18 +1,27 @@
-"""Provenance signal on crafted files: generator chunks, XMP DigitalSourceType, camera EXIF, C2PA, nothing."""
+"""Provenance signal on crafted files: generator chunks, XMP DigitalSourceType, camera EXIF, C2PA, nothing.
+
+The C2PA files are signed for real at test time (tests/c2pa_signing.py): a camera-capture claim, a generative-AI
+declaration and a tampered copy of the camera one, through the signal alone, the engine and the API.
+"""
 
 from __future__ import annotations
 
-import datetime
 import io
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 from PIL import Image, PngImagePlugin
 
+import faceproof
+from faceproof.api.app import create_app
 from faceproof.authenticity.base import Finding, SignalInput
-from faceproof.authenticity.provenance import NO_METADATA, analyze
+from faceproof.authenticity.engine import AuthenticityReport, assess
+from faceproof.authenticity.provenance import NO_METADATA, TRUST_ANCHORS_ENV, analyze
+from faceproof.config import Settings
 from faceproof.intake import decode_image
+from tests.c2pa_signing import SIGNER_NAME, SignedImages, sign_fixture, tamper
 
 FIXTURES = Path(__file__).parent / "fixtures" / "images"
 XMP = (
@@ -90,87 +99,123 @@ def test_plain_file_is_not_evidence(name: str) -> None:
     assert set(finding.features.values()) == {0.0}
 
 
-def _signed_c2pa_jpeg() -> bytes:
-    """A JPEG whose C2PA manifest says trainedAlgorithmicMedia, signed offline by a throw-away test CA."""
-    c2pa = pytest.importorskip("c2pa")
-    x509 = pytest.importorskip("cryptography.x509")
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    now = datetime.datetime.now(datetime.UTC)
-
-    def cert(
-        subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Certificate | None, ca_key: object
-    ) -> x509.Certificate:
-        name = x509.Name(
-            [
-                x509.NameAttribute(NameOID.COMMON_NAME, subject),
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "faceproof test"),
-            ]
-        )
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(issuer.subject if issuer else name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
-        )
-        if issuer is None:
-            builder = builder.add_extension(
-                x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-            )
-        else:
-            builder = (
-                builder.add_extension(
-                    x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True
-                )
-                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
-                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)  # type: ignore[attr-defined]
-                .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            )
-        return builder.sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
-
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca = cert("test ca", ca_key, None, ca_key)
-    leaf = cert("test signer", key, ca, ca_key)
-    chain = leaf.public_bytes(serialization.Encoding.PEM) + ca.public_bytes(serialization.Encoding.PEM)
-    pkcs8 = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(b"es256", chain, pkcs8, None))
-    manifest = {
-        "claim_generator_info": [{"name": "TestGen", "version": "1.0"}],
-        "title": "generated face",
-        "assertions": [
-            {
-                "label": "c2pa.actions",
-                "data": {
-                    "actions": [
-                        {
-                            "action": "c2pa.created",
-                            "digitalSourceType": "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia",
-                        }
-                    ]
-                },
-            }
-        ],
-    }
-    src, out = io.BytesIO(), io.BytesIO()
-    _image().save(src, format="JPEG")
-    src.seek(0)
-    c2pa.Builder(manifest).sign(signer, "image/jpeg", src, out)
-    return out.getvalue()
+@pytest.fixture(scope="session")
+def signed(tmp_path_factory: pytest.TempPathFactory) -> SignedImages:
+    """df01_01.jpg signed by a test certificate as a camera capture and as AI output, and the camera one tampered."""
+    return sign_fixture(FIXTURES / "df01_01.jpg", tmp_path_factory.mktemp("c2pa"))
 
 
-def test_c2pa_manifest_with_ai_source_type_is_generated() -> None:
-    finding = _analyze(_signed_c2pa_jpeg())
+def test_signed_ai_declaration_is_generated(signed: SignedImages) -> None:
+    finding = _analyze(signed.generated.read_bytes())
     assert finding.kind == "generated" and finding.score > 0.9
     assert finding.features["prov_c2pa"] == 1.0 and finding.features["prov_generated"] == 1.0
-    assert "TestGen" in finding.message and "trainedAlgorithmicMedia" in finding.message
+    assert finding.message.startswith("labelled as AI-generated: C2PA manifest")
+    assert "faceproof test generator" in finding.message and "declares trainedAlgorithmicMedia" in finding.message
+    assert f"signed by '{SIGNER_NAME}'" in finding.message
+
+
+def test_signed_camera_claim_from_an_untrusted_signer_is_weak(signed: SignedImages) -> None:
+    finding = _analyze(signed.camera.read_bytes())
+    assert finding.message.startswith("camera capture claim: C2PA manifest")
+    assert "declares digitalCapture" in finding.message and "untrusted" in finding.message
+    assert finding.features["prov_camera"] == 0.5 and finding.features["prov_edited"] == 0.0
+    assert finding.score <= 0.1 and finding.confidence < 0.3
+
+
+def test_trusted_signer_makes_the_camera_claim_count_more(
+    signed: SignedImages, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    untrusted = _analyze(signed.camera.read_bytes())
+    monkeypatch.setenv(TRUST_ANCHORS_ENV, str(signed.root))
+    trusted = _analyze(signed.camera.read_bytes())
+    assert ", trusted)" in trusted.message and "untrusted" not in trusted.message
+    assert trusted.features["prov_camera"] == 1.0
+    assert untrusted.confidence < trusted.confidence < 0.5 and trusted.score <= 0.1
+
+
+def test_unreadable_trust_anchors_leave_every_signer_untrusted(
+    signed: SignedImages, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv(TRUST_ANCHORS_ENV, str(tmp_path / "missing.pem"))
+    finding = _analyze(signed.camera.read_bytes())
+    assert "untrusted" in finding.message and finding.features["prov_camera"] == 0.5
+    assert TRUST_ANCHORS_ENV in caplog.text
+
+
+def test_tampered_camera_claim_is_invalid_not_a_camera_claim(signed: SignedImages) -> None:
+    finding = _analyze(signed.tampered.read_bytes())
+    assert finding.message.startswith("invalid C2PA manifest")
+    assert "the image changed after signing: assertion.dataHash.mismatch" in finding.message
+    assert "its digitalCapture claim does not count" in finding.message
+    assert "camera capture claim" not in finding.message
+    assert finding.features["prov_camera"] == 0.0 and finding.features["prov_edited"] == 1.0
+    assert finding.kind == "edited" and 0.5 <= finding.score < 0.9  # evidence of editing, not decisive
+
+
+def test_tampered_ai_declaration_still_counts(signed: SignedImages) -> None:
+    """A broken credential voids a camera claim, not an AI declaration: nobody forges one onto a real photo."""
+    finding = _analyze(tamper(signed.generated.read_bytes()))
+    assert finding.kind == "generated" and finding.score > 0.9
+    assert finding.message.startswith("labelled as AI-generated: invalid C2PA manifest")
+    assert "declares trainedAlgorithmicMedia" in finding.message
+
+
+@pytest.fixture(scope="module")
+def reports(signed: SignedImages) -> dict[str, AuthenticityReport]:
+    """The real analysis and verdict of the unsigned photo and of its three signed copies."""
+    paths = {
+        "unsigned": FIXTURES / "df01_01.jpg",
+        **{k: getattr(signed, k) for k in ("camera", "generated", "tampered")},
+    }
+    return {name: assess(faceproof.analyze(path, with_dlib=False)) for name, path in paths.items()}
+
+
+def _provenance(report: AuthenticityReport) -> Finding:
+    return next(f for f in report.findings if f.signal == "provenance")
+
+
+def test_engine_ai_declaration_decides_the_verdict(reports: dict[str, AuthenticityReport]) -> None:
+    report = reports["generated"]
+    assert report.verdict == "suspected_fake" and report.suspected_kind == "generated"
+    declared = [r for r in report.reasons if r.startswith("provenance: ")]
+    assert declared and "declares trainedAlgorithmicMedia" in declared[0]
+
+
+def test_engine_camera_claim_does_not_force_the_verdict(reports: dict[str, AuthenticityReport]) -> None:
+    """The signature adds APP11 segments, not pixels: the verdict must be that of the same photo unsigned."""
+    report, unsigned = reports["camera"], reports["unsigned"]
+    assert _provenance(report).message.startswith("camera capture claim: C2PA manifest")
+    assert not any(r.startswith("provenance") for r in report.reasons)
+    assert report.verdict == unsigned.verdict
+    assert report.fake_probability == pytest.approx(unsigned.fake_probability, abs=1e-6)
+
+
+def test_engine_tampered_manifest_is_reported_invalid(reports: dict[str, AuthenticityReport]) -> None:
+    finding = _provenance(reports["tampered"])
+    assert finding.message.startswith("invalid C2PA manifest") and "changed after signing" in finding.message
+    assert finding.features["prov_camera"] == 0.0
+    assert not any(r.startswith("provenance") for r in reports["tampered"].reasons)
+
+
+def test_api_reports_each_provenance_sentence(signed: SignedImages, tmp_path: Path) -> None:
+    expected = {
+        "generated": "labelled as AI-generated: C2PA manifest",
+        "camera": "camera capture claim: C2PA manifest",
+        "tampered": "invalid C2PA manifest",
+    }
+    with TestClient(create_app(Settings(data_dir=tmp_path, warm_models=False))) as client:
+        for name, sentence in expected.items():
+            data = getattr(signed, name).read_bytes()
+            r = client.post("/authenticity", files={"file": (f"{name}.jpg", data, "image/jpeg")})
+            assert r.status_code == 200, r.text
+            body = r.json()
+            provenance = next(f for f in body["findings"] if f["signal"] == "provenance")
+            assert provenance["message"].startswith(sentence), (name, provenance["message"])
+            if name == "generated":
+                assert body["verdict"] == "suspected_fake" and body["suspected_kind"] == "generated"
+                assert any(r.startswith("provenance: ") and "trainedAlgorithmicMedia" in r for r in body["reasons"])
+            else:
+                assert not any(r.startswith("provenance") for r in body["reasons"])
 
 
 def test_unreadable_c2pa_box_is_still_reported() -> None:

@@ -189,7 +189,8 @@ def test_errors_are_readable_in_the_page(page: Page) -> None:
 
 
 def test_findings_are_drawn_as_one_bar_each(page: Page) -> None:
-    """The authenticity findings of a verification (stubbed here, so the rendering is tested on its own)."""
+    """The authenticity findings of a verification (stubbed here, so the rendering is tested on its own), and the
+    provenance sentence under the verdict."""
     profile = {"id": "p1", "name": "Stub Person", "image_count": 1}
     match = {
         "same_person": True,
@@ -201,6 +202,7 @@ def test_findings_are_drawn_as_one_bar_each(page: Page) -> None:
     findings = [
         {"signal": "frequency", "score": 0.82, "confidence": 0.9, "kind": "generated", "message": "Grid artefacts."},
         {"signal": "noise", "score": 0.1, "confidence": 0.7, "kind": "edited", "message": "Noise is consistent."},
+        {"signal": "provenance", "score": 0.6, "confidence": 0.5, "kind": "edited", "message": "Manifest invalid."},
     ]
     verdict = {
         "verdict": "suspected_fake",
@@ -216,8 +218,9 @@ def test_findings_are_drawn_as_one_bar_each(page: Page) -> None:
     _verify(page, "df01_03.jpg")
     result = page.locator("#verify-result")
     expect(result.locator(".verdict")).to_contain_text("Suspected fake")
+    expect(result.locator(".verdict .provenance")).to_have_text("Provenance: Manifest invalid.")
     bars = result.locator(".finding")
-    expect(bars).to_have_count(2)
+    expect(bars).to_have_count(3)
     expect(bars.first).to_contain_text("frequency (generated)")
     expect(bars.first).to_contain_text("Grid artefacts.")
     expect(bars.first.locator(".bar")).to_have_attribute("aria-valuenow", "82.0")

@@ -12,11 +12,22 @@ still reported), IPTC DigitalSourceType (XMP or C2PA actions), generator PNG tex
 ``parameters``, ComfyUI ``prompt`` / ``workflow``, InvokeAI, NovelAI), generator or editor names in EXIF/XMP
 software fields, camera EXIF plausibility.
 
+A C2PA manifest is weighed by its validation state, because a signature is only as good as what it proves:
+- ``Trusted`` (the signer chains to a trust anchor the operator configured in ``FACEPROOF_C2PA_TRUST_ANCHORS``):
+  a camera claim counts as fully as plausible camera EXIF does.
+- ``Valid`` but ``signingCredential.untrusted`` (well formed, signer unknown - what every self-made certificate
+  gives): a camera claim counts no more than an unsigned XMP label, since anyone can make such a certificate.
+- ``Invalid`` (the image changed after signing, or the manifest or signature does not verify): its camera claim
+  counts for nothing - a credential copied onto an edited picture must not vouch for it - and the breakage itself
+  is reported as evidence of editing. Claims of AI or composite origin still count, like unsigned labels: they
+  incriminate the file, so nobody has a reason to forge them.
+
 Features (0/1 flags except ``prov_camera``):
 - ``prov_generated``: a generator label (AI DigitalSourceType, generator PNG chunk or software name).
 - ``prov_composite``: a composite-with-AI label (``compositeWithTrainedAlgorithmicMedia``): swaps, inpainting.
-- ``prov_edited``: editing software or a human-edit/composite DigitalSourceType.
-- ``prov_camera``: 0 none, 0.5 camera make/model only, 1 make/model with plausible exposure settings.
+- ``prov_edited``: editing software, a human-edit/composite DigitalSourceType, or an invalid C2PA manifest.
+- ``prov_camera``: 0 none, 0.5 camera make/model only or an unsigned/untrusted capture claim, 1 make/model with
+  plausible exposure settings or a capture claim from a trusted C2PA signer.
 - ``prov_c2pa``: a C2PA manifest is present (read or not).
 """
 
@@ -25,8 +36,10 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from faceproof.authenticity.base import FakeKind, Finding, SignalInput
@@ -36,6 +49,10 @@ log = logging.getLogger(__name__)
 
 SIGNAL = "provenance"
 NO_METADATA = "no provenance metadata (normal; not evidence)"
+#: Environment variable naming a PEM file of trusted C2PA root certificates (e.g. the C2PA trust list).
+TRUST_ANCHORS_ENV = "FACEPROOF_C2PA_TRUST_ANCHORS"
+#: Why a camera claim never clears a photo: anyone can write one, and a camera can photograph a screen.
+CAMERA_CAVEAT = "weak evidence: easy to forge unless signed by a trusted signer, and no proof of what was photographed"
 
 # IPTC NewsCodes digitalsourcetype terms (https://cv.iptc.org/newscodes/digitalsourcetype/).
 _DST_GENERATED = {"trainedalgorithmicmedia", "algorithmicmedia"}
@@ -120,7 +137,14 @@ _MIME = {
     "HEIF": "image/heif",
     "GIF": "image/gif",
 }
-_C2PA_SETTINGS = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
+_C2PA_UNTRUSTED = "signingCredential.untrusted"
+# Failure codes meaning the hashed image bytes no longer match the manifest (C2PA 2.x, 15.10).
+_C2PA_CONTENT_CHANGED = {
+    "assertion.dataHash.mismatch",
+    "assertion.boxesHash.mismatch",
+    "assertion.bmffHash.mismatch",
+    "assertion.collectionHash.mismatch",
+}
 
 
 @dataclass
@@ -131,6 +155,7 @@ class _Evidence:
     recaptured: list[str] = field(default_factory=list)
     camera: list[str] = field(default_factory=list)
     camera_level: float = 0.0
+    invalid: list[str] = field(default_factory=list)
     c2pa: bool = False
 
 
@@ -164,11 +189,13 @@ def analyze(inp: SignalInput) -> Finding:
             "recaptured",
             "labelled as a capture of a screen/print: " + "; ".join(ev.recaptured),
         )
+    elif ev.invalid:
+        score, confidence, kind, what = 0.6, 0.5, "edited", "; ".join(ev.invalid)
     elif ev.edited:
         score, confidence, kind, what = 0.6, 0.5, "edited", "edited: " + "; ".join(ev.edited)
     elif ev.camera:
         score, confidence, kind = 0.1, 0.15 + 0.2 * ev.camera_level, "generated"
-        what = "camera metadata: " + "; ".join(ev.camera) + " (mild evidence of a camera; metadata is easy to write)"
+        what = "camera capture claim: " + "; ".join(ev.camera) + f" ({CAMERA_CAVEAT})"
     elif ev.c2pa:
         score, confidence, kind, what = (
             0.2,
@@ -217,7 +244,8 @@ def _xmp_source_types(xmp: str) -> list[str]:
     return [(a or b).rstrip("/").rsplit("/", 1)[-1] for a, b in _XMP_DST.findall(xmp or "") if (a or b)]
 
 
-def _add_source_type(term: str, where: str, ev: _Evidence) -> None:
+def _add_source_type(term: str, where: str, ev: _Evidence, camera_level: float = 0.5) -> None:
+    """File one DigitalSourceType statement; ``camera_level`` is what a capture claim from ``where`` is worth."""
     low = term.lower()
     label = f"{where} {term}"
     if low in _DST_GENERATED:
@@ -230,10 +258,11 @@ def _add_source_type(term: str, where: str, ev: _Evidence) -> None:
         ev.recaptured.append(label)
     elif low in _DST_CAMERA:
         ev.camera.append(label)
-        ev.camera_level = max(ev.camera_level, 0.5)
+        ev.camera_level = max(ev.camera_level, camera_level)
 
 
 def _from_c2pa(meta: ImageMetadata, ev: _Evidence) -> None:
+    """File what the C2PA manifests say, weighed by the validation state (see the module docstring)."""
     raw = meta.raw
     if not raw or (b"c2pa" not in raw and b"jumb" not in raw):
         return
@@ -247,28 +276,66 @@ def _from_c2pa(meta: ImageMetadata, ev: _Evidence) -> None:
     ordered = [manifests[active]] if active in manifests else []
     ordered += [m for k, m in manifests.items() if k != active]
     generator = _claim_generator(ordered[0]) if ordered else "unknown"
-    status = sorted({str(s.get("code")) for s in report.get("validation_status") or [] if isinstance(s, dict)})
-    where = f"C2PA (claim generator {generator}; status {', '.join(status) or 'valid'})"
+    # c2pa-rs sets validation_state to Trusted, Valid (well formed; the signer may be untrusted) or Invalid; a
+    # report without one proves nothing, so it is treated as Invalid.
+    state = str(report.get("validation_state") or "no validation state")
+    failures = sorted(
+        {str(s.get("code")) for s in report.get("validation_status") or [] if isinstance(s, dict)} - {_C2PA_UNTRUSTED}
+    )
+    signer = _signer(ordered[0]) if ordered else "an unnamed certificate"
+    valid = state in {"Trusted", "Valid"}
+    if valid:
+        trust = "trusted" if state == "Trusted" else "untrusted"
+        where = f"C2PA manifest (claim generator {generator}; signed by {signer}, {trust})"
+    else:
+        why = (
+            "the image changed after signing"
+            if _C2PA_CONTENT_CHANGED & set(failures)
+            else "the manifest or its signature does not verify"
+        )
+        where = f"invalid C2PA manifest (claim generator {generator}; {why}: {', '.join(failures) or state})"
+    voided: set[str] = set()
     for manifest in ordered:
         for assertion in manifest.get("assertions") or []:
             if not str(assertion.get("label", "")).startswith("c2pa.actions"):
                 continue
             for action in (assertion.get("data") or {}).get("actions") or []:
-                dst = str(action.get("digitalSourceType") or "")
-                if dst:
-                    _add_source_type(dst.rstrip("/").rsplit("/", 1)[-1], where, ev)
+                term = str(action.get("digitalSourceType") or "").rstrip("/").rsplit("/", 1)[-1]
+                if not valid and term.lower() in _DST_CAMERA:
+                    voided.add(term)
+                elif term:
+                    _add_source_type(term, f"{where} declares", ev, 1.0 if state == "Trusted" else 0.5)
+    if not valid:
+        ev.invalid.append(where + (f"; its {', '.join(sorted(voided))} claim does not count" if voided else ""))
     if (name := _match(generator, _GENERATOR_NAMES)) is not None:
         ev.generated.append(f"{where}: generator {name}")
     elif (name := _match(generator, _EDITOR_NAMES)) is not None:
         ev.edited.append(f"{where}: editor {name}")
 
 
+def _c2pa_settings() -> dict[str, Any]:
+    """Offline verification settings, plus the operator's trust anchors when :data:`TRUST_ANCHORS_ENV` names some.
+
+    Why offline: a verdict must not depend on (or leak to) a remote server. Why trust anchors: without them c2pa
+    can only say a signature is well formed (``signingCredential.untrusted``), never who signed it. An unreadable
+    anchor file is logged and ignored: every signer is then untrusted, which under-rates but never over-rates.
+    """
+    settings: dict[str, Any] = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
+    if path := os.environ.get(TRUST_ANCHORS_ENV):
+        try:
+            settings["trust"] = {"trust_anchors": Path(path).read_text(encoding="ascii")}
+        except (OSError, UnicodeDecodeError) as exc:
+            log.warning("%s=%s is unreadable (%s): every C2PA signer counts as untrusted", TRUST_ANCHORS_ENV, path, exc)
+    return settings
+
+
 def _read_c2pa(raw: bytes, mime: str) -> dict[str, Any] | None:
     """The C2PA report as a dict, or None when there is none or the library cannot read it (logged)."""
+    settings = _c2pa_settings()
     try:
         import c2pa  # native library: loaded only for files that carry JUMBF data
 
-        context = c2pa.Context.from_dict(_C2PA_SETTINGS)
+        context = c2pa.Context.from_dict(settings)
         reader = c2pa.Reader.try_create(mime or None, io.BytesIO(raw), None, context)
         if reader is None:
             return None
@@ -283,6 +350,15 @@ def _claim_generator(manifest: dict[str, Any]) -> str:
     info = manifest.get("claim_generator_info") or []
     names = [f"{i.get('name', '')} {i.get('version', '')}".strip() for i in info if isinstance(i, dict)]
     return ", ".join(filter(None, names)) or str(manifest.get("claim_generator") or "unknown")
+
+
+def _signer(manifest: dict[str, Any]) -> str:
+    """Who the signing certificate names: its common name and issuer, as c2pa reports them."""
+    info = manifest.get("signature_info") or {}
+    name, issuer = str(info.get("common_name") or ""), str(info.get("issuer") or "")
+    if not name:
+        return f"a certificate issued by '{issuer}'" if issuer else "an unnamed certificate"
+    return f"'{name}'" + (f" of '{issuer}'" if issuer else "")
 
 
 def _camera(exif: dict[str, Any], ev: _Evidence) -> None:
@@ -323,7 +399,7 @@ def _features(ev: _Evidence | None) -> dict[str, float]:
     return {
         "prov_generated": float(bool(ev.generated)),
         "prov_composite": float(bool(ev.composite)),
-        "prov_edited": float(bool(ev.edited)),
+        "prov_edited": float(bool(ev.edited or ev.invalid)),
         "prov_camera": ev.camera_level,
         "prov_c2pa": float(ev.c2pa),
     }

@@ -415,10 +415,15 @@ function verdictView(result, profileName, bitmap) {
       : el("p", { class: "none" }, "No authenticity findings reported for this photo."),
   ];
   const photo = bitmap ? photoCanvas(bitmap, "The photo that was checked") : el("p", { class: "none" }, "No preview.");
+  // What the file says about its own origin (Content Credentials, labels, EXIF) sits under the headline: a declared
+  // AI source decides the verdict, a broken credential or a camera claim qualifies it, and either should be read
+  // together with the verdict rather than found among the bars.
+  const provenance = result.findings.find((f) => f.signal === "provenance");
   return el("div", {},
     el("div", { class: `verdict ${result.verdict}`, "data-verdict": result.verdict },
       el("span", { class: "mark", "aria-hidden": "true" }, v.mark),
-      el("div", {}, el("div", { class: "word" }, v.word), el("p", {}, `${v.text} Checked against ${profileName}.`))),
+      el("div", {}, el("div", { class: "word" }, v.word), el("p", {}, `${v.text} Checked against ${profileName}.`),
+        provenance ? el("p", { class: "provenance" }, `Provenance: ${provenance.message}`) : null)),
     el("div", { class: "split" }, photo, el("div", {}, details)));
 }
 
