@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from pathlib import Path
@@ -131,6 +132,34 @@ def test_eval_authenticity_under_damage(tmp_path: Path) -> None:
         "--out", str(out), "--damage", "scratches",
     )  # fmt: skip
     assert code == 2
+
+
+def test_eval_authenticity_reports_per_kind_and_per_real_source(tmp_path: Path) -> None:
+    """With a ``kind`` column the report pools generators per kind and gives each real source its own false-flag
+    rate; the Markdown report shows those sections as tables, not JSON."""
+    fixtures = fixture_path(".")
+    rows = list(csv.DictReader((fixtures / "manifest.csv").open()))
+    manifest = tmp_path / "kinds.csv"
+    with manifest.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["file", "label", "identity", "kind"])
+        for r in rows:
+            real = r["label"] == "real"
+            writer.writerow([r["file"], r["label"], r["identity"], "deepface" if real else "generated"])
+    out = tmp_path / "kinds.json"
+    code, _ = run(
+        "eval", "authenticity", "--manifest", str(manifest), "--root", str(fixtures), "--out", str(out),
+        "--workers", "1",
+    )  # fmt: skip
+    assert code == EXIT_OK
+    report = json.loads(out.read_text())
+    fakes = [r for r in rows if r["label"] != "real"]
+    assert report["per_kind"]["generated"]["n"] == len(fakes)
+    assert set(report["real_per_source"]) == {"deepface"}
+    assert report["real_per_source"]["deepface"]["n"] == len(rows) - len(fakes)
+    markdown = (tmp_path / "kinds.md").read_text()
+    assert "## per_kind" in markdown and "| generated |" in markdown and "## per_label" in markdown
+    assert "```json" not in markdown.split("## per_kind")[1].split("##")[0]
 
 
 def test_eval_profiles_damages_only_the_probes(tmp_path: Path) -> None:

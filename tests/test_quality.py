@@ -45,6 +45,19 @@ def test_heavy_blur_is_low_sharpness() -> None:
     assert q.sharpness < quality(rgb, box).sharpness / 10
 
 
+@pytest.mark.parametrize("name", ["df01_01.jpg", "df10_01.jpg", "astronaut_01.jpg"])
+def test_downscaled_sharp_photo_is_not_low_sharpness(name: str) -> None:
+    """A photo brought down until its face is ~90 px keeps its detail at its own scale: not "blurred" (the quality
+    gate must not make every small upload inconclusive), while the same small photo blurred still is."""
+    rgb, box = load(name)
+    f = 90.0 / box[2]
+    small = cv2.resize(rgb, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+    small_box = largest_box(small)
+    assert "low_sharpness" not in quality(small, small_box).reasons
+    blurred = cv2.GaussianBlur(small, (0, 0), 0.04 * small_box[2])
+    assert "low_sharpness" in quality(blurred, small_box).reasons
+
+
 def test_darkened_copy_is_underexposed() -> None:
     rgb, box = load("astronaut_01.jpg")
     dark = (rgb.astype(np.float32) * 0.25).astype(np.uint8)

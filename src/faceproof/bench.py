@@ -6,6 +6,9 @@ and ``cv2.setNumThreads(1)`` (MediaPipe starts its own threads regardless; see t
 
 The classic path is ``face_recognition.load_image_file`` + ``face_locations(model="hog", upsample=1)`` +
 ``face_encodings`` (dlib HOG detection + 5-point alignment + 128-d descriptor), i.e. the default of that library.
+
+Authenticity is timed signal by signal on the same analyses (``authenticity: <signal>``, and the whole
+``authenticity: all signals + verdict``): what each detector costs, so a new one is weighed against its budget.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ def run_benchmark(images: list[Path], repeats: int = 5, warmup: int = 1) -> dict
     import face_recognition
 
     from faceproof.analysis import analyze
+    from faceproof.authenticity.engine import SIGNALS, assess, signal_input
 
     stages: dict[str, list[float]] = {}
     totals: list[float] = []
@@ -59,6 +63,14 @@ def run_benchmark(images: list[Path], repeats: int = 5, warmup: int = 1) -> dict
             for stage, ms in result.timings_ms.items():
                 if stage != "total":
                     stages.setdefault(stage, []).append(ms)
+            inp = signal_input(result)
+            for signal in SIGNALS:
+                start = time.perf_counter()
+                name = signal(inp).signal
+                stages.setdefault(f"authenticity: {name}", []).append((time.perf_counter() - start) * 1000.0)
+            start = time.perf_counter()
+            assess(result)
+            stages.setdefault("authenticity: all signals + verdict", []).append((time.perf_counter() - start) * 1000.0)
     report_stages = {stage: _figures(v) for stage, v in stages.items()}
     report_stages["faceproof end to end"] = _figures(totals)
     report_stages["face_recognition classic path"] = _figures(classic)

@@ -6,13 +6,14 @@ Decision rules, in order (each is stated in the report's ``reasons``):
 1. **Provenance that declares AI** (C2PA / IPTC ``trainedAlgorithmicMedia``, generator PNG chunks) is decisive:
    nobody stamps "AI-generated" on a real photo. Camera EXIF, by contrast, is only weak evidence (trivial to forge)
    and missing metadata is never evidence at all.
-2. **The learned crop detectors** (today :mod:`~faceproof.authenticity.replay_net`; the fine-tuned swap detector
-   is not shipped: it stayed near chance on swap methods it never saw, docs/authenticity.md) flag on their own, at
-   their own operating threshold (the logit that flags 1 % of held-out real photos of
-   people never trained on, clean and damaged): the simplest honest way to use them until the fusion is re-learned
-   on their out-of-fold scores. Only when the face is large enough for them to see (confidence >= 0.5), and only
-   on a photo without quality problems or heavy sensor noise: there blur and noise alone can cross their
-   threshold, so a detection makes the verdict ``inconclusive`` instead.
+2. **The learned crop detectors** (:mod:`~faceproof.authenticity.generated_net` and
+   :mod:`~faceproof.authenticity.replay_net`; the fine-tuned swap detector is not shipped: it stayed near chance
+   on swap methods it never saw, docs/authenticity.md) flag on their own, at their own operating threshold (the
+   logit that flags 1 % of held-out real photos of people never trained on, clean and damaged): each was
+   validated at that point on thousands of people, which the dev-set fusion cannot match. Only when the face is
+   large enough for them to see (confidence >= 0.5), and only on a photo without quality problems or heavy
+   sensor noise: there blur and noise alone can cross their threshold, so a detection makes the verdict
+   ``inconclusive`` instead.
 3. **The fused probability** of the pixel signals (:mod:`faceproof.authenticity.fusion`) against its threshold,
    chosen so that 1 % of real photos - including resized, recompressed and cropped ones - are flagged.
 4. **Low quality is not a clean bill of health**: a photo whose face is unusable (blurred, tiny, no mesh) and that
@@ -33,6 +34,7 @@ from faceproof.authenticity import (
     blending,
     consistency,
     frequency,
+    generated_net,
     learned,
     noise,
     physiology,
@@ -53,11 +55,12 @@ SIGNALS: tuple[Callable[[SignalInput], Finding], ...] = (
     blending.analyze,
     physiology.analyze,
     learned.analyze,
+    generated_net.analyze,
     replay_net.analyze,
     provenance.analyze,
 )
 #: Signals that flag on their own at their own operating point (score >= 0.5), outside the fusion.
-SELF_DECIDING = (replay_net.SIGNAL,)
+SELF_DECIDING = (generated_net.SIGNAL, replay_net.SIGNAL)
 #: A provenance score at or above this means the metadata itself declares AI generation or AI compositing.
 PROVENANCE_DECISIVE = 0.9
 #: A profile-conditioned finding at or above this score (with confidence >= DECISIVE_CONFIDENCE) flags the image

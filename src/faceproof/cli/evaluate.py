@@ -123,6 +123,26 @@ def _damage(names: list[str] | None) -> tuple[str, ...]:
         raise typer.BadParameter(str(exc), param_hint="--damage") from exc
 
 
+def _scalar(value: object) -> bool:
+    return isinstance(value, (int, float, str)) or value is None
+
+
+def _cell(value: object) -> str:
+    return "" if value is None else str(round(value, 4) if isinstance(value, float) else value)
+
+
+def _table(section: dict) -> list[str]:
+    """A report section as Markdown: one row per entry (a label, a kind, a source) when its entries are flat
+    records of figures; anything deeper stays JSON."""
+    records = list(section.values())
+    if not records or not all(isinstance(r, dict) and all(_scalar(v) for v in r.values()) for r in records):
+        return ["```json", json.dumps(section, indent=1), "```"]
+    columns = list(dict.fromkeys(k for r in records for k in r))
+    rows = [f"| | {' | '.join(columns)} |", "|---" * (len(columns) + 1) + "|"]
+    rows += [f"| {name} | {' | '.join(_cell(r.get(c)) for c in columns)} |" for name, r in section.items()]
+    return rows
+
+
 def _write(out: Path, report: dict, title: str, plot: Path | None) -> None:
     """REPORT.json, and beside it REPORT.md: the headline figures as a table and the plot (ROC, histograms, the
     operating point marked), readable without any tool."""
@@ -134,10 +154,29 @@ def _write(out: Path, report: dict, title: str, plot: Path | None) -> None:
             lines.append(f"| {key} | {value if not isinstance(value, float) else round(value, 4)} |")
     for key, value in report.items():
         if isinstance(value, dict):
-            lines += ["", f"## {key}", "", "```json", json.dumps(value, indent=1), "```"]
+            lines += ["", f"## {key}", "", *_table(value)]
     if plot is not None and plot.exists():
         rel = plot.name if plot.parent.resolve() == out.parent.resolve() else str(plot.resolve())
         lines += ["", f"![{title}]({rel})"]
     markdown = out.with_suffix(".md")
     markdown.write_text("\n".join(lines) + "\n", encoding="utf-8")
     console.print(f"report written to {out} and {markdown}")
+
+
+@eval_app.command("heldout-set")
+def heldout_set(
+    out: Annotated[Path, typer.Option(help="Where to write the manifest CSV (file,label,identity,kind).")],
+    cache: Annotated[Path, typer.Option(help="The crop cache of faceproof train crops.", exists=True)],
+    corpus: Annotated[Path, typer.Option(help="The corpus image folder.", exists=True, file_okay=False)],
+    dev_set: Annotated[Path, typer.Option(help="The development set folder.", exists=True, file_okay=False)],
+    per_label: Annotated[int, typer.Option(min=1, help="At most this many images per real source / fake label.")] = 150,
+    seed: Annotated[int, typer.Option(help="Seed of the draw.")] = 0,
+) -> None:
+    """Write an authenticity evaluation manifest of corpus images no shipped detector trained on (real photos of
+    held-out people per source, each generator, the evaluation-only swaps, held-out NUAA prints); evaluate it
+    with ``faceproof eval authenticity --manifest OUT --root /``."""
+    from faceproof.evaluation.heldout import authenticity_rows, write_manifest
+
+    rows = authenticity_rows(cache, corpus.resolve(), dev_set.resolve(), per_label, seed)
+    write_manifest(rows, out)
+    console.print(f"{len(rows)} rows written to {out}")

@@ -240,7 +240,15 @@ WorkDir = Annotated[Path, typer.Option("--work", help="Checkpoints and the valid
 Steps = Annotated[int, typer.Option(min=1, help="Training batches of 32 crops.")]
 DEFAULT_CACHE = Path(os.environ.get("FACEPROOF_CROP_CACHE", ".corpus-crops"))
 #: Crops cached per training source (the lowest selection keys): enough people, a bounded CPU bill.
-CROP_LIMITS = {"utkface": 8000, "nuaa_live": 3000, "nuaa_print": 3000}
+CROP_LIMITS = {
+    "utkface": 8000,
+    "allagefaces": 6000,
+    "lfw_gray": 6000,
+    "facemask": 4000,
+    "generated_photos": 4000,
+    "nuaa_live": 3000,
+    "nuaa_print": 3000,
+}
 VALIDATION_CAP = 1500
 
 
@@ -253,17 +261,20 @@ def crops_cmd(
     workers: Annotated[int, typer.Option(min=1, help="Detection processes.")] = 2,
 ) -> None:
     """Detect, mesh and crop the corpus images the crop detectors learn and are validated on (resumable)."""
-    from faceproof.training import faces, fit_replay, fit_swap, validation
+    from faceproof.training import faces, fit_generated, fit_replay, fit_swap, validation
     from faceproof.training.corpus import DEFAULT_DEV_SET
 
     wanted = {*fit_swap.TRAIN_SOURCES, *fit_replay.TRAIN_SOURCES, *fit_replay.TRAIN_FAKES}
     wanted |= {*validation.UNSEEN_REAL.values(), *fit_swap.EVAL_FAKE.values()}
-    dev_folder = validation.UNSEEN_REAL["dev_set_real"]
+    wanted |= {*fit_generated.REAL_SOURCES, *fit_generated.GENERATORS}
+    # the development set's images are cached per label (real) and per generator (dev_<generator>)
+    dev_folders = {validation.UNSEEN_REAL["dev_set_real"]: ("real", "")}
+    dev_folders |= {s: ("generated", g.name) for s, g in fit_generated.GENERATORS.items() if s.startswith("dev_")}
     corpus_dir, dev_dir = corpus or _default_out(), dev_set or DEFAULT_DEV_SET
-    rows = faces.corpus_rows(manifest, corpus_dir, dev_dir, sorted(wanted - {dev_folder}))
-    dev = faces.corpus_rows(manifest, corpus_dir, dev_dir, ["shared/data"])
-    root, dev_rows = dev["shared/data"]
-    rows[dev_folder] = (root, [r for r in dev_rows if r.label == "real"])
+    rows = faces.corpus_rows(manifest, corpus_dir, dev_dir, sorted(wanted - set(dev_folders)))
+    root, dev_rows = faces.corpus_rows(manifest, corpus_dir, dev_dir, ["shared/data"])["shared/data"]
+    for folder, (label, generator) in dev_folders.items():
+        rows[folder] = (root, [r for r in dev_rows if r.label == label and r.generator == generator])
     for slug, (root, selected) in sorted(rows.items()):
         limit = CROP_LIMITS.get(slug, VALIDATION_CAP)
         seen, kept = faces.build_cache(selected[:limit], root, cache / slug, workers)
@@ -302,3 +313,20 @@ def replay_cmd(
 
     metrics = fit_replay.run(cache, out or models_dir(), work, seed, manifest)
     console.print_json(data={k: v["all"] for k, v in metrics["methods"].items()})
+
+
+@app.command("generated")
+def generated_cmd(
+    cache: CropCache = DEFAULT_CACHE,
+    work: WorkDir = Path(".corpus-runs/generated"),
+    seed: Annotated[int, typer.Option(help="Seed of the training views, the damage and the fit.")] = 20261206,
+    out: ModelsOut = None,
+    manifest: ManifestPath = DEFAULT_MANIFEST,
+) -> None:
+    """Fit the generated-face detector (a probe on frozen EfficientNet-Lite0 features; needs torch), validated by
+    leaving each generator, family and real source out: artefact generated_detector."""
+    from faceproof.models.artifact import models_dir
+    from faceproof.training import fit_generated
+
+    metrics = fit_generated.run(cache, out or models_dir(), work, seed, manifest)
+    console.print_json(data=metrics["summary"])

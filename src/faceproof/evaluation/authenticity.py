@@ -8,7 +8,10 @@ Report keys: ``n_images``, ``n_failed``, ``auc`` (real vs all fakes, on ``fake_p
 ``tpr_at_fpr_0.01`` (the ROC point where 1 % of the real photos are flagged), ``real_flagged_rate`` (real photos
 with verdict ``suspected_fake`` at the shipped operating point), ``real_inconclusive_rate``, ``threshold``,
 ``per_label``: ``{label: {"n", "auc", "detected_rate", "inconclusive_rate"}}`` (AUC of that label against all
-reals; detected = verdict ``suspected_fake``), ``verdicts`` per label, ``model_version``, ``damage``.
+reals; detected = verdict ``suspected_fake``), ``verdicts`` per label, ``model_version``, ``damage``. With the
+manifest's optional ``kind`` column: ``per_kind`` (the same figures for each kind of fake, e.g. ``generated``
+pooling its generators) and ``real_per_source`` (``{kind: {"n", "flagged_rate", "inconclusive_rate"}}`` for real
+rows, whose kind names their source), so no one real source hides behind the others.
 
 ``damage`` (optional): names from :mod:`faceproof.training.augment` applied to *every* image before it is
 assessed (see :mod:`faceproof.evaluation.damage`).
@@ -65,6 +68,7 @@ def evaluate_authenticity(
     work = partial(_assess_file, damage=check_damage(damage))
     assessed = (engine or InlineEngine()).imap(work, [root / row.file for row in rows], progress=progress)
     results: list[tuple[str, float, str] | None] = []
+    kinds: list[tuple[str, str, float, str]] = []  # (label, kind, probability, verdict) of rows with a kind
     threshold, version = 0.0, ""
     for row, outcome in zip(rows, assessed, strict=True):
         if outcome is None:
@@ -72,6 +76,8 @@ def evaluate_authenticity(
             continue
         probability, verdict, threshold, version = outcome
         results.append((row.label, probability, verdict))
+        if row.kind:
+            kinds.append((row.label, row.kind, probability, verdict))
     ok = [r for r in results if r is not None]
     real = np.array([p for label, p, _ in ok if label == "real"])
     fake = np.array([p for label, p, _ in ok if label != "real"])
@@ -84,19 +90,10 @@ def evaluate_authenticity(
     verdicts: dict[str, dict[str, int]] = {}
     for label in sorted({label for label, _, _ in ok}):
         mine = [(p, v) for lab, p, v in ok if lab == label]
-        counts: dict[str, int] = {}
-        for _, v in mine:
-            counts[v] = counts.get(v, 0) + 1
-        verdicts[label] = counts
-        if label == "real":
-            continue
-        per_label[label] = {
-            "n": len(mine),
-            "auc": _auc(real, np.array([p for p, _ in mine])),
-            "detected_rate": counts.get("suspected_fake", 0) / len(mine),
-            "inconclusive_rate": counts.get("inconclusive", 0) / len(mine),
-        }
-    report = {
+        verdicts[label] = _counts(mine)
+        if label != "real":
+            per_label[label] = _fake_figures(real, mine)
+    report: dict[str, Any] = {
         "n_images": len(rows),
         "n_failed": sum(r is None for r in results),
         "auc": _auc(real, fake),
@@ -109,9 +106,41 @@ def evaluate_authenticity(
         "model_version": version,
         "damage": list(damage),
     }
+    if kinds:
+        report["per_kind"] = {
+            kind: _fake_figures(real, [(p, v) for lab, k, p, v in kinds if k == kind and lab != "real"])
+            for kind in sorted({k for lab, k, _, _ in kinds if lab != "real"})
+        }
+        report["real_per_source"] = {}
+        for source in sorted({k for lab, k, _, _ in kinds if lab == "real"}):
+            counts = _counts([(p, v) for lab, k, p, v in kinds if k == source and lab == "real"])
+            n = sum(counts.values())
+            report["real_per_source"][source] = {
+                "n": n,
+                "flagged_rate": counts.get("suspected_fake", 0) / n,
+                "inconclusive_rate": counts.get("inconclusive", 0) / n,
+            }
     if plot is not None and len(real) and len(fake):
         _plot(plot, real, {label: np.array([p for lab, p, _ in ok if lab == label]) for label in per_label}, threshold)
     return report
+
+
+def _counts(scored: list[tuple[float, str]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for _, verdict in scored:
+        counts[verdict] = counts.get(verdict, 0) + 1
+    return counts
+
+
+def _fake_figures(real: np.ndarray, scored: list[tuple[float, str]]) -> dict[str, Any]:
+    """AUC of one group of fakes against all real photos, and the share of each verdict at the operating point."""
+    counts = _counts(scored)
+    return {
+        "n": len(scored),
+        "auc": _auc(real, np.array([p for p, _ in scored])),
+        "detected_rate": counts.get("suspected_fake", 0) / len(scored),
+        "inconclusive_rate": counts.get("inconclusive", 0) / len(scored),
+    }
 
 
 def _plot(path: Path, real: np.ndarray, fakes: dict[str, np.ndarray], threshold: float) -> None:

@@ -10,8 +10,9 @@ from pathlib import Path
 @dataclass(frozen=True)
 class ManifestRow:
     file: str
-    label: str  # "real" or any word naming a kind of fake
+    label: str  # "real" or any word naming a kind of fake (or the generator / method that made it)
     identity: str
+    kind: str = ""  # optional grouping of labels: generated, swapped, replayed, ...
 
     @property
     def is_real(self) -> bool:
@@ -26,7 +27,12 @@ def read_manifest(path: Path) -> list[ManifestRow]:
         if missing:
             raise ValueError(f"{path}: missing column(s) {sorted(missing)}")
         rows = [
-            ManifestRow(r["file"].strip(), (r["label"] or "").strip().lower(), (r["identity"] or "").strip())
+            ManifestRow(
+                r["file"].strip(),
+                (r["label"] or "").strip().lower(),
+                (r["identity"] or "").strip(),
+                (r.get("kind") or "").strip().lower(),
+            )
             for r in reader
         ]
     if not rows:

@@ -19,7 +19,10 @@ import numpy as np
 
 from faceproof.measure.geometry import Geometry
 
-SHARPNESS_SIZE = 128  # the face box is resized to this square before the Laplacian, normalising for face size
+#: The face box is brought down to at most this square before the Laplacian (normalising large faces); a smaller
+#: face is measured at its own size, never upsampled: interpolation invents no detail, so an upsampled small but
+#: sharp face (a downscaled photo) read as blurred and made its verdict "inconclusive".
+SHARPNESS_SIZE = 128
 MIN_SHARPNESS = 60.0  # variance of the Laplacian on that crop
 MIN_BRIGHTNESS = 60.0  # mean 8-bit grey level of the face box
 MAX_BRIGHTNESS = 220.0
@@ -71,11 +74,12 @@ def face_grey(rgb: np.ndarray, box: Box) -> np.ndarray:
 
 
 def sharpness(grey: np.ndarray) -> float:
-    """Variance of the Laplacian of the face resized to SHARPNESS_SIZE square (0 if there is no face area)."""
+    """Variance of the Laplacian of the face, squared and brought down to at most SHARPNESS_SIZE (0 if there is
+    no face area): sharpness relative to the face's own size, so downscaling a photo does not make it "blurred"."""
     if grey.size == 0:
         return 0.0
-    interp = cv2.INTER_AREA if min(grey.shape) >= SHARPNESS_SIZE else cv2.INTER_LINEAR
-    norm = cv2.resize(grey, (SHARPNESS_SIZE, SHARPNESS_SIZE), interpolation=interp)
+    side = min(SHARPNESS_SIZE, *grey.shape)
+    norm = cv2.resize(grey, (side, side), interpolation=cv2.INTER_AREA)
     return float(cv2.Laplacian(norm.astype(np.float32), cv2.CV_32F).var())
 
 

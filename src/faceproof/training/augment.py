@@ -72,6 +72,19 @@ def downscale(
     return np.ascontiguousarray(cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR))
 
 
+def resize(
+    rgb: np.ndarray, rng: np.random.Generator, face: FaceHint | None = None, *, face_px: float | None = None
+) -> np.ndarray:
+    """A downsized photo (a messaging app, a web page, a thumbnail): the whole image shrunk so the face is
+    ``face_px`` (70-130) pixels wide and left at that size, then stored as JPEG 75-90 as such services do. Unlike
+    ``lowres`` nothing is scaled back up: the photo is small but as sharp as its size allows."""
+    target = face_px if face_px is not None else rng.uniform(70.0, 130.0)
+    factor = min(1.0, target / max(_face_width(rgb, face), 1.0))
+    h, w = rgb.shape[:2]
+    small = cv2.resize(rgb, (max(8, round(w * factor)), max(8, round(h * factor))), interpolation=cv2.INTER_AREA)
+    return recompress(np.ascontiguousarray(small), rng, quality=int(rng.integers(75, 91)))
+
+
 def gaussian_blur(
     rgb: np.ndarray, rng: np.random.Generator, face: FaceHint | None = None, *, sigma_rel: float | None = None
 ) -> np.ndarray:
@@ -256,11 +269,23 @@ DEGRADATIONS: dict[str, Degradation] = {
     "crop": border_crop,
     "mask": face_mask,
     "photometric": photometric,
+    "resize": resize,
 }
 
 # The order in which damage happens to a real photo: things in front of the face, then the framing, then the
-# optics and exposure, then the sensor, then compression.
-_PIPELINE_ORDER = ("mask", "crop", "lowres", "gaussian_blur", "motion_blur", "photometric", "noise", "jpeg")
+# optics and exposure, then the sensor, then compression; a service's downsizing (``resize``) comes last, since it
+# changes the image's size and every step before it places damage by the face's position.
+_PIPELINE_ORDER = (
+    "mask",
+    "crop",
+    "lowres",
+    "gaussian_blur",
+    "motion_blur",
+    "photometric",
+    "noise",
+    "jpeg",
+    "resize",
+)
 
 
 def combine(

@@ -103,9 +103,13 @@ class Probe:
     intercept: float
 
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, c: float = PROBE_C, seed: int = 0) -> Probe:
+    def fit(
+        cls, x: np.ndarray, y: np.ndarray, c: float = PROBE_C, seed: int = 0, weight: np.ndarray | None = None
+    ) -> Probe:
+        """Standardise, then fit the logistic regression; ``weight`` per row (e.g. each source's share)."""
         scaler = StandardScaler().fit(x)
-        clf = LogisticRegression(C=c, max_iter=5000, random_state=seed).fit(scaler.transform(x), y)
+        clf = LogisticRegression(C=c, max_iter=5000, random_state=seed)
+        clf.fit(scaler.transform(x), y, sample_weight=weight)
         scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
         return cls(scaler.mean_, scale, clf.coef_[0], float(clf.intercept_[0]))
 

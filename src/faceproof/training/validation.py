@@ -88,8 +88,10 @@ def auc(real: np.ndarray, fake: np.ndarray) -> float:
 
 
 def threshold_at(real_logits: np.ndarray, share: float = TARGET_FALSE_FLAGS) -> float:
-    """The logit above which ``share`` of real photos lie (the operating point)."""
-    return float(np.quantile(real_logits, 1.0 - share))
+    """The logit above which ``share`` of real photos lie (the operating point; a detector flags at logit >=
+    threshold, so with ``share`` 0 the threshold is just above the highest real logit, which it must not flag)."""
+    cut = float(np.quantile(real_logits, 1.0 - share))
+    return float(np.nextafter(cut, np.inf)) if share == 0 else cut
 
 
 def report(real: dict[str, Scored], fakes: dict[str, Scored]) -> dict[str, object]:
@@ -212,7 +214,9 @@ def write_report(path: Path, data: dict[str, object]) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-def crop_detector_contract(metrics: dict[str, object], cam: str) -> dict[str, dict[str, object]]:
+def crop_detector_contract(
+    metrics: dict[str, object], cam: str, share: float = TARGET_FALSE_FLAGS
+) -> dict[str, dict[str, object]]:
     """The card fields every crop detector shares: its input, its outputs (``cam`` says what its map is) and the
     recipe the service needs to cut its view, with the operating threshold this validation chose."""
     side = INPUT_SIZE // 32
@@ -224,7 +228,7 @@ def crop_detector_contract(metrics: dict[str, object], cam: str) -> dict[str, di
         },
         "parameters": {
             "threshold_logit": metrics["threshold_logit"],
-            "threshold_share": TARGET_FALSE_FLAGS,
+            "threshold_share": share,
             "cache_size": CACHE_SIZE,
             "cache_context": CONTEXT,
             "input_size": INPUT_SIZE,
