@@ -67,6 +67,7 @@ FACE: JSON = {
     "box": [226.74, 109.36, 334.45, 449.47],
     "score": 0.9591,
     "keypoints": [[320.29, 285.44], [480.46, 286.68], [404.23, 377.53], [323.45, 430.32], [473.33, 432.08]],
+    "rung": "first pass",
 }
 IDENTITY: list[JSON] = [
     {"key": "sface@2021dec-int8bq-rgb", "model": "sface", "version": "2021dec-int8bq-rgb", "dim": 128, "vector": None},

@@ -17,7 +17,7 @@ from faceproof.authenticity.base import Finding
 from faceproof.authenticity.engine import AuthenticityReport
 from faceproof.decision.calibration import MatchDecision
 from faceproof.decision.verify import GeometryAgreement
-from faceproof.detect import DetectedFace
+from faceproof.detect import FIRST_PASS, DetectedFace
 from faceproof.measure.appearance import Appearance
 from faceproof.measure.geometry import Geometry
 from faceproof.measure.quality import Quality
@@ -54,6 +54,12 @@ class FaceOut(BaseModel):
     keypoints: list[tuple[float, float]] = Field(
         description="Right eye, left eye, nose tip, right and left mouth corner (subject's right = image left)."
     )
+    rung: str = Field(
+        default=FIRST_PASS,
+        description="Which detection pass found the face: `first pass`, or the retry ladder's view that found it "
+        "when the first pass found none (e.g. `smoothed 160`, `wide border 640`); there a score below 0.6 means "
+        "it was found only at the ladder's lowered threshold (docs/reliability.md).",
+    )
 
     model_config = example(examples.FACE)
 
@@ -64,6 +70,7 @@ class FaceOut(BaseModel):
             box=tuple(round(float(v), 2) for v in face.box),
             score=round(face.score, 4),
             keypoints=[(round(float(x), 2), round(float(y), 2)) for x, y in face.keypoints],
+            rung=face.rung,
         )
 
 

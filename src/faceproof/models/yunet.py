@@ -24,6 +24,7 @@ MODEL_NAME = "yunet"
 MODEL_VERSION = "2023mar-int8bq"
 MODEL_FILE = "face_detection_yunet_2023mar_int8bq.onnx"
 DETECT_MAX_SIDE = 640
+MIN_INPUT_SIDE = 64  # the input is padded up to this (see YuNet.detect)
 SCORE_THRESHOLD = 0.6
 NMS_THRESHOLD = 0.3
 
@@ -50,13 +51,21 @@ class YuNet:
         )
         self._lock = threading.Lock()
 
-    def detect(self, rgb: np.ndarray) -> list[RawDetection]:
+    def detect(self, rgb: np.ndarray, score_threshold: float = SCORE_THRESHOLD) -> list[RawDetection]:
+        """Faces scoring at least ``score_threshold`` (the retry ladder of :mod:`faceproof.detect_ladder` asks for
+        less than the default, then decides itself what a low score may be used for)."""
         h, w = rgb.shape[:2]
         scale = min(1.0, DETECT_MAX_SIDE / max(h, w))
         bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
         if scale < 1.0:
             bgr = cv2.resize(bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        # An input 32 px high or less (a 64 x 2000 strip brought down to 640 px) makes YuNet report garbage
+        # "faces" with score 1.0; grey below and to the right keeps every coordinate where it was.
+        short_h, short_w = max(0, MIN_INPUT_SIDE - bgr.shape[0]), max(0, MIN_INPUT_SIDE - bgr.shape[1])
+        if short_h or short_w:
+            bgr = cv2.copyMakeBorder(bgr, 0, short_h, 0, short_w, cv2.BORDER_CONSTANT, value=(128, 128, 128))
         with self._lock:
+            self._detector.setScoreThreshold(score_threshold)
             self._detector.setInputSize((bgr.shape[1], bgr.shape[0]))
             _, rows = self._detector.detect(bgr)
         if rows is None:
