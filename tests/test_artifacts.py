@@ -39,7 +39,8 @@ def outputs(name: str) -> tuple[float, float, float]:
     a = faceproof.analyze(FIXTURES / name)
     findings = measure_signals(a)
     inp = signal_input(a)
-    fused = fusion.load_fusion().evaluate(feature_values(findings))
+    # the graph as ported; the corpus operating point (kind_offsets) is applied on top of it, tested below
+    fused = replace(fusion.load_fusion(), kind_offsets={}).evaluate(feature_values(findings))
     return (
         learned.analyze(inp).features["learned_margin"],
         blending.analyze(inp).score,
@@ -67,6 +68,22 @@ def test_every_shipped_card_loads_and_matches_its_graph() -> None:
 @pytest.mark.parametrize("name", sorted(DOCUMENTED))
 def test_ported_models_give_the_documented_outputs(name: str) -> None:
     assert outputs(name) == pytest.approx(DOCUMENTED[name], abs=1e-5)
+
+
+def test_the_fusion_operating_point_comes_from_unseen_real_photos() -> None:
+    """The card's kind offsets were set on out-of-fold real photos of the corpus (faceproof train operating-point):
+    they make a kind stricter, never more lenient, and the card says how many real photos they flag."""
+    model = fusion.load_fusion()
+    point = artifact.load(fusion.ARTIFACT).card.metrics["operating_point"]
+    assert model.kind_offsets == point["kind_offsets"] and all(v >= 0 for v in model.kind_offsets.values())
+    assert (
+        point["photos"] >= 1000
+        and point["flagged"] <= point["target_share"] < point["flagged_at_the_fitted_operating_point"]
+    )
+    values = feature_values(measure_signals(faceproof.analyze(FIXTURES / "stylegan2_001.jpg")))
+    shifted = model.evaluate(values).kind_probabilities
+    fitted = replace(model, kind_offsets={}).evaluate(values).kind_probabilities
+    assert all(shifted[k] <= fitted[k] + 1e-12 for k in fitted)
 
 
 def test_verification_scores_are_the_documented_log_likelihood_ratios() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from faceproof.measure.geometry import SHAPE_OBLONG_LENGTH
 from faceproof.profile.attributes import (
     ATTRIBUTES,
     CONFIDENCE,
+    POSE_SLOPES,
     TRAIT_SPREAD,
     Reading,
     Trait,
@@ -25,6 +27,7 @@ from faceproof.profile.attributes import (
     probabilities,
     read_attributes,
 )
+from faceproof.training import fit_attributes
 from faceproof.training.augment import DEGRADATIONS
 from tests.conftest import fixture_path
 
@@ -164,3 +167,26 @@ def test_hard_boundaries_would_fail_on_the_same_photos(dev: Callable[[str], dict
     # The metric is not satisfied by construction: one class per photo (no "between") flips for many people.
     table = attribute_stability(readings(dev("clean"), confidence=0.0))
     assert {name for name, s in table.items() if s.rate < STABLE} == set(ATTRIBUTES)
+
+
+def test_the_fit_measures_every_constant_on_a_few_dev_people(shared_data: Path, tmp_path: Path) -> None:
+    # faceproof train attributes on 3 people of 2 photos each (the whole dev set takes minutes): every constant the
+    # reader ships is measured, finite, and printed as Python that defines them.
+    rows = (shared_data / "manifest.csv").read_text().splitlines()
+    people = ("df07", "df08", "df09")
+    keep = [rows[0], *(r for r in rows[1:] if r.split(",")[2] in people)]
+    (tmp_path / "manifest.csv").write_text("\n".join(keep) + "\n")
+    clean = dev_photos(tmp_path / "manifest.csv", shared_data)
+    blurred = dev_photos(tmp_path / "manifest.csv", shared_data, ("gaussian_blur",))
+    assert sorted(clean) == list(people)
+    fit = fit_attributes.measure(clean, [blurred])
+    assert (fit.photos, fit.people) == (6, 3)
+    assert fit.slopes.keys() == POSE_SLOPES.keys() and fit.spread.keys() == TRAIT_SPREAD.keys()
+    assert all(np.isfinite(v) for pair in [fit.reference, *fit.slopes.values()] for v in pair)
+    assert all(0 < sharp <= blur < np.inf for sharp, blur in fit.spread.values())
+    pasted: dict[str, Any] = {}
+    exec(fit_attributes.constants(fit), pasted)
+    assert pasted["POSE_SLOPES"].keys() == POSE_SLOPES.keys() and pasted["TRAIT_SPREAD"].keys() == TRAIT_SPREAD.keys()
+    assert pasted["REFERENCE_PITCH"] == pytest.approx(fit.reference[0], rel=1e-3)
+    tables = fit_attributes.stability_tables({"clean": clean, "gaussian_blur": blurred})
+    assert all(f"| {condition} | after |" in tables for condition in ("clean", "gaussian_blur"))

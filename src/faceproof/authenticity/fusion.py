@@ -24,7 +24,7 @@ each feature, and each feature's spread over the training images.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -64,6 +64,9 @@ class FusionModel:
     neutral: dict[str, float]
     population_scale: dict[str, float]  # each feature's standard deviation over the training images
     threshold: float = THRESHOLD
+    #: Per kind, a log-odds shift applied after the graph (``faceproof train operating-point``): the operating
+    #: point re-set on real photos of people the fit never saw, keeping 0.5 as every kind's threshold.
+    kind_offsets: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_artifact(cls, model: artifact.Artifact) -> FusionModel:
@@ -82,6 +85,7 @@ class FusionModel:
             neutral=neutral,
             population_scale={k: float(v) for k, v in p["population_scale"].items()},
             threshold=float(p["threshold"]),
+            kind_offsets={k: float(v) for k, v in p.get("kind_offsets", {}).items()},
         )
 
     def evaluate(self, values: dict[str, float]) -> FusionResult:
@@ -91,7 +95,7 @@ class FusionModel:
         out = self.artifact.run({"x": x})
         probabilities: dict[str, float] = {}
         for k in self.kinds:
-            z = max(-40.0, min(40.0, float(out[k.logit][0])))
+            z = max(-40.0, min(40.0, float(out[k.logit][0]) - self.kind_offsets.get(k.kind, 0.0)))
             probabilities[k.kind] = 1.0 / (1.0 + math.exp(-z))
         top = max(self.kinds, key=lambda k: probabilities[k.kind])
         contributions: dict[str, float] = {}

@@ -230,6 +230,26 @@ def calibration_cmd(
     console.print(f"wrote {path}" if path else "embedding cache filled")
 
 
+@app.command("attributes")
+def attributes_cmd(
+    data: DataDir = None,
+    table: Annotated[
+        bool, typer.Option("--table", help="Also print the stability tables of docs/profile.md (every damage).")
+    ] = False,
+) -> None:
+    """Measure the attribute reader's reference pose, pose slopes and spreads on the dev people, and print them as
+    the constants of faceproof.profile.attributes (to paste there; no file is edited)."""
+    from faceproof.training import fit_attributes
+    from faceproof.training.augment import DEGRADATIONS
+
+    others = sorted(set(DEGRADATIONS) - set(fit_attributes.BLUR_DAMAGES)) if table else []
+    conditions = fit_attributes.load_conditions(data or _data_default(), [*fit_attributes.BLUR_DAMAGES, *others])
+    blurred = [conditions[d] for d in fit_attributes.BLUR_DAMAGES]
+    typer.echo(fit_attributes.constants(fit_attributes.measure(conditions["clean"], blurred)))
+    if table:
+        typer.echo("\n" + fit_attributes.stability_tables(conditions))
+
+
 # ------------------------------------------------- the crop detectors (faceproof.training.faces, fit_swap, fit_replay)
 
 CropCache = Annotated[
@@ -313,6 +333,23 @@ def replay_cmd(
 
     metrics = fit_replay.run(cache, out or models_dir(), work, seed, manifest)
     console.print_json(data={k: v["all"] for k, v in metrics["methods"].items()})
+
+
+@app.command("operating-point")
+def operating_point_cmd(
+    cache: CropCache = DEFAULT_CACHE,
+    corpus: CorpusDir = None,
+    per_source: Annotated[int, typer.Option(min=10, help="Real photos drawn per real source.")] = 200,
+    seed: Annotated[int, typer.Option(help="Seed of the draw.")] = 20261206,
+    workers: Annotated[int, typer.Option(min=1, help="Processes.")] = 2,
+    out: ModelsOut = None,
+) -> None:
+    """Re-set the authenticity fusion's threshold on out-of-fold real photos of the corpus (same graph; the card's
+    threshold and its per-source false-flag rates)."""
+    from faceproof.training import fit_operating_point
+
+    report = fit_operating_point.run(cache, (corpus or _default_out()).resolve(), per_source, seed, workers, out)
+    console.print_json(data=report)
 
 
 @app.command("generated")

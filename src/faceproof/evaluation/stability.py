@@ -10,7 +10,7 @@ nothing, or by always saying "between", shows in the same table.
 
 The development set is read through the real pipeline (:func:`faceproof.analysis.analyze`, every model real),
 optionally under one of the everyday damages of :mod:`faceproof.evaluation.damage`. Used by the test
-(``tests/test_attributes.py``), ``scripts/fit_attribute_spread.py`` and the table in docs/profile.md.
+(``tests/test_attributes.py``), ``faceproof train attributes`` and the table in docs/profile.md.
 """
 
 from __future__ import annotations

@@ -21,7 +21,8 @@ A measurement that the photo cannot support is left out (not guessed): geometry 
 border or turned past the quality gate's limits, colour when the photo is under- or overexposed. A blurred photo
 (quality reason ``low_sharpness``) gets the wider spread measured on blurred copies of the dev photos.
 
-Where every number comes from: ``scripts/fit_attribute_spread.py`` (docs/profile.md, "Attribute stability").
+Where every number comes from: ``faceproof train attributes`` (:mod:`faceproof.training.fit_attributes`;
+docs/profile.md, "Attribute stability").
 """
 
 from __future__ import annotations
