@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 
+import cv2
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -168,3 +169,17 @@ def test_sensor_noise_limits_the_swap_check() -> None:
     noisy_features = feature_values(measure_signals(noisy))
     assert noisy_features["noise_level"] > consistency.NOISY_LEVEL
     assert "sensor_noise" in consistency.check_limits(noisy.subject.quality.reasons, noisy_features)
+
+
+def test_blur_withholds_the_word_but_a_cut_face_does_not() -> None:
+    """Blur hides what the detectors look for, so a blurred real photo is not vouched for; a sharp face cut by the
+    image border limits identity only (the crop detectors were validated on such crops)."""
+    rgb = faceproof.analyze(fixture_path("df02_02.jpg")).image.rgb
+    _, y, w, h = faceproof.analyze(fixture_path("df02_02.jpg")).subject.face.box
+    blurred = cv2.GaussianBlur(rgb, (0, 0), 0.04 * w)
+    report = assess(faceproof.analyze(blurred))
+    assert report.verdict == "inconclusive" and "low_sharpness" in report.reasons[-1]
+    cut = np.ascontiguousarray(rgb[int(y + 0.25 * h) :, :])  # the forehead cut off at the eyebrows
+    result = faceproof.analyze(cut)
+    assert "face_cut_by_border" in result.subject.quality.reasons
+    assert assess(result).verdict == "likely_real"
