@@ -14,13 +14,13 @@ source's false-flag rate.
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from faceproof.training import fit_generated, fit_replay, fit_swap, validation
+from faceproof.training.faces import cache_meta
 
 #: The smallest share of people any crop detector holds out (the replay detector's 10 %).
 HELD_OUT_SHARE = validation.DEFAULT_HELD_OUT
@@ -42,10 +42,9 @@ class EvalRow:
 
 
 def _rows(cache: Path, slug: str, root: Path, label: str, kind: str, share: float | None) -> list[EvalRow]:
-    metas = [json.loads(m) for p in sorted((cache / slug).glob("shard_*[0-9].npz")) for m in np.load(p)["meta"]]
     return [
         EvalRow(str(root / m["path"]), label, m["identity"], kind)
-        for m in metas
+        for m in cache_meta(cache / slug)
         if share is None or share >= 1.0 or validation.held_out(m["identity"], share)
     ]
 

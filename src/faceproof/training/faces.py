@@ -235,8 +235,18 @@ class CropSet:
         return np.asarray([m[name] for m in self.meta])
 
 
+def _shards(folder: Path) -> list[Path]:
+    return sorted(Path(folder).glob("shard_*[0-9].npz"))
+
+
+def cache_meta(folder: Path) -> list[dict[str, str]]:
+    """The records of a crop cache (path, label, generator, identity, source per crop) without its pixels: what
+    a selection of corpus images needs (an ``.npz`` member is read only when asked for)."""
+    return [json.loads(s) for p in _shards(folder) for s in np.load(p)["meta"]]
+
+
 def load_cache(dirs: Iterable[Path]) -> CropSet:
-    parts = [np.load(p) for d in dirs for p in sorted(Path(d).glob("shard_*[0-9].npz"))]
+    parts = [np.load(p) for d in dirs for p in _shards(d)]
     if not parts:
         raise FileNotFoundError(f"no crop cache in {[str(d) for d in dirs]}: build it first (faceproof train crops)")
     return CropSet(

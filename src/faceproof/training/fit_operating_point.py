@@ -18,16 +18,17 @@ Only the card changes (``kind_offsets``): the graph stays as fitted, and 0.5 sta
 
 from __future__ import annotations
 
-import json
 import logging
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from scipy.special import expit, logit
 
 from faceproof.authenticity import fusion
 from faceproof.models import artifact
 from faceproof.training import export, fit_generated, validation
+from faceproof.training.faces import cache_meta
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def calibration_rows(cache: Path, corpus_dir: Path, per_source: int, seed: int) 
     rng = np.random.default_rng(seed)
     out = []
     for source in fit_generated.REAL_SOURCES:
-        metas = [json.loads(m) for p in sorted((cache / source).glob("shard_*[0-9].npz")) for m in np.load(p)["meta"]]
+        metas = cache_meta(cache / source)
         kept = [m for m in metas if not validation.held_out(m["identity"], validation.DEFAULT_HELD_OUT)]
         out += [(str(corpus_dir / kept[i]["path"]), source) for i in sorted(rng.permutation(len(kept))[:per_source])]
     return out
@@ -71,11 +72,6 @@ def _probabilities(path: str) -> dict[str, list[float]] | None:
     return out
 
 
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-9), 1 - 1e-9)
-    return float(np.log(p / (1 - p)))
-
-
 def run(cache: Path, corpus_dir: Path, per_source: int, seed: int, workers: int, out_dir: Path | None) -> dict:
     """Score the draw, set the threshold, re-write the fusion artefact's card (same graph)."""
     rows = calibration_rows(cache, corpus_dir, per_source, seed)
@@ -86,12 +82,12 @@ def run(cache: Path, corpus_dir: Path, per_source: int, seed: int, workers: int,
     kinds = sorted(kept[0][1])
     probs = {k: np.array([r[k] for _, r in kept]) for k in kinds}  # (n, 2): clean, damaged
     share = TARGET_SHARE / len(kinds)
-    offsets = {k: max(0.0, _logit(float(np.quantile(probs[k].ravel(), 1.0 - share)))) for k in kinds}
+    cuts = {k: np.clip(np.quantile(probs[k].ravel(), 1.0 - share), 1e-9, 1 - 1e-9) for k in kinds}
+    offsets = {k: max(0.0, float(logit(cuts[k]))) for k in kinds}
     flagged = np.zeros((len(kept), 2), bool)
     fitted = np.zeros((len(kept), 2), bool)
     for k in kinds:
-        logits = np.log(np.clip(probs[k], 1e-9, 1)) - np.log(np.clip(1 - probs[k], 1e-9, 1))
-        flagged |= logits - offsets[k] >= 0.0
+        flagged |= probs[k] >= expit(offsets[k])  # the kind's probability after its offset reaches 0.5
         fitted |= probs[k] >= fusion.THRESHOLD
     per_source = {
         s: {
