@@ -1,9 +1,9 @@
 """Contact sheet of a crop detector's worst cases: the real photos it scores highest and the fakes it scores lowest.
 
 Why: a validation table says how often a detector fails, a picture says on what - which is what tells the next
-training run what to add. Reads crop caches (``faceproof train crops``), scores each crop with the shipped
-artefact exactly as the service does (the model view of the cached crop), and draws the ``--count`` worst of each
-side with their margins (logit minus the operating threshold; >= 0 is flagged).
+training run what to add. Reads crop caches (``faceproof train crops``), scores each crop with the shipped head
+and its backbone exactly as the service does (the model view of the cached crop), and draws the ``--count``
+worst of each side with their margins (logit minus the operating threshold; >= 0 is flagged).
 
 Usage: ``.venv/bin/python scripts/crop_detector_failures.py --model replay_detector --real CACHE/utkface
 --fake CACHE/nuaa_print --out docs/img/replay_failures.png``
@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from faceproof.authenticity import crop_model
 from faceproof.models import artifact
 from faceproof.training.faces import load_cache, model_view
 from faceproof.training.validation import cap
@@ -25,10 +26,11 @@ TILE = 160
 
 
 def margins(name: str, crops: np.ndarray) -> np.ndarray:
-    model = artifact.load(name)
+    head = artifact.load(name)
+    backbone = crop_model.backbone_of(head)
     views = np.stack([model_view(c) for c in crops]).astype(np.float32)
-    logits = np.concatenate([model.run({"image": views[i : i + 32]})["logit"] for i in range(0, len(views), 32)])
-    return logits - float(model.parameters["threshold_logit"])
+    logits = [head.run(backbone.run({"image": views[i : i + 32]}))["logit"] for i in range(0, len(views), 32)]
+    return np.concatenate(logits) - float(head.parameters["threshold_logit"])
 
 
 def row(crops: np.ndarray, scores: np.ndarray, title: str) -> np.ndarray:

@@ -1,17 +1,18 @@
-"""The shipped crop detectors (replay_detector, generated_detector) on real fixture photos, through the real
-engine."""
+"""The shipped crop detectors (replay_detector, generated_detector: two heads on the shared crop_backbone) on real
+fixture photos, through the real engine."""
 
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
 from faceproof.analysis import analyze
-from faceproof.authenticity import generated_net, replay_net
+from faceproof.authenticity import crop_model, generated_net, replay_net
 from faceproof.authenticity.base import Finding
-from faceproof.authenticity.engine import assess, measure_signals
+from faceproof.authenticity.engine import assess, measure_signals, signal_input
 from faceproof.intake import load_image
 from faceproof.models import artifact
 from faceproof.training.manipulate import replay
@@ -24,6 +25,14 @@ REAL = ("df01_01.jpg", "df02_01.jpg", "df10_01.jpg")
 #: for ranking, and the verdict is the engine's.
 GENERATED = ("stylegan2_001.jpg", "stylegan2_002.jpg", "diffusion_001.jpg", "diffusion_041.jpg")
 RECIPE = ("cache_size", "cache_context", "input_size", "context", "threshold_logit", "threshold_share")
+#: (generated_net_margin, replay_net_margin) of the former single graphs (backbone + probe in one 13.6 MB ONNX
+#: each), recorded before they became heads on crop_backbone; the heads reproduce them bit for bit.
+SINGLE_GRAPH_MARGINS = {
+    "df01_01.jpg": (-8.347208, -9.862007),
+    "df10_01.jpg": (-10.372016, -7.192212),
+    "diffusion_054.jpg": (3.704064, -10.053283),
+    "stylegan2_001.jpg": (-5.246515, -8.128340),
+}
 
 
 def _finding(findings: list[Finding], signal: str) -> Finding:
@@ -48,6 +57,43 @@ def test_the_generated_detector_ships_with_its_leave_one_out_validation() -> Non
     assert set(left_out) == {"generator", "family", "real_source"}
     assert len(left_out["generator"]) == 8 and all(0.5 < r["auc_clean"] <= 1 for r in left_out["generator"].values())
     assert all(rate == 0.0 for rate in model.card.metrics["real_false_flags"].values())
+
+
+@pytest.mark.parametrize("name", sorted(SINGLE_GRAPH_MARGINS))
+def test_the_heads_give_the_former_single_graphs_margins(name: str) -> None:
+    findings = measure_signals(analyze(fixture_path(name)))
+    margins = (
+        _finding(findings, generated_net.SIGNAL).features["generated_net_margin"],
+        _finding(findings, replay_net.SIGNAL).features["replay_net_margin"],
+    )
+    assert margins == pytest.approx(SINGLE_GRAPH_MARGINS[name], abs=1e-5)
+
+
+def test_both_detectors_share_one_backbone_pass_per_face(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """One backbone session serves both heads, and it runs once per face: when the engine runs every signal, and
+    when the two detectors run at the same time on one face; a new input (the next request) runs it again."""
+    backbone = crop_model.backbone_of(artifact.load(generated_net.DETECTOR.model))
+    assert crop_model.backbone_of(artifact.load(replay_net.DETECTOR.model)) is backbone
+    passes: list[tuple[int, ...]] = []
+    run = backbone.run
+
+    def counted(feeds, outputs=None):  # type: ignore[no-untyped-def]
+        passes.append(feeds["image"].shape)
+        return run(feeds, outputs)
+
+    monkeypatch.setattr(backbone, "run", counted)
+    analysis = analyze(fixture_path("diffusion_054.jpg"))
+    findings = measure_signals(analysis)
+    assert passes == [(1, 160, 160, 3)]
+    generated, replayed = _finding(findings, generated_net.SIGNAL), _finding(findings, replay_net.SIGNAL)
+    assert generated.confidence > 0.5 and replayed.confidence > 0.5
+    assert generated.features["generated_net_margin"] == pytest.approx(SINGLE_GRAPH_MARGINS["diffusion_054.jpg"][0])
+
+    inp = signal_input(analysis)
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(lambda analyze_one: analyze_one(inp), [generated_net.analyze, replay_net.analyze]))
+    assert len(passes) == 2
+    assert [f.features for f in together] == [generated.features, replayed.features]
 
 
 @pytest.mark.parametrize("name", REAL)

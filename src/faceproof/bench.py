@@ -9,6 +9,8 @@ The classic path is ``face_recognition.load_image_file`` + ``face_locations(mode
 
 Authenticity is timed signal by signal on the same analyses (``authenticity: <signal>``, and the whole
 ``authenticity: all signals + verdict``): what each detector costs, so a new one is weighed against its budget.
+The signals run in report order on one input, as in the engine, so work they share is paid by the first that
+needs it: ``generated_net`` carries the crop backbone's pass, ``replay_net`` only its own head on that pass.
 """
 
 from __future__ import annotations

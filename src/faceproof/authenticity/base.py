@@ -9,14 +9,40 @@ Signals never raise on a strange image: they return a low-confidence finding ins
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
 from faceproof.intake import ImageMetadata
 
 FakeKind = Literal["generated", "swapped", "recaptured", "edited"]
+T = TypeVar("T")
+
+
+class Memo:
+    """What several signals derive from the same input, computed once: ``get(key, compute)``.
+
+    Why on the input and not in a cache of its own: the crop detectors (generated and replay) are heads on one
+    frozen backbone, and its pass over the face view is most of their cost; the input is the one object whose life
+    is exactly one face of one image. A memo on it serves every signal of that face, then goes with it when the
+    request ends - no global cache keyed on image arrays, nothing kept alive across requests, no eviction policy.
+    Thread-safe: a lock is held while a value is computed, so two threads asking for the same key on the same
+    input share one computation (signals of one input run in turn today; the lock makes that an implementation
+    detail, not a condition). A computation that raises stores nothing.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: dict[Hashable, Any] = {}
+
+    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
+        with self._lock:
+            if key not in self._values:
+                self._values[key] = compute()
+            return self._values[key]
 
 
 @dataclass(frozen=True)
@@ -26,7 +52,8 @@ class SignalInput:
     ``rgb``: the whole upright image, uint8 (H, W, 3). ``face_box``: (x, y, w, h) in pixels of the face being
     judged. ``landmarks``: the 478-point MediaPipe mesh with iris, (478, 3) float32 in image pixels (z in the same
     pixel scale), or ``None`` when the mesh failed. ``keypoints``: YuNet's 5 points (right eye, left eye, nose tip,
-    right mouth corner, left mouth corner) as (5, 2).
+    right mouth corner, left mouth corner) as (5, 2). ``memo``: values derived from these fields that several
+    signals share (:class:`Memo`); a new input (``dataclasses.replace`` included) starts with an empty one.
     """
 
     rgb: np.ndarray
@@ -34,6 +61,7 @@ class SignalInput:
     keypoints: np.ndarray
     landmarks: np.ndarray | None
     metadata: ImageMetadata
+    memo: Memo = field(default_factory=Memo, init=False, repr=False, compare=False)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Run a learned crop detector (a fine-tuned backbone shipped as ONNX + card) on one face, and say what it saw.
+"""Run a learned crop detector (a probe head on the shared crop backbone, each shipped as ONNX + card) on one face,
+and say what it saw.
 
 Why one runner for every such detector: each learns from the same kind of input - a square crop with context about
 the detected face (:func:`faceproof.align.context_crop`), first cut at the training cache's size and context, then
@@ -7,7 +8,15 @@ that recipe (``cache_size``, ``cache_context``, ``input_size``, ``context``) and
 held-out real photos so that ``threshold_share`` of them are flagged; the finding's score is the sigmoid of the
 margin above that threshold, so 0.5 is the operating point whatever the detector.
 
-The graph also returns a class-activation map (the last feature map weighted by the head): where in the crop the
+Why the backbone runs once per face: every detector is a head of a few kilobytes on one frozen EfficientNet-Lite0
+(``crop_backbone``, pinned by sha256 in each head's card and resolved by the loader), and the backbone's pass is
+nearly all of a detector's cost. Its outputs for a face are memoised on that face's :class:`~faceproof.
+authenticity.base.SignalInput` (:class:`~faceproof.authenticity.base.Memo`), keyed by the backbone and the view
+recipe: the second detector with the same recipe reads them, a head that asked for another view would get its
+own pass, and nothing outlives the input - no process-wide cache keyed on image arrays, nothing kept across
+requests.
+
+The head also returns a class-activation map (the last feature map weighted by the probe): where in the crop the
 evidence lies, mapped back to image pixels for the overlay.
 """
 
@@ -56,13 +65,45 @@ def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
     return (np.vstack([outer, [0, 0, 1]]) @ np.vstack([inner, [0, 0, 1]]))[:2]
 
 
-def run(name: str, rgb: np.ndarray, box: tuple[float, float, float, float]) -> CropScore:
-    """Score the face at ``box`` with the shipped detector ``name``."""
-    model = artifact.load(name)
-    crop, to_image = view(rgb, box, model.parameters)
-    out = model.run({"image": crop[None].astype(np.float32)})
-    margin = float(out["logit"][0]) - float(model.parameters["threshold_logit"])
-    return CropScore(margin=margin, cam=out["cam"][0], view_to_image=to_image)
+#: The card parameters that say which view of the face a head reads.
+VIEW = ("cache_size", "cache_context", "input_size", "context")
+
+
+@dataclass(frozen=True)
+class BackboneOutput:
+    """The backbone's outputs for one face view (``outputs``: its output name -> array, the heads' inputs) and
+    the 2x3 map from view pixels back to image pixels."""
+
+    outputs: dict[str, np.ndarray]
+    view_to_image: np.ndarray
+
+
+def backbone_of(head: artifact.Artifact) -> artifact.Artifact:
+    """The backbone a head runs on: the one artefact its card requires (loaded and sha256-checked with it)."""
+    if len(head.requires) != 1:
+        raise artifact.ArtifactError(f"{head.card.name!r} is no crop head: it requires {sorted(head.requires)}")
+    (backbone,) = head.requires.values()
+    return backbone
+
+
+def backbone_output(inp: SignalInput, backbone: artifact.Artifact, params: dict) -> BackboneOutput:
+    """The backbone's pass over the face of ``inp`` as ``params`` cut it, computed once per input and recipe."""
+    key = (backbone.card.name, backbone.card.onnx_sha256, *(params[k] for k in VIEW))
+
+    def compute() -> BackboneOutput:
+        crop, to_image = view(inp.rgb, inp.face_box, params)
+        return BackboneOutput(backbone.run({"image": crop[None].astype(np.float32)}), to_image)
+
+    return inp.memo.get(key, compute)
+
+
+def run(name: str, inp: SignalInput) -> CropScore:
+    """Score the face of ``inp`` with the shipped detector ``name``."""
+    head = artifact.load(name)
+    seen = backbone_output(inp, backbone_of(head), head.parameters)
+    out = head.run(seen.outputs)
+    margin = float(out["logit"][0]) - float(head.parameters["threshold_logit"])
+    return CropScore(margin=margin, cam=out["cam"][0], view_to_image=seen.view_to_image)
 
 
 @dataclass(frozen=True)
@@ -81,7 +122,9 @@ class CropSignal:
         if not box_ok(inp.rgb, inp.face_box):
             return self._empty(f"no usable face for the {self.signal} detector")
         try:
-            result = run(self.model, inp.rgb, inp.face_box)
+            result = run(self.model, inp)
+        except artifact.ArtifactError:
+            raise  # a broken installation (a head on another backbone) is no property of this image
         except (ValueError, cv2.error, RuntimeError) as exc:
             log.warning("%s failed: %s", self.model, exc)
             return self._empty(f"the {self.signal} detector failed on this image")

@@ -8,6 +8,14 @@ describes other weights than the ones that run. Training (``faceproof train``) w
 the service reads them with :func:`load`: once per process, lazily, thread-safe (:class:`~faceproof.models.lazy.
 Lazy`), with the same session options as every other network (:func:`faceproof.models.sface.ort_session`: one
 intra-op thread, because a 2-core server parallelises across requests, not inside one network).
+
+A model may run on the outputs of another: the crop detectors are small heads on one shared frozen backbone
+(``crop_backbone``), so that one backbone pass per face serves them all and the 13 MB of backbone weights ship and
+load once. Such a card's ``requires`` names each artefact it runs on with that artefact's ONNX sha256, and the
+loader refuses the pair when the installed one differs: a head fitted on other features would still run and give
+wrong scores quietly. Requirements are one level deep (a required artefact requires nothing), so loading can
+neither loop nor deadlock, and :func:`load` resolves them through the same shared cache: one backbone session per
+process, whatever number of heads use it.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ import hashlib
 import importlib.resources
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +64,7 @@ class ModelCard:
     licence: dict[str, str] = field(default_factory=dict)
     created: str = ""
     format: str = FORMAT
+    requires: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> ModelCard:
@@ -73,10 +82,12 @@ def models_dir() -> Path:
 
 
 class Artifact:
-    """A loaded model: its card and an ONNX Runtime session (whose ``run`` is thread-safe)."""
+    """A loaded model: its card, an ONNX Runtime session (whose ``run`` is thread-safe), and the loaded artefacts
+    its card requires (``requires``: name -> artefact, checked against the card's sha256)."""
 
-    def __init__(self, card: ModelCard, model_bytes: bytes) -> None:
+    def __init__(self, card: ModelCard, model_bytes: bytes, requires: Mapping[str, Artifact] | None = None) -> None:
         self.card = card
+        self.requires = dict(requires or {})
         self._session = ort_session(model_bytes)
         self.input_names = tuple(i.name for i in self._session.get_inputs())
         self.output_names = tuple(o.name for o in self._session.get_outputs())
@@ -92,19 +103,43 @@ class Artifact:
 
 
 def read(name: str, directory: Path | None = None) -> Artifact:
-    """Load ``NAME.onnx`` and its card from ``directory`` (default: the package's models), checking the sha256."""
+    """Load ``NAME.onnx`` and its card from ``directory`` (default: the package's models), checking the sha256,
+    with the artefacts it requires read from the same folder."""
     folder = directory or models_dir()
-    onnx_path, card_path = folder / f"{name}.onnx", folder / f"{name}{CARD_SUFFIX}"
-    if not onnx_path.is_file() or not card_path.is_file():
-        raise ArtifactError(f"model {name!r} is not installed: expected {onnx_path.name} and {card_path.name}")
-    card = ModelCard.from_dict(json.loads(card_path.read_text("utf-8")))
+    return _read(name, folder, lambda required: read(required, folder))
+
+
+def _read(name: str, folder: Path, resolve: Callable[[str], Artifact]) -> Artifact:
+    card = read_card(name, folder)
+    onnx_path = folder / f"{name}.onnx"
+    if not onnx_path.is_file():
+        raise ArtifactError(f"model {name!r} is not installed: expected {onnx_path.name} beside its card")
     model_bytes = onnx_path.read_bytes()
     digest = hashlib.sha256(model_bytes).hexdigest()
     if digest != card.onnx_sha256:
         raise ArtifactError(
             f"{onnx_path.name} does not match its card (sha256 {digest[:12]} != {card.onnx_sha256[:12]})"
         )
-    return Artifact(card, model_bytes)
+    requires: dict[str, Artifact] = {}
+    for required, sha in card.requires.items():
+        installed = read_card(required, folder)
+        if installed.onnx_sha256 != sha:
+            raise ArtifactError(
+                f"{name!r} runs on {required!r} sha256 {sha[:12]}, but the installed {required!r} is "
+                f"{installed.onnx_sha256[:12]}: install the {required!r} it was fitted on, or refit {name!r}"
+            )
+        if installed.requires:
+            raise ArtifactError(f"{name!r} requires {required!r}, which requires others: one level only")
+        requires[required] = resolve(required)
+    return Artifact(card, model_bytes, requires)
+
+
+def read_card(name: str, directory: Path | None = None) -> ModelCard:
+    """The card of ``name`` alone (no graph is loaded)."""
+    card_path = (directory or models_dir()) / f"{name}{CARD_SUFFIX}"
+    if not card_path.is_file():
+        raise ArtifactError(f"model {name!r} is not installed: expected {card_path.name} and {name}.onnx")
+    return ModelCard.from_dict(json.loads(card_path.read_text("utf-8")))
 
 
 def save(model_bytes: bytes, card: ModelCard, directory: Path) -> Path:
@@ -125,7 +160,7 @@ def _lazy(name: str) -> Lazy[Artifact]:
     with _cache_lock:
         lazy = _cache.get(name)
         if lazy is None:
-            lazy = _cache[name] = Lazy(lambda: read(name))
+            lazy = _cache[name] = Lazy(lambda: _read(name, models_dir(), load))
         return lazy
 
 

@@ -13,6 +13,10 @@ graph with one ``logit_<head>`` / ``terms_<head>`` pair per head, each head read
 input ``x``: one artefact per shipped model, one ``session.run`` per image, and no head can be updated without
 the others it was calibrated with.
 
+The crop detectors are heads of another shape: a linear read-out of the shared backbone's pooled features plus
+its class-activation map (:func:`crop_head_graph`); the backbone itself is a torch export
+(:mod:`faceproof.training.probe`), the one graph here that needs torch.
+
 Precision: ``float32`` is the default input type; the models ported from the former JSON files are exported as
 ``float64`` because the service computed them in double precision and their outputs (thresholded scores) must
 not move.
@@ -151,6 +155,49 @@ def linear_contract(
     return inputs, outputs
 
 
+def crop_head_graph(weight: np.ndarray, bias: float, cam: slice, name: str) -> bytes:
+    """A linear head on the crop backbone's outputs: ``logit = features @ weight + bias`` [N] and ``cam``
+    [N, H, W], the weights of the last stage's channel means (``weight[cam]``) applied to ``feature_map``
+    [N, C, H, W] at every position.
+
+    Why the CAM reads a slice of ``weight`` rather than weights of its own: it is by construction the probe's own
+    evidence, spread over the map. MatMul, Add and Einsum are the operators the former single-graph export used,
+    so ported heads give its outputs bit for bit.
+    """
+    weight = np.asarray(weight, np.float32).reshape(-1)
+    channels = len(range(*cam.indices(weight.size)))
+    inits = [
+        numpy_helper.from_array(weight, "weight"),
+        numpy_helper.from_array(np.array([bias], np.float32), "bias"),
+        numpy_helper.from_array(np.array([cam.start], np.int64), "cam_start"),
+        numpy_helper.from_array(np.array([cam.stop], np.int64), "cam_stop"),
+    ]
+    nodes = [
+        helper.make_node("MatMul", ["features", "weight"], ["dot"]),
+        helper.make_node("Add", ["dot", "bias"], ["logit"]),
+        helper.make_node("Slice", ["weight", "cam_start", "cam_stop"], ["cam_weight"]),
+        helper.make_node("Einsum", ["feature_map", "cam_weight"], ["cam"], equation="nchw,c->nhw"),
+    ]
+    elem = TensorProto.FLOAT
+    graph = helper.make_graph(
+        nodes,
+        name,
+        [
+            helper.make_tensor_value_info("features", elem, ["N", weight.size]),
+            helper.make_tensor_value_info("feature_map", elem, ["N", channels, "H", "W"]),
+        ],
+        [
+            helper.make_tensor_value_info("logit", elem, ["N"]),
+            helper.make_tensor_value_info("cam", elem, ["N", "H", "W"]),
+        ],
+        initializer=inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="faceproof")
+    model.doc_string = f"{name}: linear head on the crop backbone's pooled features, with its activation map"
+    onnx.checker.check_model(model, full_check=True)
+    return model.SerializeToString()
+
+
 def write_artifact(
     model_bytes: bytes,
     *,
@@ -165,8 +212,11 @@ def write_artifact(
     licence: Mapping[str, str],
     directory: Path | None = None,
     created: str | None = None,
+    requires: Mapping[str, str] | None = None,
 ) -> Path:
-    """Write ``NAME.onnx`` and its card (default: into the package's models), refusing an incomplete card."""
+    """Write ``NAME.onnx`` and its card (default: into the package's models), refusing an incomplete card;
+    ``requires``: the artefacts the graph runs on, name -> ONNX sha256 (:class:`~faceproof.models.artifact.
+    ModelCard`)."""
     lacking = [f"training.{k}" for k in REQUIRED_TRAINING if k not in training]
     lacking += [f"licence.{k}" for k in REQUIRED_LICENCE if k not in licence]
     if lacking or not metrics:
@@ -183,5 +233,6 @@ def write_artifact(
         metrics=dict(metrics),
         licence=dict(licence),
         created=created or datetime.now(UTC).isoformat(timespec="seconds"),
+        requires=dict(requires or {}),
     )
     return artifact.save(model_bytes, card, directory or artifact.models_dir())

@@ -146,11 +146,13 @@ def compute_features(crops: CropSet, graph: bytes, seed: int) -> Features:
     )
 
 
-def load_features(cache_root: Path, work_dir: Path, slugs: list[str], seed: int) -> dict[str, Features]:
-    """Features per crop cache, computed once and kept in ``work_dir/features`` (a stopped run resumes)."""
+def load_features(
+    cache_root: Path, work_dir: Path, slugs: list[str], seed: int, backbone: bytes
+) -> dict[str, Features]:
+    """Features per crop cache through the ``backbone`` graph, computed once and kept in ``work_dir/features``
+    (a stopped run resumes)."""
     store = work_dir / "features"
     store.mkdir(parents=True, exist_ok=True)
-    graph: bytes | None = None
     out = {}
     for slug in slugs:
         path = store / f"{slug}.npz"
@@ -158,12 +160,11 @@ def load_features(cache_root: Path, work_dir: Path, slugs: list[str], seed: int)
             if not any((cache_root / slug).glob("shard_*[0-9].npz")):
                 log.warning("%s left out: no crop cache in %s", slug, cache_root / slug)
                 continue
-            graph = graph or probe.feature_graph(INPUT_SIZE)
             crops = load_cache([cache_root / slug])
             limit = cap_for(slug)
             if limit is not None:
                 crops = validation.cap(crops, limit, seed)
-            f = compute_features(crops, graph, seed + zlib.crc32(slug.encode()))
+            f = compute_features(crops, backbone, seed + zlib.crc32(slug.encode()))
             np.savez(path.with_suffix(".tmp.npz"), **f.__dict__)
             path.with_suffix(".tmp.npz").rename(path)
             log.info("features of %s: %d crops", slug, len(f.identity))
@@ -324,9 +325,11 @@ def plot_left_out(report: dict[str, dict], path: Path) -> None:
 
 
 def run(cache_root: Path, out_dir: Path, work_dir: Path, seed: int, manifest: Path) -> dict[str, object]:
-    """Validate by leaving generators, families and real sources out; fit on everything; write the ONNX + card."""
+    """Validate by leaving generators, families and real sources out; fit on everything; write the head and the
+    backbone it runs on (ONNX + card each, :mod:`faceproof.training.probe`)."""
     slugs = [*REAL_SOURCES, *NEVER_TRAINED_REAL, *GENERATORS]
-    feats = load_features(cache_root, work_dir, slugs, seed)
+    backbone = probe.backbone_graph(INPUT_SIZE)
+    feats = load_features(cache_root, work_dir, slugs, seed, backbone)
     report_path = work_dir / "leave_one_out.json"
     if report_path.exists():  # resume: the validation is done
         held_out_report = json.loads(report_path.read_text())
@@ -349,14 +352,13 @@ def run(cache_root: Path, out_dir: Path, work_dir: Path, seed: int, manifest: Pa
     }
     validation.write_report(work_dir / "report.json", metrics)
     sources, counts = zip(*[(s, int((~feats[s].held).sum())) for s in real], strict=True)
+    backbone_sha256 = probe.write_backbone(backbone, INPUT_SIZE, out_dir)
     written = export.write_artifact(
-        model.to_onnx(INPUT_SIZE),
+        model.to_onnx(MODEL_NAME),
         name=MODEL_NAME,
         version=VERSION,
         task="generated-face detection (one logit; coarse activation map)",
-        **validation.crop_detector_contract(
-            metrics, "the probe's last-stage weights at each position", FALSE_FLAG_SHARE
-        ),
+        **validation.crop_head_contract(metrics, probe.BACKBONE, backbone_sha256, FALSE_FLAG_SHARE),
         training={
             "data": "real photos of UTKFace, All-Age-Faces, LFW (grey and colour), Face-Mask, deepfake_image_detector "
             "and the hand-edited set's real half; "

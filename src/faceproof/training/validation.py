@@ -127,19 +127,27 @@ def held_out(identity: str, share: float = DEFAULT_HELD_OUT) -> bool:
     return int(hashlib.sha1(identity.encode()).hexdigest()[:8], 16) % 1000 < share * 1000
 
 
-def onnx_predictor(onnx_bytes: bytes, threads: int = 2, batch: int = 32):
-    """Logits from the exported graph (validation runs the very graph that ships)."""
+def onnx_predictor(onnx_bytes: bytes, backbone: bytes | None = None, threads: int = 2, batch: int = 32):
+    """Logits from the exported graph (validation runs the very graphs that ship): a whole detector on the crops,
+    or a head (``onnx_bytes``) on the outputs of its ``backbone``."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
-    session = ort.InferenceSession(onnx_bytes, opts, providers=["CPUExecutionProvider"])
+    sessions = [
+        ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
+        for graph in (backbone, onnx_bytes)
+        if graph is not None
+    ]
 
     def predict(crops: np.ndarray) -> np.ndarray:
-        out = [
-            session.run(["logit"], {"image": crops[i : i + batch].astype(np.float32)})[0]
-            for i in range(0, len(crops), batch)
-        ]
+        out = []
+        for i in range(0, len(crops), batch):
+            feeds = {"image": crops[i : i + batch].astype(np.float32)}
+            for session in sessions[:-1]:
+                names = [o.name for o in session.get_outputs()]
+                feeds = dict(zip(names, session.run(names, feeds), strict=True))
+            out.append(sessions[-1].run(["logit"], feeds)[0])
         return np.concatenate(out) if out else np.zeros(0, np.float32)
 
     return predict
@@ -235,6 +243,20 @@ def crop_detector_contract(
             "context": MODEL_CONTEXT,
         },
     }
+
+
+def crop_head_contract(
+    metrics: dict[str, object], backbone: str, backbone_sha256: str, share: float = TARGET_FALSE_FLAGS
+) -> dict[str, dict[str, object]]:
+    """:func:`crop_detector_contract` of a probe head: its inputs are the outputs of ``backbone`` (which sees the
+    view the parameters describe), and its card pins that backbone's sha256."""
+    contract = crop_detector_contract(metrics, "the probe's last-stage weights at each position", share)
+    contract["inputs"] = {
+        "features": f"float32 (N, F), {backbone}'s pooled features of the face view (see parameters)",
+        "feature_map": f"float32 (N, C, H, W), {backbone}'s last feature map of the same view",
+    }
+    contract["requires"] = {backbone: backbone_sha256}
+    return contract
 
 
 def measured(validate: Callable[[], dict[str, object]], work_dir: Path) -> dict[str, object]:
