@@ -18,7 +18,7 @@ import onnx
 import pytest
 
 import faceproof
-from faceproof.authenticity import blending, fusion, learned
+from faceproof.authenticity import blending, fusion, generated_net, learned
 from faceproof.authenticity.engine import feature_values, measure_signals, signal_input
 from faceproof.decision import calibration
 from faceproof.models import artifact, registry
@@ -43,7 +43,7 @@ def outputs(name: str) -> tuple[float, float, float]:
     fused = replace(fusion.load_fusion(), kind_offsets={}).evaluate(feature_values(findings))
     return (
         learned.analyze(inp).features["learned_margin"],
-        blending.analyze(inp).score,
+        blending.analyze(inp).features["blend_prob"],
         fused.fake_probability,
     )
 
@@ -104,6 +104,48 @@ def test_a_card_with_a_wrong_sha256_is_refused(tmp_path) -> None:  # type: ignor
         artifact.read(name, tmp_path)
     with pytest.raises(artifact.ArtifactError, match="not installed"):
         artifact.read("no_such_model", tmp_path)
+
+
+def _install(tmp_path, *names: str) -> None:  # type: ignore[no-untyped-def]
+    for name in names:
+        for suffix in (".onnx", artifact.CARD_SUFFIX):
+            (tmp_path / f"{name}{suffix}").write_bytes((artifact.models_dir() / f"{name}{suffix}").read_bytes())
+
+
+def test_a_head_on_another_backbone_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A crop head's card pins the backbone it was fitted on: the loader resolves it and refuses any other."""
+    head, backbone = generated_net.DETECTOR.model, "crop_backbone"
+    _install(tmp_path, head, backbone)
+    loaded = artifact.read(head, tmp_path)
+    assert set(loaded.requires) == {backbone}
+    assert loaded.requires[backbone].card.onnx_sha256 == loaded.card.requires[backbone]
+    card_path = tmp_path / f"{head}{artifact.CARD_SUFFIX}"
+    card = json.loads(card_path.read_text())
+    card["requires"] = {backbone: "0" * 64}
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(artifact.ArtifactError, match=r"runs on 'crop_backbone' sha256 000000000000, but the installed"):
+        artifact.read(head, tmp_path)
+    (tmp_path / f"{backbone}{artifact.CARD_SUFFIX}").unlink()
+    with pytest.raises(artifact.ArtifactError, match="'crop_backbone' is not installed"):
+        artifact.read(head, tmp_path)
+
+
+def test_a_crop_head_is_the_probe_numpy_computes() -> None:
+    """The head graph: logit = features @ weight + bias, cam = the last stage's mean weights over the map (the
+    backbone's features end with the means, then the spreads, of its last map's channels)."""
+    rng = np.random.default_rng(0)
+    channels = artifact.read_card("crop_backbone").parameters["stage_channels"]
+    weight = rng.normal(size=2 * sum(channels)).astype(np.float32)
+    last_means = slice(weight.size - 2 * channels[-1], weight.size - channels[-1])
+    head = artifact.Artifact(
+        artifact.ModelCard("head", "0", "test", "", {}, {}), export.crop_head_graph(weight, 0.5, last_means, "h")
+    )
+    features = rng.normal(size=(3, weight.size)).astype(np.float32)
+    feature_map = rng.normal(size=(3, channels[-1], 5, 5)).astype(np.float32)
+    out = head.run({"features": features, "feature_map": feature_map})
+    np.testing.assert_allclose(out["logit"], features @ weight + 0.5, rtol=1e-5, atol=1e-4)
+    cam = np.einsum("nchw,c->nhw", feature_map, weight[last_means])
+    np.testing.assert_allclose(out["cam"], cam, rtol=1e-5, atol=1e-4)
 
 
 def test_smoke_fit_exports_a_linear_model_numpy_agrees_with(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -36,7 +36,9 @@ def _score(rgb: np.ndarray, landmarks: np.ndarray | None = None) -> float:
     inp = SignalInput(rgb, largest_box(rgb), np.zeros((5, 2), np.float32), lm, ImageMetadata(format="ARRAY"))
     finding = blending.analyze(inp)
     assert finding.kind == "swapped" and 0.0 <= finding.score <= 1.0
-    return finding.score
+    p = finding.features["blend_prob"]  # the model's probability; the score is it re-centred on the threshold
+    assert (finding.score >= 0.5) == (p >= blending.get_model().threshold)
+    return p
 
 
 def _jpeg(rgb: np.ndarray, quality: int) -> np.ndarray:

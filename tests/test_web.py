@@ -21,6 +21,8 @@ import httpx
 import pytest
 from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
 
+from faceproof.api.schemas import FindingOut
+from faceproof.authenticity.base import Finding
 from tests.conftest import fixture_path
 from tests.server import running_server
 
@@ -198,14 +200,20 @@ def test_findings_are_drawn_as_one_bar_each(page: Page) -> None:
         "threshold": 2.4,
         "far": 0.001,
         "scores": {"sface": 0.6, "dlib": 0.9, "fused": 3.5},
+        "tone": "pass",
+        "sentence": "same person: match probability 97.0 % ≥ 91.7 % at FAR 0.001",
     }
     findings = [
-        {"signal": "frequency", "score": 0.82, "confidence": 0.9, "kind": "generated", "message": "Grid artefacts."},
-        {"signal": "noise", "score": 0.1, "confidence": 0.7, "kind": "edited", "message": "Noise is consistent."},
-        {"signal": "provenance", "score": 0.6, "confidence": 0.5, "kind": "edited", "message": "Manifest invalid."},
+        FindingOut.of(Finding(*f)).model_dump()
+        for f in (
+            ("frequency", 0.82, 0.9, "generated", "grid artefacts"),
+            ("noise", 0.1, 0.7, "edited", "noise is consistent"),
+            ("provenance", 0.6, 0.5, "edited", "manifest invalid"),
+        )
     ]
     verdict = {
         "verdict": "suspected_fake",
+        "headline": {"title": "Suspected fake", "text": "The image looks like an AI-generated face.", "tone": "warn"},
         "match": match,
         "reasons": ["the image shows generator artefacts"],
         "geometry": {"compared": 12, "outside": [], "agreement": 1.0},
@@ -218,13 +226,16 @@ def test_findings_are_drawn_as_one_bar_each(page: Page) -> None:
     _verify(page, "df01_03.jpg")
     result = page.locator("#verify-result")
     expect(result.locator(".verdict")).to_contain_text("Suspected fake")
-    expect(result.locator(".verdict .provenance")).to_have_text("Provenance: Manifest invalid.")
+    expect(result.locator(".verdict")).to_have_class("verdict warn")  # the colour is the server's tone
+    expect(result.locator(".verdict .provenance")).to_have_text(findings[2]["sentence"])
     bars = result.locator(".finding")
     expect(bars).to_have_count(3)
     expect(bars.first).to_contain_text("frequency (generated)")
-    expect(bars.first).to_contain_text("Grid artefacts.")
+    expect(bars.first).to_contain_text("points to an AI-generated face (score 0.82 ≥ 0.50) — grid artefacts")
     expect(bars.first.locator(".bar")).to_have_attribute("aria-valuenow", "82.0")
-    expect(bars.nth(1)).to_contain_text("Noise is consistent.")
+    expect(bars.first.locator(".fill")).to_have_class("fill warn")
+    expect(bars.nth(1)).to_contain_text("no sign of an edited photo (score 0.10 < 0.50) — noise is consistent")
+    expect(bars.nth(1).locator(".fill")).to_have_class("fill pass")
 
 
 def fixture_png_without_face() -> bytes:

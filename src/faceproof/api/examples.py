@@ -145,6 +145,7 @@ SUBJECT: JSON = {
 }
 ANALYZE: JSON = {
     "description": DESCRIPTION,
+    "headline": {"title": "Usable", "text": "The photo is usable for identity.", "tone": "pass"},
     "faces_found": 1,
     "faces": [FACE],
     "image": IMAGE_INFO,
@@ -168,6 +169,10 @@ SWAP_FINDING: JSON = {
     "confidence": 0.9,
     "kind": "swapped",
     "message": "inner face matches the profile (0.74) but the outer face does not (0.31): the pattern of a face swap",
+    "threshold": 0.5,
+    "tone": "warn",
+    "sentence": "Face-swap check: points to a face swap (score 0.93 ≥ 0.50) — inner face matches the profile (0.74) "
+    "but the outer face does not (0.31): the pattern of a face swap",
 }
 AUTHENTICITY_FINDINGS: list[JSON] = [
     {
@@ -176,13 +181,21 @@ AUTHENTICITY_FINDINGS: list[JSON] = [
         "confidence": 1.0,
         "kind": "generated",
         "message": "face spectrum looks like a camera photo's",
+        "threshold": 0.5,
+        "tone": "pass",
+        "sentence": "Frequency spectrum: no sign of an AI-generated face (score 0.01 < 0.50) — face spectrum looks "
+        "like a camera photo's",
     },
     {
         "signal": "blending",
-        "score": 0.454,
+        "score": 0.2995,
         "confidence": 1.0,
         "kind": "swapped",
-        "message": "no blending seam along the face outline (p = 0.45)",
+        "message": "no blending seam along the face outline (p = 0.45 < 0.66)",
+        "threshold": 0.5,
+        "tone": "pass",
+        "sentence": "Blending boundary: no sign of a face swap (score 0.30 < 0.50) — no blending seam along the face "
+        "outline (p = 0.45 < 0.66)",
     },
     {
         "signal": "learned",
@@ -190,6 +203,10 @@ AUTHENTICITY_FINDINGS: list[JSON] = [
         "confidence": 1.0,
         "kind": "generated",
         "message": "the face looks like a camera photo to the learned detector (margin -22.86)",
+        "threshold": 0.5,
+        "tone": "pass",
+        "sentence": "Learned probe: no sign of an AI-generated face (score 0.00 < 0.50) — the face looks like a camera "
+        "photo to the learned detector (margin -22.86)",
     },
     {
         "signal": "provenance",
@@ -197,10 +214,18 @@ AUTHENTICITY_FINDINGS: list[JSON] = [
         "confidence": 0.0,
         "kind": "generated",
         "message": "no provenance metadata (normal; not evidence)",
+        "threshold": 0.5,
+        "tone": "neutral",
+        "sentence": "Provenance: no evidence either way — no provenance metadata (normal; not evidence)",
     },
 ]
 AUTHENTICITY: JSON = {
     "verdict": "likely_real",
+    "headline": {
+        "title": "Likely real",
+        "text": "Looks like a real camera photo (fake probability 7.2 % < 50.0 %).",
+        "tone": "pass",
+    },
     "fake_probability": 0.0722,
     "threshold": 0.5,
     "suspected_kind": None,
@@ -365,6 +390,8 @@ MATCH: JSON = {
     "far": 0.001,
     "models_used": ["sface", "dlib"],
     "calibration_version": CALIBRATION_VERSION,
+    "tone": "pass",
+    "sentence": "same person: match probability 99.993 % ≥ 94.646 % at FAR 0.001",
 }
 PROBE_DESCRIPTION = (
     "Face between oval, round and square with a balanced to long upper third, a balanced to long middle third and a "
@@ -387,13 +414,21 @@ VERIFY_FINDINGS: list[JSON] = [
         "confidence": 1.0,
         "kind": "generated",
         "message": "the face looks like a camera photo to the learned detector (margin -18.34)",
+        "threshold": 0.5,
+        "tone": "pass",
+        "sentence": "Learned probe: no sign of an AI-generated face (score 0.00 < 0.50) — the face looks like a camera "
+        "photo to the learned detector (margin -18.34)",
     },
     {
         "signal": "blending",
-        "score": 0.4383,
+        "score": 0.2863,
         "confidence": 1.0,
         "kind": "swapped",
-        "message": "no blending seam along the face outline (p = 0.44)",
+        "message": "no blending seam along the face outline (p = 0.44 < 0.66)",
+        "threshold": 0.5,
+        "tone": "pass",
+        "sentence": "Blending boundary: no sign of a face swap (score 0.29 < 0.50) — no blending seam along the face "
+        "outline (p = 0.44 < 0.66)",
     },
     {
         "signal": "consistency",
@@ -402,6 +437,11 @@ VERIFY_FINDINGS: list[JSON] = [
         "kind": "swapped",
         "message": "consistent with the profile: learned swap probability 0.00 < 0.57 (inner face 0.77 / outer face "
         "0.66, SFace 0.72 / dlib 0.97, geometry agreement 1.00)",
+        "threshold": 0.5,
+        "tone": "pass",
+        "sentence": "Face-swap check: no sign of a face swap (score 0.00 < 0.50) — consistent with the profile: "
+        "learned swap probability 0.00 < 0.57 (inner face 0.77 / outer face 0.66, SFace 0.72 / dlib 0.97, geometry "
+        "agreement 1.00)",
     },
     {
         "signal": "reality_baseline",
@@ -410,10 +450,20 @@ VERIFY_FINDINGS: list[JSON] = [
         "kind": "edited",
         "message": "consistent with the enrolment photos (largest: phys_pupil_biou is 2.4 standard deviations from "
         "the person's enrolment photos)",
+        "threshold": 0.5,
+        "tone": "pass",
+        "sentence": "Reality baseline: no sign of an edited photo (score 0.16 < 0.50) — consistent with the enrolment "
+        "photos (largest: phys_pupil_biou is 2.4 standard deviations from the person's enrolment photos)",
     },
 ]
 VERIFY: JSON = {
     "verdict": "genuine",
+    "headline": {
+        "title": "Genuine",
+        "text": "The face matches the profile (match probability 99.997 % ≥ 91.954 %), in what looks like a real "
+        "photo.",
+        "tone": "pass",
+    },
     "same_person": True,
     "match": {
         **MATCH,
@@ -421,12 +471,18 @@ VERIFY: JSON = {
         "scores": {"sface": 0.722611, "dlib": None, "fused": 10.350787},
         "threshold": 2.436138,
         "models_used": ["sface"],
+        "sentence": "same person: match probability 99.997 % ≥ 91.954 % at FAR 0.001",
     },
     "reasons": ["identity match: probability 1.000, fused score 10.351 ≥ threshold 2.436 (FAR 0.001)"],
     "geometry": {"compared": 12, "outside": [], "agreement": 1.0},
     "findings": VERIFY_FINDINGS,
     "authenticity": {
         **AUTHENTICITY,
+        "headline": {
+            "title": "Likely real",
+            "text": "Looks like a real camera photo (fake probability 6.2 % < 50.0 %).",
+            "tone": "pass",
+        },
         "fake_probability": 0.0622,
         "kind_probabilities": {"generated": 0.0011, "swapped": 0.0622, "recaptured": 0.0112},
         "contributions": {"blending": -0.3061, "noise": -0.0016},
@@ -439,6 +495,11 @@ VERIFY: JSON = {
 }
 COMPARE: JSON = {
     "same_person": True,
+    "headline": {
+        "title": "Same person",
+        "text": "The two faces are the same person (match probability 99.993 % ≥ 94.646 %).",
+        "tone": "pass",
+    },
     "match": MATCH,
     "usable": True,
     "reasons": [],
@@ -452,6 +513,8 @@ CANDIDATE: JSON = {
     "similarity": 0.802995,
     "match_probability": 0.999995,
     "above_threshold": True,
+    "tone": "pass",
+    "sentence": "match (similarity 0.803 ≥ 0.391)",
 }
 IDENTIFY: JSON = {
     "candidates": [
@@ -464,6 +527,8 @@ IDENTIFY: JSON = {
             "similarity": 0.133933,
             "match_probability": 0.024489,
             "above_threshold": False,
+            "tone": "fail",
+            "sentence": "no match (similarity 0.134 < 0.391)",
         },
     ],
     "threshold": 0.390655,

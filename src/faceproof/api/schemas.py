@@ -15,13 +15,14 @@ from faceproof.analysis import Analysis
 from faceproof.api import examples
 from faceproof.authenticity.base import Finding
 from faceproof.authenticity.engine import AuthenticityReport
+from faceproof.decision import wording
 from faceproof.decision.calibration import MatchDecision
 from faceproof.decision.verify import GeometryAgreement
 from faceproof.detect import FIRST_PASS, DetectedFace
 from faceproof.measure.appearance import Appearance
 from faceproof.measure.geometry import Geometry
 from faceproof.measure.quality import Quality
-from faceproof.service import CompareResult, IdentifyResult, VerifyResult
+from faceproof.service import Candidate, CompareResult, IdentifyResult, VerifyResult
 from faceproof.storage import ImageRecord, ProfileRecord
 
 
@@ -45,6 +46,27 @@ class ErrorResponse(BaseModel):
             "examples": [{"error": {"code": "no_face", "message": "No face was found in the image."}}]
         }
     }
+
+
+def tone_field() -> Any:
+    return Field(
+        description="The colour of the words, from the decision itself: `pass` (a match, a clean finding, a real "
+        "photo), `warn` (points to a fake), `fail` (no match), `neutral` (nothing could be judged)."
+    )
+
+
+class HeadlineOut(BaseModel):
+    """What a result says first, worded from the decision (faceproof.decision.wording; docs/decisions.md)."""
+
+    title: str = Field(description="The verdict in a word or two, e.g. `Genuine`, `Suspected fake`.")
+    text: str = Field(description="One sentence with the number the verdict rests on and its threshold.")
+    tone: wording.Tone = tone_field()
+
+    model_config = example(examples.VERIFY["headline"])
+
+    @classmethod
+    def of(cls, h: wording.Headline) -> HeadlineOut:
+        return cls(title=h.title, text=h.text, tone=h.tone)
 
 
 class FaceOut(BaseModel):
@@ -130,6 +152,7 @@ class SubjectOut(BaseModel):
 
 class AnalyzeResponse(BaseModel):
     description: str = Field(description="Readable description generated from the measurements only.")
+    headline: HeadlineOut = Field(description="Whether the photo is usable for identity, and if not why.")
     faces_found: int
     faces: list[FaceOut]
     image: ImageInfo
@@ -157,6 +180,7 @@ class AnalyzeResponse(BaseModel):
             landmarks = [(round(float(x), 2), round(float(y), 2), round(float(z), 2)) for x, y, z in s.landmarks]
         return cls(
             description=s.description,
+            headline=HeadlineOut.of(wording.quality(s.quality)),
             faces_found=len(a.faces),
             faces=[FaceOut.of(i, f) for i, f in enumerate(a.faces)],
             image=ImageInfo(
@@ -333,11 +357,14 @@ class MatchOut(BaseModel):
     far: float = Field(description="The false-accept rate that threshold was derived for.")
     models_used: list[str] = Field(description="`[sface]` when SFace alone was conclusive, else both models.")
     calibration_version: str
+    tone: wording.Tone = tone_field()
+    sentence: str = Field(description="The decision with the match probability and its threshold.")
 
     model_config = example(examples.MATCH)
 
     @classmethod
     def of(cls, m: MatchDecision) -> MatchOut:
+        said = wording.match(m)
         return cls(
             same_person=m.same_person,
             match_probability=round(m.match_probability, 6),
@@ -350,6 +377,8 @@ class MatchOut(BaseModel):
             far=m.far,
             models_used=list(m.models_used),
             calibration_version=m.calibration_version,
+            tone=said.tone,
+            sentence=said.text,
         )
 
 
@@ -358,19 +387,31 @@ class FindingOut(BaseModel):
     score: float = Field(description="0 = like a real camera photo of a real face, 1 = strong evidence of a fake.")
     confidence: float = Field(description="How much the signal could see (0..1): tiny or blurred faces give little.")
     kind: str = Field(description="The kind of fake this signal looks for: generated, swapped, recaptured, edited.")
-    message: str
+    message: str = Field(description="What the signal saw, in its own words.")
+    threshold: float = Field(description="The score from which the finding points to a fake (0.5 for every signal).")
+    tone: wording.Tone = tone_field()
+    sentence: str = Field(description="What the finding points to, its score against the threshold, and `message`.")
 
     model_config = example(examples.SWAP_FINDING)
 
     @classmethod
     def of(cls, f: Finding) -> FindingOut:
+        said = wording.finding(f)
         return cls(
-            signal=f.signal, score=round(f.score, 4), confidence=round(f.confidence, 4), kind=f.kind, message=f.message
+            signal=f.signal,
+            score=round(f.score, 4),
+            confidence=round(f.confidence, 4),
+            kind=f.kind,
+            message=f.message,
+            threshold=wording.FINDING_OPERATING_POINT,
+            tone=said.tone,
+            sentence=said.text,
         )
 
 
 class AuthenticityOut(BaseModel):
     verdict: str = Field(description="`likely_real`, `suspected_fake` or `inconclusive`.")
+    headline: HeadlineOut
     fake_probability: float = Field(description="Calibrated probability that the image is not a real photo.")
     threshold: float = Field(description="fake_probability above which an image is flagged (1 % of real photos).")
     suspected_kind: str | None = Field(description="`generated`, `swapped`, `recaptured` or `edited` when flagged.")
@@ -390,6 +431,7 @@ class AuthenticityOut(BaseModel):
     def of(cls, r: AuthenticityReport) -> AuthenticityOut:
         return cls(
             verdict=r.verdict,
+            headline=HeadlineOut.of(wording.authenticity_headline(r)),
             fake_probability=round(r.fake_probability, 4),
             threshold=round(r.threshold, 4),
             suspected_kind=r.suspected_kind,
@@ -411,6 +453,7 @@ class AuthenticityResponse(AuthenticityOut):
 
 class VerifyResponse(BaseModel):
     verdict: str = Field(description="`genuine`, `different_person`, `suspected_fake` or `inconclusive`.")
+    headline: HeadlineOut
     same_person: bool
     match: MatchOut
     reasons: list[str] = Field(description="One human-readable reason per deciding signal.")
@@ -428,6 +471,7 @@ class VerifyResponse(BaseModel):
         o = r.outcome
         return cls(
             verdict=o.verdict,
+            headline=HeadlineOut.of(wording.verify_headline(o)),
             same_person=o.match.same_person,
             match=MatchOut.of(o.match),
             reasons=o.reasons,
@@ -442,6 +486,7 @@ class VerifyResponse(BaseModel):
 
 class CompareResponse(BaseModel):
     same_person: bool
+    headline: HeadlineOut
     match: MatchOut
     usable: bool = Field(description="False when either photo has quality problems (see reasons).")
     reasons: list[str]
@@ -453,6 +498,7 @@ class CompareResponse(BaseModel):
     def of(cls, r: CompareResult) -> CompareResponse:
         return cls(
             same_person=r.match.same_person,
+            headline=HeadlineOut.of(wording.compare_headline(r.match, r.usable)),
             match=MatchOut.of(r.match),
             usable=r.usable,
             reasons=r.reasons,
@@ -468,8 +514,25 @@ class CandidateOut(BaseModel):
     similarity: float = Field(description="SFace cosine similarity to the best image of the profile.")
     match_probability: float
     above_threshold: bool
+    tone: wording.Tone = tone_field()
+    sentence: str = Field(description="`match` or `no match`, with the similarity and the threshold.")
 
     model_config = example(examples.CANDIDATE)
+
+    @classmethod
+    def of(cls, c: Candidate, threshold: float) -> CandidateOut:
+        said = wording.candidate(c.similarity, threshold, c.above_threshold)
+        return cls(
+            profile_id=c.profile.id,
+            name=c.profile.name,
+            external_id=c.profile.external_id,
+            image_id=c.image_id,
+            similarity=round(c.similarity, 6),
+            match_probability=round(c.match_probability, 6),
+            above_threshold=c.above_threshold,
+            tone=said.tone,
+            sentence=said.text,
+        )
 
 
 class IdentifyResponse(BaseModel):
@@ -483,18 +546,7 @@ class IdentifyResponse(BaseModel):
     @classmethod
     def of(cls, r: IdentifyResult) -> IdentifyResponse:
         return cls(
-            candidates=[
-                CandidateOut(
-                    profile_id=c.profile.id,
-                    name=c.profile.name,
-                    external_id=c.profile.external_id,
-                    image_id=c.image_id,
-                    similarity=round(c.similarity, 6),
-                    match_probability=round(c.match_probability, 6),
-                    above_threshold=c.above_threshold,
-                )
-                for c in r.candidates
-            ],
+            candidates=[CandidateOut.of(c, r.threshold) for c in r.candidates],
             threshold=round(r.threshold, 6),
             far=r.far,
             faces_found=len(r.analysis.faces),

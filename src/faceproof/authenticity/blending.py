@@ -24,7 +24,9 @@ We have no GPU budget for their CNNs, so this is the same idea with hand-made fe
    (:mod:`faceproof.training.fit_blending`) on SBI pseudo-fakes vs the untouched photos, both heavily degraded
    (downscale, blur, noise, JPEG 60-95), turns them into a probability. It ships as the model artefact
    ``blending_model`` (ONNX graph with the Platt calibration folded into its coefficients, plus a model card with
-   the feature names and the operating threshold), read once, lazily and thread-safely.
+   the feature names and the operating threshold), read once, lazily and thread-safely. The finding's score is
+   that probability re-centred on the threshold (``sigmoid(logit(p) - logit(threshold))``), so that it crosses 0.5
+   where the detector flags, like every signal's; the probability itself is the fusion's feature ``blend_prob``.
 
 It needs the face mesh: without landmarks the finding has confidence 0. It says nothing about fully generated
 faces (there is no seam to find); that is the frequency and noise signals' job.
@@ -41,6 +43,7 @@ import numpy as np
 
 from faceproof.authenticity._region import CHIN, FOREHEAD_TOP, MESH_POINTS
 from faceproof.authenticity.base import Finding, SignalInput
+from faceproof.decision.wording import compared
 from faceproof.models import artifact
 from faceproof.models.lazy import Lazy
 
@@ -195,15 +198,21 @@ def analyze(inp: SignalInput) -> Finding:
         return _empty("blending analysis failed on this face")
     if not np.isfinite(x).all():
         return _empty("blending features are not finite on this face")
-    score = float(model.probability(x)[0])
+    p = float(model.probability(x)[0])
+    logit = math.log(max(p, 1e-9) / max(1.0 - p, 1e-9))
+    # The score crosses 0.5 at the model's operating threshold, like every other signal's (the words and colour
+    # of a finding are judged at 0.5: faceproof.decision.wording); the probability itself is the fusion's feature.
+    margin = logit - math.log(model.threshold / (1.0 - model.threshold))
+    score = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, margin))))
     confidence = float(np.clip((height - MIN_FACE_HEIGHT) / (FULL_FACE_HEIGHT - MIN_FACE_HEIGHT), 0.0, 1.0))
+    against = " ".join(compared(p, model.threshold))
     if confidence == 0.0:
         message = f"the face is too small ({height:.0f} px) to see a blending boundary"
-    elif score >= model.threshold:
-        message = f"a blending seam along the face outline (p = {score:.2f}): the face may be swapped"
+    elif score >= 0.5:
+        message = f"a blending seam along the face outline (p = {against}): the face may be swapped"
     else:
-        message = f"no blending seam along the face outline (p = {score:.2f})"
-    features = {"blend_prob": score, "blend_logit": math.log(max(score, 1e-9) / max(1.0 - score, 1e-9))}
+        message = f"no blending seam along the face outline (p = {against})"
+    features = {"blend_prob": p, "blend_logit": logit}
     return Finding(
         signal=SIGNAL, score=score, confidence=confidence, kind="swapped", message=message, features=features
     )

@@ -47,6 +47,7 @@ from faceproof.authenticity import (
 )
 from faceproof.authenticity.base import FakeKind, Finding, SignalInput
 from faceproof.authenticity.fusion import load_fusion
+from faceproof.decision import wording
 
 AuthVerdict = Literal["likely_real", "suspected_fake", "inconclusive"]
 
@@ -138,13 +139,13 @@ def assess(
     if declared:
         flagged, kind = True, declared[0].kind
         probability = max(probability, declared[0].score)
-        reasons.append(f"provenance: {declared[0].message}")
+        reasons.append(wording.reason_flagged_by(declared[0]))
     decisive = [f for f in conditioned if f.score >= CONDITIONED_DECISIVE and f.confidence >= DECISIVE_CONFIDENCE]
     if decisive:
         worst = max(decisive, key=lambda f: f.score)
         flagged, kind = True, kind or worst.kind
         probability = max(probability, worst.score)
-        reasons.append(f"{worst.signal}: {worst.message}")
+        reasons.append(wording.reason_flagged_by(worst))
     detected = [
         f for f in findings if f.signal in SELF_DECIDING and f.score >= 0.5 and f.confidence >= DECISIVE_CONFIDENCE
     ]
@@ -155,18 +156,15 @@ def assess(
         worst = max(detected, key=lambda f: f.score)
         if limits:  # blur, noise or a cut face alone push these detectors over their threshold (docs/authenticity.md)
             unresolved = True
-            reasons.append(f"{worst.signal}: {worst.message}; not decisive on this photo ({', '.join(limits)})")
+            reasons.append(wording.reason_not_decisive(worst, limits))
         else:
             flagged, kind = True, worst.kind
             probability = max(probability, worst.score)
-            reasons.append(f"{worst.signal}: {worst.message}")
+            reasons.append(wording.reason_flagged_by(worst))
     if probability >= model.threshold and not flagged:
         flagged, kind = True, fused.kind  # type: ignore[assignment]
         top = max(parts, key=lambda s: parts[s])
-        reasons.append(
-            f"{fused.kind} fake probability {probability:.2f} ≥ threshold {model.threshold:.2f}; "
-            f"strongest signal: {top}"
-        )
+        reasons.append(wording.reason_fused_flagged(fused.kind, probability, model.threshold, top))
     if flagged:
         verdict: AuthVerdict = "suspected_fake"
     elif unresolved:
@@ -175,10 +173,10 @@ def assess(
         ["low_sharpness"] if quality.sharpness < VOUCH_MIN_SHARPNESS else []
     ):
         verdict = "inconclusive"
-        reasons.append("not flagged, but the face is not clear enough to vouch for it: " + ", ".join(blocking))
+        reasons.append(wording.reason_cannot_vouch(blocking))
     else:
         verdict = "likely_real"
-        reasons.append(f"fused fake probability {probability:.2f} < threshold {model.threshold:.2f}")
+        reasons.append(wording.reason_not_flagged(probability, model.threshold))
     return AuthenticityReport(
         verdict=verdict,
         fake_probability=probability,

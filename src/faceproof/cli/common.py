@@ -29,6 +29,17 @@ VERDICT_EXIT = {
     "inconclusive": EXIT_INCONCLUSIVE,
 }
 
+#: The colour of each tone of faceproof.decision.wording in the terminal (the page's colours, in rich's words).
+TONE_COLOURS = {"pass": "green", "warn": "yellow", "fail": "red", "neutral": "bright_black"}
+
+
+def toned(text: str, tone: str, *, bold: bool = False) -> str:
+    """``text`` in rich markup coloured by its tone (``[`` escaped, so a message cannot inject markup)."""
+    from rich.markup import escape
+
+    style = f"bold {TONE_COLOURS[tone]}" if bold else TONE_COLOURS[tone]
+    return f"[{style}]{escape(text)}[/{style}]"
+
 
 @contextmanager
 def open_service() -> Iterator[Any]:

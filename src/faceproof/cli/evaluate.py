@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -131,14 +132,14 @@ def _cell(value: object) -> str:
     return "" if value is None else str(round(value, 4) if isinstance(value, float) else value)
 
 
-def _table(section: dict) -> list[str]:
+def _table(section: dict, header: Callable[[str], str] = str) -> list[str]:
     """A report section as Markdown: one row per entry (a label, a kind, a source) when its entries are flat
-    records of figures; anything deeper stays JSON."""
+    records of figures, each column headed by ``header(key)``; anything deeper stays JSON."""
     records = list(section.values())
     if not records or not all(isinstance(r, dict) and all(_scalar(v) for v in r.values()) for r in records):
         return ["```json", json.dumps(section, indent=1), "```"]
     columns = list(dict.fromkeys(k for r in records for k in r))
-    rows = [f"| | {' | '.join(columns)} |", "|---" * (len(columns) + 1) + "|"]
+    rows = [f"| | {' | '.join(header(c) for c in columns)} |", "|---" * (len(columns) + 1) + "|"]
     rows += [f"| {name} | {' | '.join(_cell(r.get(c)) for c in columns)} |" for name, r in section.items()]
     return rows
 
@@ -146,6 +147,8 @@ def _table(section: dict) -> list[str]:
 def _write(out: Path, report: dict, title: str, plot: Path | None) -> None:
     """REPORT.json, and beside it REPORT.md: the headline figures as a table and the plot (ROC, histograms, the
     operating point marked), readable without any tool."""
+    from faceproof.decision import wording
+
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2), encoding="utf-8")
     lines = [f"# {title}", "", "| figure | value |", "|---|---|"]
@@ -153,8 +156,8 @@ def _write(out: Path, report: dict, title: str, plot: Path | None) -> None:
         if isinstance(value, (int, float, str)) or value is None:
             lines.append(f"| {key} | {value if not isinstance(value, float) else round(value, 4)} |")
     for key, value in report.items():
-        if isinstance(value, dict):
-            lines += ["", f"## {key}", "", *_table(value)]
+        if isinstance(value, dict):  # verdict counts are headed by the words the verdicts are shown with elsewhere
+            lines += ["", f"## {key}", "", *_table(value, wording.verdict_title if key == "verdicts" else str)]
     if plot is not None and plot.exists():
         rel = plot.name if plot.parent.resolve() == out.parent.resolve() else str(plot.resolve())
         lines += ["", f"![{title}]({rel})"]

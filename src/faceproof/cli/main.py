@@ -16,7 +16,7 @@ import typer
 from rich.table import Table
 
 from faceproof.cli import profiles, train
-from faceproof.cli.common import console, err_console
+from faceproof.cli.common import console, err_console, toned
 from faceproof.cli.evaluate import eval_app
 from faceproof.cli.keys import keys_app
 
@@ -157,8 +157,7 @@ def _analysis_table(path: Path, r: object) -> Table:
         table.add_row("skin", f"ITA {a.ita_deg:.0f}° ({a.ita_category})")
         irises = [i.name for i in (a.iris_right, a.iris_left) if i]
         table.add_row("iris", ", ".join(irises) or "not measured")
-    q = s.quality
-    table.add_row("quality", "usable" if q.usable_for_identity else "NOT usable: " + ", ".join(q.reasons))
+    table.add_row("quality", toned(r.headline.text, r.headline.tone))
     table.add_row("identity", ", ".join(e.key for e in s.identity))
     table.add_row("time", f"{r.timings_ms.get('total', 0):.0f} ms")
     return table

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from faceproof.cli.common import (
@@ -21,6 +22,7 @@ from faceproof.cli.common import (
     err_console,
     fail,
     open_service,
+    toned,
 )
 
 profiles_app = typer.Typer(help="List, show and delete stored profiles.", no_args_is_help=True)
@@ -116,15 +118,16 @@ def verify(
     if as_json:
         emit_json(response.model_dump(mode="json"))
     else:
-        m = response.match
-        colour = {"genuine": "green", "different_person": "red"}.get(response.verdict, "yellow")
-        console.print(
-            f"[bold {colour}]{response.verdict}[/bold {colour}]  match probability "
-            f"{m.match_probability:.3f} (score {m.scores.fused:.2f}, threshold {m.threshold:.2f} "
-            f"at FAR {m.far:g})"
-        )
+        h = response.headline
+        console.print(f"{toned(h.title, h.tone, bold=True)}  {toned(h.text, h.tone)}")
         for reason in response.reasons:
-            console.print(f"  - {reason}")
+            console.print(f"  - {escape(reason)}")
+        table = Table(title="authenticity findings", title_justify="left")
+        for col in ("signal", "score", "confidence", "finding"):
+            table.add_column(col, justify="right" if col in ("score", "confidence") else "left")
+        for f in response.findings:
+            table.add_row(f.signal, f"{f.score:.2f}", f"{f.confidence:.2f}", toned(f.sentence, f.tone))
+        console.print(table)
     raise typer.Exit(VERDICT_EXIT[response.verdict])
 
 
@@ -146,14 +149,11 @@ def compare(
     if as_json:
         emit_json(response.model_dump(mode="json"))
     else:
-        m = response.match
-        word = "same person" if response.same_person else "different people"
-        console.print(
-            f"[bold]{word}[/bold]  probability {m.match_probability:.3f}; SFace {m.scores.sface:.3f}, "
-            f"dlib {m.scores.dlib if m.scores.dlib is not None else '-'}; threshold {m.threshold:.2f}"
-        )
+        h, m = response.headline, response.match
+        console.print(f"{toned(h.title, h.tone, bold=True)}  {toned(h.text, h.tone)}")
+        console.print(f"  SFace {m.scores.sface:.3f}, dlib {'-' if m.scores.dlib is None else f'{m.scores.dlib:.3f}'}")
         for reason in response.reasons:
-            console.print(f"  - {reason}")
+            console.print(f"  - {escape(reason)}")
     verdict = "genuine" if response.same_person else ("different_person" if response.usable else "inconclusive")
     raise typer.Exit(VERDICT_EXIT[verdict])
 
@@ -177,7 +177,7 @@ def identify(
         emit_json(response.model_dump(mode="json"))
         return
     table = Table(title=f"identify {image.name} (threshold {response.threshold:.3f} at FAR {response.far:g})")
-    for col in ("rank", "profile", "name", "similarity", "probability", "match"):
+    for col in ("rank", "profile", "name", "similarity", "probability", "decision"):
         table.add_column(col)
     for i, c in enumerate(response.candidates, 1):
         table.add_row(
@@ -186,7 +186,7 @@ def identify(
             c.name,
             f"{c.similarity:.3f}",
             f"{c.match_probability:.3f}",
-            "[green]yes[/green]" if c.above_threshold else "no",
+            toned(c.sentence, c.tone),
         )
     console.print(table)
 

@@ -21,6 +21,7 @@ import numpy as np
 from faceproof.authenticity import consistency
 from faceproof.authenticity.base import Finding
 from faceproof.authenticity.engine import CONDITIONED_DECISIVE, DECISIVE_CONFIDENCE, AuthenticityReport
+from faceproof.decision import wording
 from faceproof.decision.calibration import MatchDecision
 from faceproof.measure.identity import DLIB_KEY, SFACE_KEY, cosine
 
@@ -93,36 +94,25 @@ def decide_verdict(
     reasons: list[str] = []
     if authenticity is not None and authenticity.verdict == "suspected_fake":
         verdict: Verdict = "suspected_fake"
-        kind = authenticity.suspected_kind or "fake"
-        reasons.append(f"suspected {kind}: " + "; ".join(authenticity.reasons))
-        reasons.append(
-            f"identity {'matches' if match.same_person else 'does not match'} the profile "
-            f"(probability {match.match_probability:.3f})"
-        )
+        reasons.append(wording.reason_suspected(authenticity))
+        reasons.append(wording.reason_identity_beside_fake(match))
     elif match.same_person and (doubt := _unresolved_swap(authenticity)) is not None:
         # The swap check fired, but on a photo too damaged for it to decide: neither accuse nor vouch.
         verdict = "inconclusive"
-        reasons.append(f"identity matches, but a face swap cannot be ruled out on this photo: {doubt.message}")
+        reasons.append(wording.reason_swap_unresolved(doubt))
     elif match.same_person:
         verdict = "genuine"
-        reasons.append(
-            f"identity match: probability {match.match_probability:.3f}, fused score {match.fused_score:.3f} "
-            f"≥ threshold {match.threshold:.3f} (FAR {match.far:g})"
-        )
+        reasons.append(wording.reason_identity_match(match))
         if not usable:
-            reasons.append("matched despite photo quality issues: " + ", ".join(quality_reasons))
+            reasons.append(wording.reason_matched_despite(quality_reasons))
     elif not usable:
         verdict = "inconclusive"
-        reasons.append("no match, but the photo is not usable for identity: " + ", ".join(quality_reasons))
+        reasons.append(wording.reason_unusable_no_match(quality_reasons))
     else:
         verdict = "different_person"
-        reasons.append(
-            f"no identity match: fused score {match.fused_score:.3f} < threshold {match.threshold:.3f} "
-            f"(FAR {match.far:g})"
-        )
+        reasons.append(wording.reason_no_match(match))
     if geometry.outside:
-        names = ", ".join(d.measurement for d in geometry.outside)
-        reasons.append(f"geometry outside the person's own spread: {names}")
+        reasons.append(wording.reason_geometry([d.measurement for d in geometry.outside]))
     findings = authenticity.findings if authenticity is not None else []
     return VerifyOutcome(verdict, match, reasons, geometry, authenticity, findings)
 

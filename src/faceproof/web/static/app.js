@@ -9,12 +9,10 @@ const CONTOURS = [0,267,7,163,10,338,13,312,14,317,17,314,21,54,33,7,33,246,37,0
 const IRIS_CENTRES = [468, 473];
 const IRIS_RINGS = [[469, 470, 471, 472], [474, 475, 476, 477]];
 
-const VERDICTS = {
-  genuine: { mark: "\u2713", word: "Genuine", text: "A real photo of this person." },
-  different_person: { mark: "\u2717", word: "Different person", text: "This is not the enrolled person." },
-  suspected_fake: { mark: "!", word: "Suspected fake", text: "The face matches, but the image looks manipulated or synthetic." },
-  inconclusive: { mark: "?", word: "Inconclusive", text: "The photo is not good enough to decide." },
-};
+// Every word and colour of a verdict comes from the server (`headline`, and each finding's, match's and candidate's
+// `tone` and `sentence`: faceproof.decision.wording), so the page cannot say "matches" where the decision does not.
+// The page only draws a tone: its colour (app.css) and this mark.
+const MARKS = { pass: "\u2713", fail: "\u2717", warn: "!", neutral: "?" };
 
 const $ = (id) => document.getElementById(id);
 const chosenFiles = new Map(); // file input id -> File[]
@@ -327,9 +325,7 @@ function profileCard(profile, analysis, bitmap) {
     ]));
   }
   if (q) {
-    const flag = q.usable_for_identity
-      ? el("span", { class: "flag ok" }, "usable for identity")
-      : el("span", { class: "flag bad" }, `not usable: ${q.reasons.map(human).join(", ")}`);
+    const flag = el("span", { class: `flag ${analysis.headline.tone}` }, analysis.headline.text);
     info.push(el("h3", {}, "Quality (first photo)"), el("p", {}, flag), facts([
       ["Sharpness", num(q.sharpness, 0)],
       ["Brightness", num(q.brightness, 0)],
@@ -377,32 +373,23 @@ function verdictFacts(result) {
     ["SFace similarity", num(m.scores.sface, 3)],
     ["dlib similarity", m.scores.dlib === null ? "not needed" : num(m.scores.dlib, 3)],
     ["Fused score", `${num(m.scores.fused, 2)} (threshold ${num(m.threshold, 2)})`],
-    ["Geometry", g.outside.length ? `outside the person's range: ${g.outside.map(human).join(", ")}` : `all ${g.compared} measurements in range`],
+    ["Geometry", g.outside.length ? `outside the person's range: ${g.outside.map((d) => human(d.measurement)).join(", ")}` : `all ${g.compared} measurements in range`],
   ];
 }
 
-/** The fused authenticity estimate (absent until the authenticity engine reports one). */
+/** The fused authenticity estimate, in the colour of the authenticity verdict, and that verdict's sentence. */
 function fakeMeter(a) {
-  const flagged = a.fake_probability >= a.threshold;
-  const kind = a.suspected_kind ? `, suspected ${a.suspected_kind}` : "";
-  return meter("Fake probability", a.fake_probability, {
-    tick: a.threshold,
-    tone: flagged ? "warn" : "pass",
-    right: `${prob(a.fake_probability)} (flagged above ${prob(a.threshold)}${kind})`,
-  });
+  return [
+    meter("Fake probability", a.fake_probability, { tick: a.threshold, tone: a.headline.tone, right: a.headline.title }),
+    el("p", { class: "none" }, a.headline.text),
+  ];
 }
 
 function verdictView(result, profileName, bitmap) {
-  const v = VERDICTS[result.verdict] || { mark: "?", word: human(result.verdict), text: "" };
+  const h = result.headline;
   const m = result.match;
-  const thresholdP = sigmoid(m.threshold);
-  const passes = m.scores.fused >= m.threshold;
   const details = [
-    meter("Match probability", m.match_probability, {
-      tick: thresholdP,
-      tone: passes ? "pass" : "fail",
-      right: `${prob(m.match_probability)} (threshold ${prob(thresholdP)} at FAR ${m.far})`,
-    }),
+    meter("Match probability", m.match_probability, { tick: sigmoid(m.threshold), tone: m.tone, right: m.sentence }),
     facts(verdictFacts(result)),
     el("h3", {}, "Reasons"),
     result.reasons.length ? el("ul", { class: "reasons" }, result.reasons.map((r) => el("li", {}, r))) : el("p", { class: "none" }, "No reasons given."),
@@ -410,8 +397,8 @@ function verdictView(result, profileName, bitmap) {
     result.authenticity ? fakeMeter(result.authenticity) : null,
     result.findings.length
       ? el("div", { class: "findings" }, result.findings.map((f) => el("div", { class: "finding" },
-        meter(`${human(f.signal)} (${f.kind})`, f.score, { tone: f.score >= 0.5 ? "warn" : "pass", right: `score ${num(f.score)} \u00b7 confidence ${num(f.confidence)}` }),
-        el("p", { class: "none" }, f.message))))
+        meter(`${human(f.signal)} (${f.kind})`, f.score, { tone: f.tone, right: `score ${num(f.score)} \u00b7 confidence ${num(f.confidence)}` }),
+        el("p", { class: "none" }, f.sentence))))
       : el("p", { class: "none" }, "No authenticity findings reported for this photo."),
   ];
   const photo = bitmap ? photoCanvas(bitmap, "The photo that was checked") : el("p", { class: "none" }, "No preview.");
@@ -420,10 +407,10 @@ function verdictView(result, profileName, bitmap) {
   // together with the verdict rather than found among the bars.
   const provenance = result.findings.find((f) => f.signal === "provenance");
   return el("div", {},
-    el("div", { class: `verdict ${result.verdict}`, "data-verdict": result.verdict },
-      el("span", { class: "mark", "aria-hidden": "true" }, v.mark),
-      el("div", {}, el("div", { class: "word" }, v.word), el("p", {}, `${v.text} Checked against ${profileName}.`),
-        provenance ? el("p", { class: "provenance" }, `Provenance: ${provenance.message}`) : null)),
+    el("div", { class: `verdict ${h.tone}`, "data-verdict": result.verdict },
+      el("span", { class: "mark", "aria-hidden": "true" }, MARKS[h.tone]),
+      el("div", {}, el("div", { class: "word" }, h.title), el("p", {}, `${h.text} Checked against ${profileName}.`),
+        provenance ? el("p", { class: "provenance" }, provenance.sentence) : null)),
     el("div", { class: "split" }, photo, el("div", {}, details)));
 }
 
@@ -449,9 +436,9 @@ function candidatesView(result, bitmap) {
   const rows = result.candidates.map((c, i) => el("tr", {},
     el("td", { class: "num" }, String(i + 1)),
     el("td", {}, el("strong", {}, c.name || "(unnamed)"), el("div", { class: "id" }, c.profile_id)),
-    el("td", {}, meter(`Probability ${prob(c.match_probability)}`, c.match_probability, { tone: c.above_threshold ? "pass" : "fail" })),
+    el("td", {}, meter(`Probability ${prob(c.match_probability)}`, c.match_probability, { tone: c.tone })),
     el("td", { class: "num" }, num(c.similarity, 3)),
-    el("td", {}, c.above_threshold ? el("span", { class: "flag ok" }, "match") : el("span", { class: "flag bad" }, "no match"))));
+    el("td", {}, el("span", { class: `flag ${c.tone}` }, c.sentence))));
   const photo = bitmap ? photoCanvas(bitmap, "The photo that was searched") : el("p", { class: "none" }, "No preview.");
   return el("div", { class: "split" }, photo, el("div", {},
     el("table", { class: "candidates" },
