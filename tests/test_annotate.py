@@ -83,7 +83,7 @@ def test_cli_analyze_writes_annotated_pngs(tmp_path: Path) -> None:
 
     folder = tmp_path / "many"
     images = [str(fixture_path(n)) for n in ("df02_01.jpg", "df03_01.jpg")]
-    result = runner.invoke(app, ["analyze", *images, "--json", "--annotate", str(folder)])
+    result = runner.invoke(app, ["analyze", *images, "--json", "--annotate", str(folder), "--evidence", "none"])
     assert result.exit_code == 0, result.output
     written = sorted(p.name for p in folder.iterdir())
     assert written == ["df02_01.annotated.png", "df03_01.annotated.png"]

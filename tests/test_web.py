@@ -6,23 +6,28 @@ resource shows up here as a console error and fails the test. The server runs as
 port with its own temporary data folder. Chromium is Debian's (``apt-get install chromium``), driven by
 Playwright's Python package; without a chromium binary the browser test is skipped.
 
-``FACEPROOF_SCREENSHOTS=1`` also writes the screenshots used in docs/usage.md to docs/img/web_*.png.
+``FACEPROOF_SCREENSHOTS=1`` also writes the screenshots used in docs/usage.md, docs/authenticity.md and the README
+to docs/img/web_*.png (losslessly re-compressed; the verdicts with their evidence pictures cut to the verdict).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
+from PIL import Image
+from playwright.sync_api import ConsoleMessage, Locator, Page, expect, sync_playwright
 
+from faceproof.analysis import analyze
 from faceproof.api.schemas import FindingOut
 from faceproof.authenticity.base import Finding
+from faceproof.training.manipulate import swap_faces
 from tests.conftest import fixture_path
 from tests.server import running_server
 
@@ -69,10 +74,22 @@ def page(server: str) -> Iterator[Page]:
     assert not problems, f"the page reported errors: {problems}"
 
 
-def _shot(page: Page, name: str) -> None:
+def _shot(page: Page, name: str, *upto: Locator) -> None:
+    """The page (down to the lowest bottom of ``upto`` when given) as docs/img/web_NAME.png, in 256 colours
+    (dithered: a third of the bytes of the 24-bit picture), PNG-optimised."""
     if SCREENSHOTS:
         path = DOCS_IMG / f"web_{name}.png"
-        page.locator("body").screenshot(path=str(path))
+        if not upto:
+            page.locator("body").screenshot(path=str(path))
+        else:  # page coordinates (a bounding box is the viewport's, which moves as the page scrolls)
+            box = page.locator("body").evaluate(
+                "e => { const r = e.getBoundingClientRect(); return [r.left + scrollX, r.top + scrollY, r.width]; }"
+            )
+            bottom = max(end.evaluate("e => e.getBoundingClientRect().bottom + scrollY") for end in upto)
+            clip = {"x": box[0], "y": box[1], "width": box[2], "height": bottom + 16 - box[1]}
+            page.screenshot(path=str(path), clip=clip, full_page=True)
+        shot = Image.open(path).quantize(256, Image.Quantize.MEDIANCUT, dither=Image.Dither.FLOYDSTEINBERG)
+        shot.save(path, optimize=True)
         log.info("screenshot written to %s", path)
 
 
@@ -94,10 +111,26 @@ def test_page_is_served_with_security_headers(server: str) -> None:
     assert "/web/{name}" not in httpx.get(f"{server}/openapi.json").json()["paths"]
 
 
-def _verify(page: Page, photo: str) -> None:
-    page.set_input_files("#verify-file", str(fixture_path(photo)))
-    expect(page.locator("#verify-chosen")).to_have_text(photo)
+def _verify(page: Page, photo: str | Path) -> None:
+    path = photo if isinstance(photo, Path) else fixture_path(photo)
+    page.set_input_files("#verify-file", str(path))
+    expect(page.locator("#verify-chosen")).to_have_text(path.name)
     page.get_by_role("button", name="Verify", exact=True).click()
+
+
+def _picture(page: Page, explains: str, kind: str) -> Locator:
+    """The evidence picture of one finding beside the verdict, checked to be drawn (not a blank canvas)."""
+    figure = page.locator(f"#verify-result .evidence figure[data-explains='{explains}']")
+    expect(figure).to_have_attribute("data-kind", kind)
+    canvas = figure.locator("canvas")
+    expect(canvas).to_have_attribute("aria-label", re.compile(r"points to "))
+    drawn = canvas.evaluate(
+        """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+                  for (let i = 0; i < d.length; i += 4) if (d[i] + d[i+1] + d[i+2] > 60) n++;
+                  return n / (c.width * c.height); }"""
+    )
+    assert drawn > 0.5
+    return figure
 
 
 def test_enrol_verify_identify_in_the_browser(page: Page, server: str, tmp_path: Path) -> None:
@@ -136,13 +169,48 @@ def test_enrol_verify_identify_in_the_browser(page: Page, server: str, tmp_path:
     expect(match_bar.locator(".tick")).to_have_count(1)
     expect(match_bar.get_by_role("meter")).to_have_attribute("aria-valuenow", "100.0")
     expect(page.locator("#verify-result ul.reasons li").first).to_contain_text("identity match")
-    _shot(page, "verify_genuine")
+    _shot(page, "verify_genuine", page.locator("#verify-result ul.reasons"), page.locator("#verify-result canvas"))
 
     _verify(page, "df10_01.jpg")
     expect(verdict).to_have_attribute("data-verdict", "different_person", timeout=RESULT_TIMEOUT_MS)
     expect(verdict).to_contain_text("Different person")
     expect(page.locator("#verify-result ul.reasons li").first).to_contain_text("no identity match")
-    _shot(page, "verify_different")
+    expect(page.locator("#verify-result .evidence")).to_have_count(0)  # no finding points to a fake: no picture
+    _shot(page, "verify_different", page.locator("#verify-result ul.reasons"), page.locator("#verify-result canvas"))
+
+    # A generated face: suspected fake, with the generated-face detector's map beside the verdict.
+    _verify(page, "diffusion_054.jpg")
+    expect(verdict).to_have_attribute("data-verdict", "suspected_fake", timeout=RESULT_TIMEOUT_MS)
+    evidence = page.locator("#verify-result .evidence")
+    expect(evidence.locator("figure")).to_have_count(1)
+    _picture(page, "generated_net", "activation")
+    _shot(page, "verify_generated", evidence)
+
+    # Ada's inner face, rendered at a generator's size, pasted onto another woman's head (made here): the blending
+    # boundary of the swap beside the verdict.
+    src, dst = (analyze(fixture_path(n), with_dlib=False) for n in ("df01_03.jpg", "df03_01.jpg"))
+    assert src.subject.landmarks is not None and dst.subject.landmarks is not None
+    swap = tmp_path / "swap.png"
+    Image.fromarray(
+        swap_faces(src.image.rgb, src.subject.landmarks, dst.image.rgb, dst.subject.landmarks, 7, "poisson", 0.4)
+    ).save(swap)
+    _verify(page, swap)
+    expect(verdict).to_have_attribute("data-verdict", "suspected_fake", timeout=RESULT_TIMEOUT_MS)
+    (boundary,) = page.locator("#verify-result .evidence figure[data-kind='boundary']").all()
+    _picture(page, str(boundary.get_attribute("data-explains")), "boundary")
+    _shot(page, "verify_swap", evidence)
+
+    # Every finding's picture on request, each labelled with its finding's words.
+    page.get_by_label("Show where the evidence lies for every signal").check()
+    _verify(page, "df01_03.jpg")
+    expect(verdict).to_have_attribute("data-verdict", "genuine", timeout=RESULT_TIMEOUT_MS)
+    expect(evidence.locator("figure[data-explains='geometry'] canvas")).to_have_attribute(
+        "aria-label", re.compile(r"^Geometry: all \d+ measurements within the person's own spread")
+    )
+    expect(evidence.locator("figure[data-explains='generated_net'] canvas")).to_have_attribute(
+        "aria-label", re.compile(r"^Generated-face detector: no sign of an AI-generated face")
+    )
+    page.get_by_label("Show where the evidence lies for every signal").uncheck()
 
     # An error: a text file is refused with a readable message, and the page keeps working.
     notes = tmp_path / "notes.txt"
@@ -220,7 +288,7 @@ def test_findings_are_drawn_as_one_bar_each(page: Page) -> None:
         "findings": findings,
     }
     page.route("**/profiles?limit=500", lambda route: route.fulfill(json={"items": [profile], "total": 1}))
-    page.route("**/profiles/p1/verify", lambda route: route.fulfill(json=verdict))
+    page.route("**/profiles/p1/verify?evidence=flagged", lambda route: route.fulfill(json=verdict))
     page.reload()
     page.get_by_role("tab", name="Verify").click()
     _verify(page, "df01_03.jpg")

@@ -236,6 +236,22 @@ AUTHENTICITY: JSON = {
     "model_version": "fusion-20261128",
 }
 AUTHENTICITY_RESPONSE: JSON = {**AUTHENTICITY, "description": DESCRIPTION, "faces_found": 1, "quality": QUALITY}
+#: One evidence picture (``?evidence=flagged`` on diffusion_054.jpg, a FLUX face); the PNG here is a 2 x 2 stand-in
+#: for the 360 x 482 one the call returns.
+EVIDENCE: JSON = {
+    "explains": "generated_net",
+    "kind": "activation",
+    "headline": {
+        "title": "Generated-face detector",
+        "text": "points to an AI-generated face (score 0.98 ≥ 0.50); where the detector's evidence lies (its "
+        "class-activation map)",
+        "tone": "warn",
+    },
+    "png_base64": "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVQI12Nw4sr4s5SLYY95yJ//SwAkrgZGtICnGwAAAABJ"
+    "RU5ErkJggg==",
+    "width": 360,
+    "height": 482,
+}
 
 # --- A profile: "Ada", enrolled from df01_01.jpg and df01_02.jpg -----------------------------------------------
 

@@ -6,15 +6,19 @@ types appear in ``/docs`` without a second copy of each field here.
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from faceproof import annotate
 from faceproof.analysis import Analysis
 from faceproof.api import examples
 from faceproof.authenticity.base import Finding
 from faceproof.authenticity.engine import AuthenticityReport
+from faceproof.authenticity.evidence import EvidenceMap, MapKind, Scope
 from faceproof.decision import wording
 from faceproof.decision.calibration import MatchDecision
 from faceproof.decision.verify import GeometryAgreement
@@ -443,10 +447,68 @@ class AuthenticityOut(BaseModel):
         )
 
 
+class EvidenceOut(BaseModel):
+    """A picture of the evidence behind one finding (faceproof.authenticity.evidence; docs/authenticity.md)."""
+
+    explains: str = Field(
+        description="The finding the picture explains: its `signal` (`generated_net`, `replay_net`, `blending`, "
+        "`noise`, `consistency`, `recapture`, `physiology`), or `geometry` for verification's geometry check."
+    )
+    kind: MapKind = Field(
+        description="`activation`: the learned detector's class-activation map; `boundary`: where the face has "
+        "less fine noise than its own outer skin, with the estimated blending boundary; `spectrum`: the periodic "
+        "peaks of the face's spectrum (screen or print grid) with the window they were read in; `mesh`: the face "
+        "mesh the measurements came from."
+    )
+    headline: HeadlineOut = Field(
+        description="The caption under the picture: the signal, what its finding points to with the score and "
+        "threshold, and what the picture shows; in the finding's colour."
+    )
+    png_base64: str = Field(
+        description="The picture, a base64-encoded PNG: the photo about the face, 360 px wide, with the map over "
+        "it (colour scale from none to strong) and the caption under it."
+    )
+    width: int = Field(description="The PNG's width in pixels.")
+    height: int = Field(description="The PNG's height in pixels.")
+
+    model_config = example(examples.EVIDENCE)
+
+    @classmethod
+    def of(cls, m: EvidenceMap, picture: np.ndarray) -> EvidenceOut:
+        return cls(
+            explains=m.explains,
+            kind=m.kind,
+            headline=HeadlineOut.of(m.caption),
+            png_base64=base64.b64encode(annotate.encode_png(picture)).decode("ascii"),
+            width=picture.shape[1],
+            height=picture.shape[0],
+        )
+
+    @classmethod
+    def rendered(
+        cls,
+        analysis: Analysis,
+        report: AuthenticityReport | None,
+        scope: Scope,
+        geometry: GeometryAgreement | None = None,
+    ) -> list[EvidenceOut]:
+        """The pictures ``scope`` asks for, drawn and encoded (CPU work: the routes run it in the analysis pool)."""
+        return [cls.of(m, picture) for m, picture in annotate.evidence_panels(analysis, report, scope, geometry)]
+
+
+def evidence_field() -> Any:
+    return Field(
+        default=None,
+        description="Only with `evidence=flagged` or `evidence=all`: one picture per finding asked for that has "
+        "one (empty when none does).",
+    )
+
+
 class AuthenticityResponse(AuthenticityOut):
     description: str
     faces_found: int
     quality: Quality
+    evidence: list[EvidenceOut] | None = evidence_field()
 
     model_config = example(examples.AUTHENTICITY_RESPONSE)
 
@@ -463,11 +525,12 @@ class VerifyResponse(BaseModel):
     quality: Quality
     description: str
     profile_id: str
+    evidence: list[EvidenceOut] | None = evidence_field()
 
     model_config = example(examples.VERIFY)
 
     @classmethod
-    def of(cls, r: VerifyResult) -> VerifyResponse:
+    def of(cls, r: VerifyResult, evidence: list[EvidenceOut] | None = None) -> VerifyResponse:
         o = r.outcome
         return cls(
             verdict=o.verdict,
@@ -481,6 +544,7 @@ class VerifyResponse(BaseModel):
             quality=r.analysis.subject.quality,
             description=r.analysis.description,
             profile_id=r.profile.id,
+            evidence=evidence,
         )
 
 

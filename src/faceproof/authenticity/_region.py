@@ -49,9 +49,15 @@ def native_crop(
     """
     x0, y0, side = square_box(face_box, expand)
     height, width = rgb.shape[:2]
-    xa, ya = max(0, x0) // align * align, max(0, y0) // align * align
+    xa, ya = crop_origin(face_box, expand, align)
     xb, yb = min(width, x0 + side), min(height, y0 + side)
     return rgb[ya:yb, xa:xb]
+
+
+def crop_origin(face_box: tuple[float, float, float, float], expand: float, align: int = 1) -> tuple[int, int]:
+    """Where :func:`native_crop` starts in the image: its top-left corner (x, y) in pixels."""
+    x0, y0, _ = square_box(face_box, expand)
+    return max(0, x0) // align * align, max(0, y0) // align * align
 
 
 def normalised_crop(

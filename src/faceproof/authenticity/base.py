@@ -65,6 +65,18 @@ class SignalInput:
 
 
 @dataclass(frozen=True)
+class Activation:
+    """Where a learned detector saw its evidence: ``cam`` (h, w) is its head's weights applied at every position of
+    the backbone's last feature map - each cell's contribution to the logit, positive towards a fake - over the
+    detector's square view of the face (``view_size`` pixels a side), whose pixels map to image pixels through
+    ``view_to_image`` (2x3)."""
+
+    cam: np.ndarray
+    view_to_image: np.ndarray
+    view_size: int
+
+
+@dataclass(frozen=True)
 class Finding:
     signal: str
     score: float
@@ -72,3 +84,4 @@ class Finding:
     kind: FakeKind
     message: str
     features: dict[str, float] = field(default_factory=dict)
+    activation: Activation | None = field(default=None, compare=False, repr=False)

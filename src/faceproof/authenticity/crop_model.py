@@ -17,7 +17,8 @@ own pass, and nothing outlives the input - no process-wide cache keyed on image 
 requests.
 
 The head also returns a class-activation map (the last feature map weighted by the probe): where in the crop the
-evidence lies, mapped back to image pixels for the overlay.
+evidence lies. The finding carries it (:class:`~faceproof.authenticity.base.Activation`, with the map from the view
+back to image pixels), so an evidence picture (:mod:`faceproof.authenticity.evidence`) needs no second pass.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import numpy as np
 
 from faceproof.align import context_crop
 from faceproof.authenticity._region import box_ok, size_confidence
-from faceproof.authenticity.base import FakeKind, Finding, SignalInput
+from faceproof.authenticity.base import Activation, FakeKind, Finding, SignalInput
 from faceproof.models import artifact
 
 log = logging.getLogger(__name__)
@@ -39,12 +40,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CropScore:
-    """A detector's verdict on one face: ``margin`` = logit - operating threshold; ``cam`` (h, w) over the view,
-    whose corners map to image pixels through ``view_to_image`` (2x3)."""
+    """A detector's verdict on one face: ``margin`` = logit - operating threshold, and where it saw it."""
 
     margin: float
-    cam: np.ndarray
-    view_to_image: np.ndarray
+    activation: Activation
 
     @property
     def score(self) -> float:
@@ -103,7 +102,10 @@ def run(name: str, inp: SignalInput) -> CropScore:
     seen = backbone_output(inp, backbone_of(head), head.parameters)
     out = head.run(seen.outputs)
     margin = float(out["logit"][0]) - float(head.parameters["threshold_logit"])
-    return CropScore(margin=margin, cam=out["cam"][0], view_to_image=seen.view_to_image)
+    activation = Activation(
+        cam=out["cam"][0], view_to_image=seen.view_to_image, view_size=int(head.parameters["input_size"])
+    )
+    return CropScore(margin=margin, activation=activation)
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,7 @@ class CropSignal:
             kind=self.kind,
             message=template.format(margin=f"{result.margin:+.2f}"),
             features={self.feature: result.margin},
+            activation=result.activation,
         )
 
     def _empty(self, message: str) -> Finding:

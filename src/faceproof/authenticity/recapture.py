@@ -35,7 +35,7 @@ import logging
 import cv2
 import numpy as np
 
-from faceproof.authenticity._region import box_ok, grey, logistic, native_crop, size_confidence
+from faceproof.authenticity._region import box_ok, crop_origin, grey, logistic, native_crop, size_confidence
 from faceproof.authenticity.base import Finding, SignalInput
 
 log = logging.getLogger(__name__)
@@ -84,22 +84,49 @@ def analyze(inp: SignalInput) -> Finding:
 
 def recapture_features(rgb: np.ndarray, face_box: tuple[float, float, float, float]) -> dict[str, float]:
     """The four recapture features (see the module docstring) of the face in ``rgb``."""
-    crop = native_crop(rgb, face_box, EXPAND)
-    crop = _centre_window(crop, NATIVE_MAX)
-    if min(crop.shape[:2]) < 32:
-        raise ValueError("face window too small")
+    crop, _ = _window(rgb, face_box)
     x, y, w, h = (round(v) for v in face_box)
     face = rgb[max(0, y) : max(0, y + h), max(0, x) : max(0, x + w)].astype(np.float32)
     hi, lo = face.max(axis=2), face.min(axis=2)
     glare = (hi > 245) & (hi - lo < 0.15 * hi)
-    half = crop.shape[0] // 16 * 8  # a multiple of 8, so each half stays on the JPEG grid
-    halves = [_peaks(crop[:half]), _peaks(crop[-half:])]
+    halves = [_peaks(window) for window, _ in _halves(crop)]
     return {
         "recap_peak": min(luma for luma, _ in halves),
         "recap_chroma_peak": min(chroma for _, chroma in halves),
         "recap_black": float(np.percentile(grey(crop), 1) / 255.0),
         "recap_glare": float(glare.mean()) if glare.size else 0.0,
     }
+
+
+def spectrum(
+    rgb: np.ndarray, face_box: tuple[float, float, float, float]
+) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """What ``recap_peak`` read, as a picture: the log10 contrast of every bin of the luma spectrum (DC at the
+    centre) of the window half whose peaks were weaker - the half the feature counts - against its neighbourhood,
+    0 outside the band the peaks are sought in; and that half's place in the image (x, y, width, height)."""
+    crop, (x0, y0) = _window(rgb, face_box)
+    window, top = min(_halves(crop), key=lambda half: _peak_strength(_log_power(grey(half[0]))))
+    contrast, band = _contrast(_log_power(grey(window)))
+    return np.where(band, contrast, 0.0).astype(np.float32), (x0, y0 + top, window.shape[1], window.shape[0])
+
+
+def _window(rgb: np.ndarray, face_box: tuple[float, float, float, float]) -> tuple[np.ndarray, tuple[int, int]]:
+    """The native-resolution window about the face that the features read (at most ``NATIVE_MAX`` a side, sides
+    multiples of 8), and its top-left corner (x, y) in the image."""
+    crop = native_crop(rgb, face_box, EXPAND)
+    h, w = (min(s, NATIVE_MAX) // 8 * 8 for s in crop.shape[:2])
+    if min(h, w) < 32:
+        raise ValueError("face window too small")
+    top, left = (crop.shape[0] - h) // 2, (crop.shape[1] - w) // 2
+    x0, y0 = crop_origin(face_box, EXPAND)
+    return crop[top : top + h, left : left + w], (x0 + left, y0 + top)
+
+
+def _halves(window: np.ndarray) -> tuple[tuple[np.ndarray, int], tuple[np.ndarray, int]]:
+    """The window's upper and lower half, each with its top row in the window; their height is a multiple of 8,
+    so each stays on the JPEG grid."""
+    half = window.shape[0] // 16 * 8
+    return (window[:half], 0), (window[-half:], window.shape[0] - half)
 
 
 def _peaks(window: np.ndarray) -> tuple[float, float]:
@@ -112,12 +139,6 @@ def _peaks(window: np.ndarray) -> tuple[float, float]:
     )
 
 
-def _centre_window(img: np.ndarray, size: int) -> np.ndarray:
-    h, w = (min(s, size) // 8 * 8 for s in img.shape[:2])
-    y0, x0 = (img.shape[0] - h) // 2, (img.shape[1] - w) // 2
-    return img[y0 : y0 + h, x0 : x0 + w]
-
-
 def _log_power(channel: np.ndarray) -> np.ndarray:
     """Natural-log power spectrum of a high-pass residual, Hann-windowed, DC-centred."""
     residual = channel - cv2.GaussianBlur(channel, (0, 0), 2.0)
@@ -127,6 +148,16 @@ def _log_power(channel: np.ndarray) -> np.ndarray:
 
 def _peak_strength(logp: np.ndarray) -> float:
     """Mean log10 contrast of the 5 strongest isolated peaks in the band (JPEG grid and axes aside)."""
+    contrast, band = _contrast(logp)
+    if band.sum() < 5:
+        return 0.0
+    # Spectra of real images are symmetric, so each peak appears twice; the top 10 bins hold 5 distinct peaks.
+    return float(np.mean(np.sort(contrast[band])[-10:]))
+
+
+def _contrast(logp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The log10 contrast of every bin of a log power spectrum against its 9x9 neighbourhood, and the band in which
+    peaks are sought (0.08..0.5 of the sampling rate, JPEG grid and axes aside)."""
     h, w = logp.shape
     fy = (np.arange(h) - h // 2)[:, None] / h
     fx = (np.arange(w) - w // 2)[None, :] / w
@@ -138,11 +169,7 @@ def _peak_strength(logp: np.ndarray) -> float:
     band &= ~(on_grid_y & on_grid_x)
     band &= (np.abs(fy) * h > 1.5) & (np.abs(fx) * w > 1.5)
     background = cv2.blur(logp.astype(np.float32), (9, 9), borderType=cv2.BORDER_REFLECT_101)
-    contrast = (logp - background)[band] / np.log(10.0)
-    if contrast.size < 5:
-        return 0.0
-    # Spectra of real images are symmetric, so each peak appears twice; the top 10 bins hold 5 distinct peaks.
-    return float(np.mean(np.sort(contrast)[-10:]))
+    return (logp - background) / np.log(10.0), band
 
 
 def make_recapture_variants(rgb: np.ndarray, seed: int) -> dict[str, np.ndarray]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -89,6 +90,12 @@ def serve(
     )
 
 
+class EvidenceChoice(StrEnum):
+    flagged = "flagged"
+    all = "all"
+    none = "none"
+
+
 @app.command("analyze")
 def analyze_cmd(
     images: Annotated[list[Path], typer.Argument(help="Photos to analyse.", exists=True, dir_okay=False)],
@@ -97,6 +104,15 @@ def analyze_cmd(
     annotate: Annotated[
         Path | None, typer.Option("--annotate", help="Write the annotated photo here (a folder with several images).")
     ] = None,
+    evidence: Annotated[
+        EvidenceChoice,
+        typer.Option(
+            "--evidence",
+            help="With --annotate: run the authenticity check and write pictures of where its evidence lies beside "
+            "the annotation (NAME.evidence.png): 'flagged' when a finding points to a fake, 'all' for every finding "
+            "that has a picture, 'none' to skip the check.",
+        ),
+    ] = EvidenceChoice.flagged,
     landmarks: Annotated[
         bool,
         typer.Option("--landmarks", help="With --json: the 478-point mesh (x, y, z pixels), as /analyze gives it."),
@@ -126,15 +142,28 @@ def analyze_cmd(
                 err_console.print(f"[red]{path}[/red]: {exc.code}: {exc.message}")
             continue
         if annotate is not None:
-            from faceproof.annotate import annotation_path, save_annotation
-
-            save_annotation(result, annotation_path(annotate, path, several=len(images) > 1))
+            _annotate(result, annotate, path, evidence, several=len(images) > 1, quiet=as_json)
         response = AnalyzeResponse.of(result, include_embeddings=embeddings, include_landmarks=landmarks)
         if as_json:
             typer.echo(json.dumps({"file": str(path), **response.model_dump(mode="json")}))
         else:
             console.print(_analysis_table(path, response))
     raise typer.Exit(1 if failures else 0)
+
+
+def _annotate(result: object, out: Path, image: Path, evidence: EvidenceChoice, *, several: bool, quiet: bool) -> None:
+    """The annotated photo, and the evidence pictures ``evidence`` asks for when there are any."""
+    from faceproof.analysis import Analysis
+    from faceproof.annotate import annotation_path, evidence_path, save_annotation, save_evidence
+    from faceproof.authenticity.engine import assess
+
+    assert isinstance(result, Analysis)
+    save_annotation(result, annotation_path(out, image, several=several))
+    if evidence is EvidenceChoice.none:
+        return
+    target = evidence_path(out, image, several=several)
+    if save_evidence(result, assess(result), target, evidence.value) and not quiet:
+        console.print(f"evidence pictures written to {target}")
 
 
 def _analysis_table(path: Path, r: object) -> Table:

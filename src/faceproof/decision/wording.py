@@ -1,9 +1,9 @@
 """What faceproof says about its decisions, and in what colour: the one module where verdicts become words.
 
 Every headline, sentence and tone a person reads - the API's ``reasons``, ``headline``, each finding's, match's and
-candidate's ``tone`` and ``sentence``, the web page, the CLI's output and the evaluation report's Markdown - is made
-here, from the decision objects, with the number and the threshold it was judged against. Nothing here decides
-anything; the words follow the decision:
+candidate's ``tone`` and ``sentence``, the captions of the evidence pictures, the web page, the CLI's output and the
+evaluation report's Markdown - is made here, from the decision objects, with the number and the threshold it was
+judged against. Nothing here decides anything; the words follow the decision:
 
 - a **finding**'s tone is ``warn`` when its score is on the flagged side of its operating point, ``pass`` below it,
   ``neutral`` when the signal could see nothing (confidence 0). The operating point is 0.5 for every signal by
@@ -195,16 +195,51 @@ def finding_tone(f: Finding) -> Tone:
     return "warn" if f.score >= FINDING_OPERATING_POINT else "pass"
 
 
+def _finding_lead(f: Finding) -> Statement:
+    """What a finding points to, with its score against the operating point (or that it saw nothing)."""
+    tone = finding_tone(f)
+    if tone == "neutral":
+        return Statement("no evidence either way", tone)
+    v, op, th = compared(f.score, FINDING_OPERATING_POINT)
+    lead = f"points to {KIND_WORDS[f.kind]}" if tone == "warn" else f"no sign of {KIND_WORDS[f.kind]}"
+    return Statement(f"{lead} (score {v} {op} {th})", tone)
+
+
 def finding(f: Finding) -> Statement:
     """One signal's finding: what it points to (or that it points to nothing), its score against the operating
     point, and the signal's own account of what it saw."""
-    name = SIGNAL_NAMES.get(f.signal, human(f.signal))
-    tone = finding_tone(f)
-    if tone == "neutral":
-        return Statement(f"{name}: no evidence either way — {f.message}", tone)
-    v, op, th = compared(f.score, FINDING_OPERATING_POINT)
-    lead = f"points to {KIND_WORDS[f.kind]}" if tone == "warn" else f"no sign of {KIND_WORDS[f.kind]}"
-    return Statement(f"{name}: {lead} (score {v} {op} {th}) — {f.message}", tone)
+    lead = _finding_lead(f)
+    return Statement(f"{SIGNAL_NAMES.get(f.signal, human(f.signal))}: {lead.text} — {f.message}", lead.tone)
+
+
+# ---------------------------------------------------------------- evidence pictures
+
+#: What each kind of evidence picture shows (faceproof.authenticity.evidence), under its colour scale.
+EVIDENCE_LEGENDS = {
+    "activation": "where the detector's evidence lies (its class-activation map)",
+    "boundary": "where the face has less fine noise than its own outer skin (pasted or resampled)",
+    "spectrum": "the spectrum's periodic peaks (a screen's or a printer's grid)",
+    "mesh": "the measured face mesh",
+}
+#: The ends of an evidence picture's colour scale.
+EVIDENCE_SCALE = ("none", "strong")
+GEOMETRY_TITLE = "Geometry"
+
+
+def evidence_caption(f: Finding, kind: str) -> Headline:
+    """The words under an evidence picture: the finding it explains (the signal's name, what the finding points
+    to, its score against the operating point) and what the picture shows; in the finding's colour."""
+    lead = _finding_lead(f)
+    return Headline(SIGNAL_NAMES.get(f.signal, human(f.signal)), f"{lead.text}; {EVIDENCE_LEGENDS[kind]}", lead.tone)
+
+
+def geometry_caption(outside: Sequence[str], compared_count: int) -> Headline:
+    """The words under the mesh that verification's geometry check read: the measurements outside the person's
+    own spread (``warn``), or that all of them were within it (``pass``)."""
+    if outside:
+        return Headline(GEOMETRY_TITLE, f"{reason_geometry(outside)}; {EVIDENCE_LEGENDS['mesh']}", "warn")
+    text = f"all {compared_count} measurements within the person's own spread; {EVIDENCE_LEGENDS['mesh']}"
+    return Headline(GEOMETRY_TITLE, text, "pass")
 
 
 def _kind_words(kind: str | None) -> str:

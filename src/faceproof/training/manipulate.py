@@ -244,6 +244,7 @@ def swap_faces(
     dst_landmarks: np.ndarray,
     seed: int,
     method: SwapMethod | None = None,
+    source_share: float | None = None,
 ) -> np.ndarray:
     """``dst_rgb`` with its inner face replaced by the one of ``src_rgb`` (a classic landmark face swap).
 
@@ -251,10 +252,19 @@ def swap_faces(
     composited inside the destination's eyebrow-to-chin hull (shrunk a little) either with Poisson blending
     (``cv2.seamlessClone``, ``method="poisson"``) or with a feathered alpha mask (``"alpha"``); the destination's
     mouth opening is kept. The seed picks the shrink, the feather width and, when ``method`` is None, the method.
+
+    ``source_share``: the source face is first brought down to this share of the destination face's height, as a
+    swap generator renders its face at a few hundred pixels and the warp then enlarges it into the frame (Li & Lyu,
+    "Exposing DeepFake Videos By Detecting Face Warping Artifacts", CVPRW 2019); None keeps the source's own size.
     """
     for img in (src_rgb, dst_rgb):
         if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
             raise ValueError("expected (H, W, 3) uint8 RGB images")
+    if source_share is not None:
+        scale = min(1.0, source_share * face_axes(dst_landmarks)[2] / face_axes(src_landmarks)[2])
+        src_rgb = cv2.resize(src_rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        src_landmarks = np.asarray(src_landmarks, np.float64).copy()
+        src_landmarks[:, :2] *= scale
     rng = np.random.default_rng(seed)
     h, w = dst_rgb.shape[:2]
     src_pts, dst_pts = _points(src_landmarks), _points(dst_landmarks)

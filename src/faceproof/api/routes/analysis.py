@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 
@@ -13,6 +13,7 @@ from faceproof.api.schemas import (
     AuthenticityOut,
     AuthenticityResponse,
     CreateProfileResponse,
+    EvidenceOut,
     ProfileOut,
 )
 from faceproof.api.uploads import read_limited
@@ -25,6 +26,14 @@ IMAGE_ERRORS = error_responses(*IMAGE, *BUSY, *AUTH)
 
 FaceIndex = Annotated[int, Query(ge=0, description="Which face to measure: 0 = the largest (default).")]
 ImageFile = Annotated[UploadFile, File(description="A photo: JPEG, PNG, WebP, BMP, TIFF, GIF (first frame), HEIC.")]
+EvidenceScope = Annotated[
+    Literal["none", "flagged", "all"],
+    Query(
+        description="Pictures of where the evidence lies (`evidence` in the answer, docs/authenticity.md): "
+        "`flagged` for each finding that points to a fake, `all` for every finding that has a picture and could "
+        "see something, `none` (the default) draws nothing.",
+    ),
+]
 #: Route dependencies: the API key's scope must allow the call (no-ops while no key is configured).
 VERIFY_SCOPE = [Depends(require(Scope.VERIFY))]
 ENROL_SCOPE = [Depends(require(Scope.ENROL))]
@@ -70,7 +79,7 @@ async def analyze_image(
     dependencies=VERIFY_SCOPE,
 )
 async def authenticity(
-    request: Request, file: ImageFile, work: Work, face_index: FaceIndex = 0
+    request: Request, file: ImageFile, work: Work, face_index: FaceIndex = 0, evidence: EvidenceScope = "none"
 ) -> AuthenticityResponse:
     """Runs every single-image authenticity signal - frequency artefacts of generator up-sampling, noise
     residuals and their consistency across the image, recapture (moiré, half-tone, screen grids), provenance
@@ -78,16 +87,20 @@ async def authenticity(
     into a calibrated `fake_probability`. Verdict: `likely_real`, `suspected_fake` (with the suspected kind:
     `generated`, `swapped`, `recaptured`, `edited`) or `inconclusive` (a face too poor to vouch for). Missing
     metadata is never evidence. Verifying against a profile (`POST /profiles/{id}/verify`) adds the checks that
-    need the person: inner/outer face identity (swaps) and the person's own reality baseline."""
+    need the person: inner/outer face identity (swaps) and the person's own reality baseline. With
+    `evidence=flagged` (or `all`) the answer adds a picture of where each finding's evidence lies: the learned
+    detectors' class-activation maps, the swap's blending boundary, the replay's spectrum, the mesh."""
     service = service_of(request)
     data = await read_limited(file, service.settings.max_upload_bytes)
     result, report = await work.run(service.authenticity, data, face_index)
     out = AuthenticityOut.of(report)
+    pictures = None if evidence == "none" else await work.run(EvidenceOut.rendered, result, report, evidence)
     return AuthenticityResponse(
         **out.model_dump(),
         description=result.description,
         faces_found=len(result.faces),
         quality=result.subject.quality,
+        evidence=pictures,
     )
 
 

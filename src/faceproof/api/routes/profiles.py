@@ -17,6 +17,7 @@ from faceproof.api.routes.analysis import (
     ENROL_SCOPE,
     IMAGE_ERRORS,
     VERIFY_SCOPE,
+    EvidenceScope,
     FaceIndex,
     ImageFile,
     service_of,
@@ -24,6 +25,7 @@ from faceproof.api.routes.analysis import (
 from faceproof.api.schemas import (
     CompareResponse,
     EnrolmentResponse,
+    EvidenceOut,
     IdentifyResponse,
     ImageAddedResponse,
     ProfileImageOut,
@@ -253,15 +255,31 @@ async def delete_image(request: Request, profile_id: ProfileId, image_id: ImageI
     dependencies=VERIFY_SCOPE,
 )
 async def verify(
-    request: Request, profile_id: ProfileId, file: ImageFile, work: Work, far: Far = None, face_index: FaceIndex = 0
+    request: Request,
+    profile_id: ProfileId,
+    file: ImageFile,
+    work: Work,
+    far: Far = None,
+    face_index: FaceIndex = 0,
+    evidence: EvidenceScope = "none",
 ) -> VerifyResponse:
     """Returns a verdict - `genuine`, `different_person`, `suspected_fake` or `inconclusive` - with the calibrated
     match probability, each model's raw score, the fused score, the threshold and the false-accept rate it was
     derived for, how the face's geometry sits within the person's own spread, and one reason per signal.
-    A photo below the threshold whose quality is poor is `inconclusive`, never silently `different_person`."""
+    A photo below the threshold whose quality is poor is `inconclusive`, never silently `different_person`.
+    With `evidence=flagged` (or `all`) the answer adds a picture of where each finding's evidence lies - the
+    face-swap check's blending boundary, the learned detectors' class-activation maps, the replay's spectrum, the
+    mesh of a geometry outside the person's spread."""
     service = service_of(request)
     data = await read_limited(file, service.settings.max_upload_bytes)
-    return VerifyResponse.of(await work.run(service.verify, profile_id, data, far, face_index))
+    result = await work.run(service.verify, profile_id, data, far, face_index)
+    o = result.outcome
+    pictures = (
+        None
+        if evidence == "none"
+        else await work.run(EvidenceOut.rendered, result.analysis, o.authenticity, evidence, o.geometry)
+    )
+    return VerifyResponse.of(result, evidence=pictures)
 
 
 @router.post(

@@ -23,7 +23,7 @@ function el(tag, attrs = {}, ...children) {
   for (const [key, value] of Object.entries(attrs)) {
     if (value !== null && value !== undefined) node.setAttribute(key, String(value));
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -385,7 +385,26 @@ function fakeMeter(a) {
   ];
 }
 
-function verdictView(result, profileName, bitmap) {
+// ---- evidence pictures ---------------------------------------------------------------------------------------------
+
+/** A base64 PNG from the server, decoded by the browser (a Blob, not a data: URL, which the CSP's img-src refuses). */
+async function pngBitmap(base64) {
+  const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+  return createImageBitmap(new Blob([bytes], { type: "image/png" }));
+}
+
+/** The server's pictures of where the evidence lies (`evidence`), one canvas each, labelled with their caption. */
+function evidenceView(evidence, bitmaps) {
+  if (!evidence || !evidence.length) return null;
+  const figures = evidence.map((e, i) => {
+    const canvas = el("canvas", { width: e.width, height: e.height, role: "img", "aria-label": `${e.headline.title}: ${e.headline.text}` });
+    canvas.getContext("2d").drawImage(bitmaps[i], 0, 0);
+    return el("figure", { class: `evidence-picture ${e.headline.tone}`, "data-explains": e.explains, "data-kind": e.kind }, canvas);
+  });
+  return el("section", { class: "evidence", "aria-label": "Where the evidence lies" }, el("h3", {}, "Where the evidence lies"), el("div", { class: "pictures" }, figures));
+}
+
+function verdictView(result, profileName, bitmap, evidenceBitmaps) {
   const h = result.headline;
   const m = result.match;
   const details = [
@@ -411,6 +430,7 @@ function verdictView(result, profileName, bitmap) {
       el("span", { class: "mark", "aria-hidden": "true" }, MARKS[h.tone]),
       el("div", {}, el("div", { class: "word" }, h.title), el("p", {}, `${h.text} Checked against ${profileName}.`),
         provenance ? el("p", { class: "provenance" }, provenance.sentence) : null)),
+    evidenceView(result.evidence, evidenceBitmaps),
     el("div", { class: "split" }, photo, el("div", {}, details)));
 }
 
@@ -421,11 +441,14 @@ async function verify() {
   const form = new FormData();
   form.append("file", file);
   const profileName = select.selectedOptions[0].textContent.split(" \u2014 ")[0];
+  // Pictures of the evidence come with every finding that points to a fake; all of them only when asked.
+  const scope = $("verify-evidence-all").checked ? "all" : "flagged";
   const [result, bitmap] = await Promise.all([
-    api(`/profiles/${encodeURIComponent(select.value)}/verify`, { method: "POST", body: form }),
+    api(`/profiles/${encodeURIComponent(select.value)}/verify?evidence=${scope}`, { method: "POST", body: form }),
     bitmapOf(file),
   ]);
-  $("verify-result").replaceChildren(verdictView(result, profileName, bitmap));
+  const evidenceBitmaps = await Promise.all((result.evidence || []).map((e) => pngBitmap(e.png_base64)));
+  $("verify-result").replaceChildren(verdictView(result, profileName, bitmap, evidenceBitmaps));
 }
 
 // ---- identify ----------------------------------------------------------------------------------------------------
