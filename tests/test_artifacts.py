@@ -88,10 +88,10 @@ def test_the_fusion_operating_point_comes_from_unseen_real_photos() -> None:
 
 def test_verification_scores_are_the_documented_log_likelihood_ratios() -> None:
     cal = calibration.load_calibration()
-    assert cal.version == "2026.11.28-sface@2021dec-int8bq-rgb+dlib@resnet-v1-5pt"
-    # former calibration.json: fused = -53.267467 + 16.354971 s + 54.279584 d; sface = -6.87805 + 23.84249 s
-    assert cal.fused_score(0.5, 0.9) == pytest.approx(-53.267467 + 16.354971 * 0.5 + 54.279584 * 0.9, abs=1e-12)
-    assert cal.fused_score(0.5, None) == pytest.approx(-6.87805 + 23.84249 * 0.5, abs=1e-12)
+    assert cal.version == "2026.12.06-sface@2021dec-int8bq-rgb+dlib@resnet-v1-5pt"
+    # docs/calibration.md: fused = -54.070162 + 15.104655 s + 56.64751 d; sface = -5.254898 + 21.975061 s
+    assert cal.fused_score(0.5, 0.9) == pytest.approx(-54.070162 + 15.104655 * 0.5 + 56.64751 * 0.9, abs=1e-12)
+    assert cal.fused_score(0.5, None) == pytest.approx(-5.254898 + 21.975061 * 0.5, abs=1e-12)
 
 
 def test_a_card_with_a_wrong_sha256_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]

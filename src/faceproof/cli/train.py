@@ -222,11 +222,19 @@ def calibration_cmd(
     img_dir: Annotated[Path | None, typer.Option(help="Write the ROC/DET plots here.")] = Path("docs/img"),
     embed_only: Annotated[bool, typer.Option("--embed-only", help="Fill the embedding cache and stop.")] = False,
     out: ModelsOut = None,
+    corpus: Annotated[
+        Path | None,
+        typer.Option(help="Extracted corpus folder: add its people (LFW grey, UTKFace, All-Age-Faces) to the pairs."),
+    ] = None,
+    manifest: ManifestPath = DEFAULT_MANIFEST,
+    workers: Annotated[int, typer.Option(help="Processes embedding the corpus (checkpointed; resumable).")] = 1,
 ) -> None:
     """Fit verification's score fusion, thresholds and uncertain band: artefact verification_calibration."""
     from faceproof.training import fit_calibration
 
-    path = fit_calibration.run(data or _data_default(), cache, img_dir, out, embed_only)
+    path = fit_calibration.run(
+        data or _data_default(), cache, img_dir, out, embed_only, corpus, manifest, workers=workers
+    )
     console.print(f"wrote {path}" if path else "embedding cache filled")
 
 

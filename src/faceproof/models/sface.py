@@ -47,12 +47,17 @@ class SFace:
         self._session = ort_session(fold_block_quantized(path or model_path()))
         self._input = self._session.get_inputs()[0].name
 
-    def embed(self, aligned_rgb: np.ndarray) -> np.ndarray:
+    def features(self, aligned_rgb: np.ndarray) -> np.ndarray:
+        """The raw (unnormalised) 128-d output. Its norm is a quality cue: margin-trained recognizers give
+        clear faces longer feature vectors than blurred or noisy ones."""
         if aligned_rgb.shape != (INPUT_SIZE, INPUT_SIZE, 3):
             raise ValueError(f"SFace needs a {INPUT_SIZE}x{INPUT_SIZE} RGB crop, got {aligned_rgb.shape}")
         blob = aligned_rgb.astype(np.float32).transpose(2, 0, 1)[None]
         (vec,) = self._session.run(None, {self._input: blob})
-        vec = vec.reshape(-1).astype(np.float32)
+        return vec.reshape(-1).astype(np.float32)
+
+    def embed(self, aligned_rgb: np.ndarray) -> np.ndarray:
+        vec = self.features(aligned_rgb)
         return vec / max(float(np.linalg.norm(vec)), 1e-12)
 
 

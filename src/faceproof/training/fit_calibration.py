@@ -5,20 +5,25 @@ Why a fit and not constants: thresholds that were guessed, or fitted on the clea
 (which raw SFace already separates at 99.6 %), do not hold on the photos the service actually gets. So every
 labelled real photo and every generated face (distinct synthetic identities, used as extra impostors) is also
 embedded after seeded damage (:mod:`faceproof.training.augment`: each degradation alone and random
-combinations), and genuine / impostor pairs are built across all those variants.
+combinations), and genuine / impostor pairs are built across all those variants. The 13 development people
+cannot pin a false accept rate of 1e-3, so with ``--corpus`` thousands of corpus people join them
+(:mod:`faceproof.training.calibration_corpus`: LFW people with several photos, UTKFace and All-Age-Faces faces,
+each clean and under three everyday damages).
 
 Steps:
 
 1. Embeddings (SFace and dlib) of every (image, variant): the face is detected again on the damaged image, as the
    service would; variants where YuNet finds no face are left out and counted. Cached in ``--cache`` (npz).
 2. Pairs: genuine = every same-identity pair of real photos x variant pairs; impostor = every cross-identity
-   pair real x real and real x generated, generated x generated subsampled, x variant pairs.
+   pair real x real and real x generated, generated x generated subsampled, x variant pairs (corpus impostors:
+   100,000 random photo pairs of different people x variant pairs).
 3. Logistic models, cross-validated **grouped by identity**: identities are dealt into folds, and the pairs
    whose identities fall in folds {a, b} are scored by a model fitted without any pair that touches fold a or
    b, so no person is ever on both sides. Models: SFace alone, dlib alone, and the fusion (both cosines).
    Classes are weighted equally, so a model's output is a log-likelihood ratio (see docs/calibration.md).
-4. Thresholds at FAR 1e-2, 1e-3, 1e-4 from the impostor scores of the final models (empirical quantile, and a
-   generalised Pareto tail fitted to the top impostor scores; the higher of the two is shipped at 1e-4).
+4. Thresholds at FAR 1e-2, 1e-3, 1e-4 from the impostor scores of the final models, over the impostor pairs with
+   a real face on at least one side (:attr:`Pairs.sets_threshold`) (empirical quantile, and a generalised Pareto
+   tail fitted to the top impostor scores; the higher of the two is shipped).
 5. SFace's uncertain band per FAR: outside it, SFace alone agrees with the fusion on >= 99.5 % of genuine and of
    impostor pairs, so verification can skip dlib there.
 6. Writes the ``verification_calibration`` artefact (:func:`save_calibration`: the three logistic models as one
@@ -41,13 +46,11 @@ from typing import Any
 import numpy as np
 
 from faceproof.decision import calibration
-from faceproof.detect import detect_faces
 from faceproof.errors import FaceproofError
 from faceproof.evaluation.damage import face_hint
 from faceproof.intake import load_image
-from faceproof.measure.identity import DLIB_KEY, SFACE_KEY, dlib_embedding, sface_embedding
-from faceproof.training import augment as degrade_module
-from faceproof.training import export
+from faceproof.measure.identity import DLIB_KEY, SFACE_KEY
+from faceproof.training import calibration_corpus, export
 from faceproof.training.augment import DEGRADATIONS, degrade
 from faceproof.training.common import DEV_DATA, LICENCE, SEED, manifest
 
@@ -60,6 +63,8 @@ GEN_VARIANTS = (("mask",), ("lowres",))  # fixed variants of each generated face
 GEN_COMBOS = 2
 GEN_GEN_DEGRADED_FRACTION = 0.25  # share of generated x generated pairs kept where a side is degraded
 BAND_AGREEMENT = 0.995
+#: Random photo pairs of different corpus people drawn as impostors (each brings its 16 variant pairs).
+CORPUS_IMPOSTOR_PHOTO_PAIRS = 100_000
 # SFHQ figures that show one synthetic person edited (age, ethnicity, expression, hair) or a 3D render next to
 # its photoreal version: two faces from the same such figure are neither known impostors nor known genuine pairs
 # (top "impostor" SFace cosines 0.6-0.7 were such pairs), so their pairs are left out.
@@ -116,9 +121,12 @@ def plan_variants(data: Path) -> list[Variant]:
     return out
 
 
-def _embed_variants(data: Path, variants: list[Variant]) -> dict[str, tuple[np.ndarray, np.ndarray] | None]:
-    """SFace and dlib vectors per variant key (None where no face was found), grouped so each photo loads once."""
-    result: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
+Vectors = tuple[np.ndarray, np.ndarray, np.ndarray]  # sface, dlib, quality (calibration_corpus.QUALITY)
+
+
+def _embed_variants(data: Path, variants: list[Variant]) -> dict[str, Vectors | None]:
+    """SFace and dlib vectors and quality per variant key (None where no face was found); each photo loads once."""
+    result: dict[str, Vectors | None] = {}
     by_file: dict[str, list[Variant]] = {}
     for v in variants:
         by_file.setdefault(v.file, []).append(v)
@@ -127,14 +135,7 @@ def _embed_variants(data: Path, variants: list[Variant]) -> dict[str, tuple[np.n
         hint = face_hint(rgb)
         for v in vs:
             try:
-                img = degrade(rgb, v.names, v.seed, hint) if v.names else rgb
-                found = detect_faces(img)
-                if not found:
-                    result[v.key] = None
-                    continue
-                s = sface_embedding(img, found[0]).vector
-                d = dlib_embedding(img, found[0]).vector
-                result[v.key] = (s, d)
+                result[v.key] = calibration_corpus.embed_face(degrade(rgb, v.names, v.seed, hint) if v.names else rgb)
             except (FaceproofError, ValueError) as exc:
                 log.warning("variant %s failed: %s", v.key, exc)
                 result[v.key] = None
@@ -143,33 +144,32 @@ def _embed_variants(data: Path, variants: list[Variant]) -> dict[str, tuple[np.n
     return result
 
 
-def load_embeddings(
-    data: Path, variants: list[Variant], cache: Path
-) -> dict[str, tuple[np.ndarray, np.ndarray] | None]:
+def load_embeddings(data: Path, variants: list[Variant], cache: Path) -> dict[str, Vectors | None]:
     """Embeddings per variant, computed only for variants not yet in the cache (keyed by file, damage, seed)."""
-    # The damage code is part of the key: editing degrade.py must not reuse embeddings of the old damage.
-    code = zlib.crc32(Path(degrade_module.__file__).read_bytes())
-    path = cache / f"embeddings-{SFACE_KEY}-{DLIB_KEY}-{code:08x}.npz".replace("/", "_")
-    have: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
+    code = calibration_corpus.embedding_code()
+    path = cache / f"embeddings-q-{SFACE_KEY}-{DLIB_KEY}-{code:08x}.npz".replace("/", "_")
+    have: dict[str, Vectors | None] = {}
     if path.exists():
         with np.load(path) as z:
             keys = [str(k) for k in z["keys"]]
             ok = z["ok"]
             for j, k in enumerate(keys):
-                have[k] = (z["sface"][j], z["dlib"][j]) if ok[j] else None
+                have[k] = (z["sface"][j], z["dlib"][j], z["quality"][j]) if ok[j] else None
     todo = [v for v in variants if v.key not in have]
     if todo:
         log.info("embedding %d variants (%d cached)", len(todo), len(have))
         have.update(_embed_variants(data, todo))
         cache.mkdir(parents=True, exist_ok=True)
         keys = sorted(have)
-        zeros = np.zeros(128, np.float32)
+        empty = (np.zeros(128, np.float32), np.zeros(128, np.float32), np.zeros(len(calibration_corpus.QUALITY)))
+        rows = [have[k] or empty for k in keys]
         np.savez(
             path,
             keys=np.array(keys),
             ok=np.array([have[k] is not None for k in keys]),
-            sface=np.stack([have[k][0] if have[k] is not None else zeros for k in keys]),  # type: ignore[index]
-            dlib=np.stack([have[k][1] if have[k] is not None else zeros for k in keys]),  # type: ignore[index]
+            sface=np.stack([r[0] for r in rows]),
+            dlib=np.stack([r[1] for r in rows]),
+            quality=np.stack([r[2] for r in rows]).astype(np.float32),
         )
     return {v.key: have[v.key] for v in variants}
 
@@ -184,15 +184,24 @@ class Pairs:
     id_a: np.ndarray  # identity index
     id_b: np.ndarray
     kind: np.ndarray  # "genuine", "real-real", "real-generated", "generated-generated"
-    cond_a: np.ndarray  # "clean", a degradation name, or "combo"
+    cond_a: np.ndarray  # "clean", a degradation name, "combo", or a corpus damage ("lowres+jpeg", ...)
     cond_b: np.ndarray
+    source: np.ndarray  # "dev" or "corpus"
+
+    @property
+    def sets_threshold(self) -> np.ndarray:
+        """The impostor pairs the FAR thresholds are read from: every impostor pair with a real face on at least
+        one side. Verification compares a probe with a real, enrolled person (enrolment refuses generated faces),
+        so two generated faces never meet there; they look far more alike than two real people (FAR 7e-3 at the
+        1e-3 threshold), and letting them set the threshold would make it stricter for every real pair."""
+        return ~self.same & (self.kind != "generated-generated")
 
     @property
     def n_degraded(self) -> np.ndarray:
         return (self.cond_a != "clean").astype(int) + (self.cond_b != "clean").astype(int)
 
 
-def build_pairs(variants: list[Variant], emb: dict[str, tuple[np.ndarray, np.ndarray] | None]) -> Pairs:
+def build_pairs(variants: list[Variant], emb: dict[str, Vectors | None]) -> Pairs:
     """Genuine: same identity, different photos, every variant pair. Impostor: different identities."""
     ok = [v for v in variants if emb[v.key] is not None]
     vs = np.stack([emb[v.key][0] for v in ok])  # type: ignore[index]
@@ -223,7 +232,63 @@ def build_pairs(variants: list[Variant], emb: dict[str, tuple[np.ndarray, np.nda
         kind=kind,
         cond_a=cond[ia],
         cond_b=cond[ib],
+        source=np.full(len(ia), "dev"),
     )
+
+
+def build_corpus_pairs(
+    photos: list[calibration_corpus.Photo], emb: calibration_corpus.Embedded, first_identity: int
+) -> tuple[Pairs, list[str]]:
+    """Pairs of the calibration corpus: genuine = every two photos of one person x every two of their variants;
+    impostor = ``CORPUS_IMPOSTOR_PHOTO_PAIRS`` random photo pairs of different people x every two variants (all of
+    them would be ~10^8). Identities are numbered from ``first_identity`` on; returns the pairs and the names."""
+    names = sorted({photos[i].identity for i in np.unique(emb.photo)})
+    index = {name: first_identity + k for k, name in enumerate(names)}
+    ident = np.array([index[photos[i].identity] for i in emb.photo])
+    # genuine: variant pairs of different photos of one person
+    by_person: dict[int, list[int]] = {}
+    for row, person in enumerate(ident):
+        by_person.setdefault(int(person), []).append(row)
+    genuine = [
+        (r, q)
+        for rows in by_person.values()
+        for k, r in enumerate(rows)
+        for q in rows[k + 1 :]
+        if emb.photo[r] != emb.photo[q]
+    ]
+    # impostor: random photo pairs of different people, every variant pair of each
+    by_photo: dict[int, list[int]] = {}
+    for row, photo in enumerate(emb.photo):
+        by_photo.setdefault(int(photo), []).append(row)
+    keys = np.array(sorted(by_photo))
+    rng = np.random.default_rng(SEED + 2)
+    pa = keys[rng.integers(0, len(keys), CORPUS_IMPOSTOR_PHOTO_PAIRS)]
+    pb = keys[rng.integers(0, len(keys), CORPUS_IMPOSTOR_PHOTO_PAIRS)]
+    first = {int(p): ident[by_photo[int(p)][0]] for p in keys}
+    distinct = np.array([first[int(a)] != first[int(b)] for a, b in zip(pa, pb, strict=True)])
+    pairs = {(int(min(a, b)), int(max(a, b))) for a, b in zip(pa[distinct], pb[distinct], strict=True)}
+    rows = genuine + [(r, q) for a, b in sorted(pairs) for r in by_photo[a] for q in by_photo[b]]
+    ia = np.array([r for r, _ in rows], int)
+    ib = np.array([q for _, q in rows], int)
+    same = ident[ia] == ident[ib]
+    return (
+        Pairs(
+            sface=np.einsum("ij,ij->i", emb.sface[ia], emb.sface[ib]).astype(np.float64),
+            dlib=np.einsum("ij,ij->i", emb.dlib[ia], emb.dlib[ib]).astype(np.float64),
+            same=same,
+            id_a=ident[ia],
+            id_b=ident[ib],
+            kind=np.where(same, "genuine", "real-real"),
+            cond_a=emb.damage[ia],
+            cond_b=emb.damage[ib],
+            source=np.full(len(ia), "corpus"),
+        ),
+        names,
+    )
+
+
+def concat_pairs(*parts: Pairs) -> Pairs:
+    return Pairs(**{f: np.concatenate([getattr(p, f) for p in parts]) for f in Pairs.__dataclass_fields__})
 
 
 FEATURES = calibration.HEADS
@@ -279,6 +344,12 @@ def fold_of_identity(p: Pairs, n_identities: int, real_ids: set[int]) -> np.ndar
     return folds
 
 
+def shipped_threshold(impostor: np.ndarray, far: float) -> float:
+    """The threshold shipped for ``far``: the empirical one, or the tail fit's where that is stricter (at 1e-4
+    only a few impostors lie above the empirical threshold, and the tail fit extrapolates their trend)."""
+    return max(far_threshold(impostor, far), tail_threshold(impostor, far)[0])
+
+
 def cross_validate(p: Pairs, folds: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
     """Out-of-fold scores and per-fold thresholds, with no identity on both sides of any split.
 
@@ -290,7 +361,7 @@ def cross_validate(p: Pairs, folds: np.ndarray) -> dict[str, dict[str, np.ndarra
     out: dict[str, dict[str, np.ndarray]] = {}
     for model in FEATURES:
         score = np.full(len(y), np.nan)
-        thr = {far: np.full(len(y), np.nan) for far in FARS}
+        thr = {str(far): np.full(len(y), np.nan) for far in FARS}
         for a, b in itertools.combinations_with_replacement(range(N_FOLDS), 2):
             train = ~np.isin(fa, (a, b)) & ~np.isin(fb, (a, b))
             test = (np.minimum(fa, fb) == a) & (np.maximum(fa, fb) == b)
@@ -298,11 +369,18 @@ def cross_validate(p: Pairs, folds: np.ndarray) -> dict[str, dict[str, np.ndarra
                 continue
             coef, icpt = fit_logistic(features(p, model, train), y[train])
             score[test] = features(p, model, test) @ coef + icpt
-            train_imp = features(p, model, train & ~p.same) @ coef + icpt
+            train_imp = features(p, model, train & p.sets_threshold) @ coef + icpt
             for far in FARS:
-                thr[far][test] = far_threshold(train_imp, far)
-        out[model] = {"score": score, **{str(far): t for far, t in thr.items()}}
+                thr[str(far)][test] = far_threshold(train_imp, far)
+        out[model] = {"score": score, **thr}
     return out
+
+
+def tar_at_far(score: np.ndarray, same: np.ndarray, far: float) -> float:
+    """Genuine pairs accepted at the threshold that accepts ``far`` of this set's own impostors (NaN if none)."""
+    if not same.any() or same.all():
+        return float("nan")
+    return float((score[same] >= far_threshold(score[~same], far)).mean())
 
 
 def roc_auc(score: np.ndarray, same: np.ndarray) -> float:
@@ -375,20 +453,28 @@ def _r(x: float, nd: int = 6) -> float:
 def _subsets(p: Pairs) -> dict[str, np.ndarray]:
     nd = p.n_degraded
     subsets = {"all": np.ones(len(nd), bool), "clean": nd == 0, "one_degraded": nd == 1, "both_degraded": nd == 2}
+    dev, corpus = p.source == "dev", p.source == "corpus"
     for name in [*sorted(DEGRADATIONS), "combo"]:
         ok_a = np.isin(p.cond_a, ("clean", name))
         ok_b = np.isin(p.cond_b, ("clean", name))
-        subsets[f"deg:{name}"] = ok_a & ok_b & (nd > 0)
+        subsets[f"deg:{name}"] = ok_a & ok_b & (nd > 0) & dev
+    if corpus.any():
+        subsets["corpus:all"] = corpus
+        subsets["corpus:clean"] = corpus & (nd == 0)
+        for name in calibration_corpus.DAMAGES:
+            if name != "clean":
+                one = (p.cond_a == "clean") & (p.cond_b == name) | (p.cond_b == "clean") & (p.cond_a == name)
+                subsets[f"corpus:clean-vs-{name}"] = corpus & one
+                subsets[f"corpus:{name}-vs-{name}"] = corpus & (p.cond_a == name) & (p.cond_b == name)
     for kind in ("real-real", "real-generated", "generated-generated"):
         subsets[f"impostors:{kind}"] = p.same | (p.kind == kind)  # all genuine pairs, impostors of one kind
     return subsets
 
 
-def fit_all(p: Pairs, variants: list[Variant], emb: dict[str, tuple[np.ndarray, np.ndarray] | None]) -> dict:
-    """Everything calibration.json holds, plus the out-of-fold scores for the plots (key ``_oof``)."""
-    idents = sorted({v.identity for v in variants if emb[v.key] is not None})
-    real_ids = {i for i, name in enumerate(idents) if not name.startswith("gen:")}
-    folds = fold_of_identity(p, len(idents), real_ids)
+def fit_all(p: Pairs, n_identities: int, real_ids: set[int], data: dict[str, Any]) -> dict:
+    """Everything the artefact holds, plus the out-of-fold scores for the plots (key ``_oof``). ``data``
+    describes the pairs' sources for the card; the pair counts are added here."""
+    folds = fold_of_identity(p, n_identities, real_ids)
     log.info("pairs: %d genuine, %d impostor; cross-validating", p.same.sum(), (~p.same).sum())
     oof = cross_validate(p, folds)
     y = p.same.astype(int)
@@ -404,13 +490,13 @@ def fit_all(p: Pairs, variants: list[Variant], emb: dict[str, tuple[np.ndarray, 
         final[model] = features(p, model) @ coef + icpt
         # sface and dlib thresholds are shipped as cosines (their own scale); the fusion's as a fused score
         raw = final[model] if model == "fused" else getattr(p, model)
-        imp = raw[~p.same]
+        imp = raw[p.sets_threshold]
         thresholds[model], detail[model] = {}, {}
         for far in FARS:
             emp = far_threshold(imp, far)
             fit, tail = tail_threshold(imp, far)
-            shipped = max(emp, fit)
-            above = ~p.same & (raw >= shipped)
+            shipped = shipped_threshold(imp, far)
+            above = p.sets_threshold & (raw >= shipped)
             id_pairs = {tuple(sorted(t)) for t in zip(p.id_a[above], p.id_b[above], strict=True)}
             thresholds[model][str(far)] = _r(shipped)
             detail[model][str(far)] = {
@@ -424,9 +510,13 @@ def fit_all(p: Pairs, variants: list[Variant], emb: dict[str, tuple[np.ndarray, 
 
     metrics: dict[str, dict] = {"cross_validated": {}, "shipped": {}}
     for model in FEATURES:
-        cv = metrics["cross_validated"][model] = {"auc": {}, "at_far": {}}
+        cv = metrics["cross_validated"][model] = {"auc": {}, "at_far": {}, "tar_at_own_far": {}}
         for name in ("all", "clean", "one_degraded", "both_degraded"):
             cv["auc"][name] = _r(roc_auc(oof[model]["score"][subsets[name]], p.same[subsets[name]]))
+        for name, m in subsets.items():  # the subset's own ROC: its impostors set the threshold (a DET point)
+            cv["tar_at_own_far"][name] = {
+                str(far): _r(tar_at_far(oof[model]["score"][m], p.same[m], far)) for far in FARS
+            }
         for far in FARS:
             cv["at_far"][str(far)] = {
                 name: {k: _r(v) for k, v in rates(oof[model]["score"][m], oof[model][str(far)][m], p.same[m]).items()}
@@ -451,30 +541,13 @@ def fit_all(p: Pairs, variants: list[Variant], emb: dict[str, tuple[np.ndarray, 
     metrics["uncertain_band"] = band_stats
 
     kinds, counts = np.unique(p.kind, return_counts=True)
-    failed = [v for v in variants if emb[v.key] is None]
     data = {
-        "source": DEV_DATA,
-        "seed": SEED,
-        "identities": {"real": len(real_ids), "generated": len(idents) - len(real_ids)},
-        "images": {
-            "real": len({v.file for v in variants if v.kind == "real"}),
-            "generated": len({v.file for v in variants if v.kind == "generated"}),
-        },
-        "variants": {
-            "total": len(variants),
-            "no_face_found": len(failed),
-            "no_face_by_condition": {
-                c: sum(1 for v in failed if v.condition == c) for c in sorted({v.condition for v in failed})
-            },
-            "per_real_photo": f"clean + each of {sorted(DEGRADATIONS)} + {REAL_COMBOS} random combinations",
-            "per_generated_face": f"clean + {[list(g) for g in GEN_VARIANTS]} + {GEN_COMBOS} random combinations",
-        },
+        **data,
         "pairs": {str(k): int(c) for k, c in zip(kinds, counts, strict=True)},
         "pairs_by_damage": {
             name: {"genuine": int((m & p.same).sum()), "impostor": int((m & ~p.same).sum())}
             for name, m in subsets.items()
         },
-        "generated_generated_degraded_fraction": GEN_GEN_DEGRADED_FRACTION,
         "folds": N_FOLDS,
     }
     now = datetime.now(UTC)
@@ -495,6 +568,49 @@ def fit_all(p: Pairs, variants: list[Variant], emb: dict[str, tuple[np.ndarray, 
         "uncertain_band": {"sface": bands},
         "metrics": metrics,
         "_oof": oof,
+    }
+
+
+def dev_summary(variants: list[Variant], emb: dict[str, Vectors | None]) -> dict[str, Any]:
+    """What the card says about the development part of the calibration set."""
+    failed = [v for v in variants if emb[v.key] is None]
+    return {
+        "source": DEV_DATA,
+        "seed": SEED,
+        "images": {
+            "real": len({v.file for v in variants if v.kind == "real"}),
+            "generated": len({v.file for v in variants if v.kind == "generated"}),
+        },
+        "variants": {
+            "total": len(variants),
+            "no_face_found": len(failed),
+            "no_face_by_condition": {
+                c: sum(1 for v in failed if v.condition == c) for c in sorted({v.condition for v in failed})
+            },
+            "per_real_photo": f"clean + each of {sorted(DEGRADATIONS)} + {REAL_COMBOS} random combinations",
+            "per_generated_face": f"clean + {[list(g) for g in GEN_VARIANTS]} + {GEN_COMBOS} random combinations",
+        },
+        "generated_generated_degraded_fraction": GEN_GEN_DEGRADED_FRACTION,
+    }
+
+
+def corpus_summary(photos: list[calibration_corpus.Photo], emb: calibration_corpus.Embedded) -> dict[str, Any]:
+    """What the card says about the corpus part of the calibration set."""
+    used = [photos[i] for i in np.unique(emb.photo)]
+    cc_quality = calibration_corpus.QUALITY
+    return {
+        "source": "corpus/manifest.csv.gz: " + calibration_corpus.LICENCE,
+        "photos": {src: sum(1 for ph in used if ph.source == src) for src in sorted({ph.source for ph in used})},
+        "people": len({ph.identity for ph in used}),
+        "photos_per_person_at_most": calibration_corpus.PHOTOS_PER_PERSON,
+        "damages": {k: list(v) for k, v in calibration_corpus.DAMAGES.items()},
+        "no_face_found": emb.missing,
+        "impostor_photo_pairs_drawn": CORPUS_IMPOSTOR_PHOTO_PAIRS,
+        "median_quality_by_damage": {
+            d: {q: _r(float(np.median(emb.quality[emb.damage == d, k])), 3) for k, q in enumerate(cc_quality)}
+            for d in calibration_corpus.DAMAGES
+            if (emb.damage == d).any()
+        },
     }
 
 
@@ -536,6 +652,39 @@ def plot_curves(p: Pairs, oof: dict[str, dict[str, np.ndarray]], out_dir: Path) 
         fig.tight_layout()
         fig.savefig(out_dir / f"calibration_{kind}.png")
         plt.close(fig)
+    if (p.source == "corpus").any():
+        plot_corpus_det(p, oof, out_dir)
+
+
+def plot_corpus_det(p: Pairs, oof: dict[str, dict[str, np.ndarray]], out_dir: Path) -> None:
+    """DET curves of the corpus people per damage (out-of-fold): a clean enrolment photo against a damaged
+    probe, fused score (solid) beside SFace alone (dashed)."""
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_curve
+
+    subsets = _subsets(p)
+    fig, ax = plt.subplots(figsize=(6.5, 4.8), dpi=90)
+    names = ["corpus:clean"] + [f"corpus:clean-vs-{d}" for d in calibration_corpus.DAMAGES if d != "clean"]
+    for name, colour in zip(names, ("black", "tab:blue", "tab:red", "tab:purple"), strict=False):
+        m = subsets[name]
+        for model, style in (("fused", "-"), ("sface", "--")):
+            fpr, tpr, _ = roc_curve(p.same[m], oof[model]["score"][m])
+            label = f"{name.split(':', 1)[1]} ({model}, {int((m & p.same).sum())} genuine)"
+            ax.plot(np.maximum(fpr, 1e-6), np.maximum(1 - tpr, 1e-4), style, color=colour, label=label)
+    for far in FARS:
+        ax.axvline(far, color="grey", lw=0.5)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(1e-5, 1)
+    ax.set_ylim(1e-3, 1)
+    ax.set_xlabel("false accept rate (impostor pairs)")
+    ax.set_ylabel("false reject rate")
+    ax.set_title("DET per damage, corpus people (identity-grouped CV)")
+    ax.legend(loc="lower left", fontsize=6.5)
+    ax.grid(True, which="both", lw=0.3)
+    fig.tight_layout()
+    fig.savefig(out_dir / "calibration_det_corpus.png")
+    plt.close(fig)
 
 
 def save_calibration(result: dict[str, Any], directory: Path | None = None) -> Path:
@@ -574,7 +723,13 @@ def save_calibration(result: dict[str, Any], directory: Path | None = None) -> P
             "thresholds": result["thresholds"],
             "uncertain_band": result["uncertain_band"],
         },
-        training={"data": result["data"]["source"], **{k: v for k, v in result["data"].items() if k != "source"}},
+        training={
+            "data": "; ".join(
+                part["source"] for part in (result["data"].get(k) for k in ("development", "corpus")) if part
+            ),
+            "seed": SEED,
+            **result["data"],
+        },
         metrics={**result["metrics"], "threshold_detail": result["threshold_detail"]},
         licence={**LICENCE, "weights": LICENCE["weights"] + "; scores of SFace (Apache-2.0) and dlib (public domain)"},
         directory=directory,
@@ -583,19 +738,42 @@ def save_calibration(result: dict[str, Any], directory: Path | None = None) -> P
 
 
 def run(
-    data: Path, cache: Path, img_dir: Path | None = None, out: Path | None = None, embed_only: bool = False
+    data: Path,
+    cache: Path,
+    img_dir: Path | None = None,
+    out: Path | None = None,
+    embed_only: bool = False,
+    corpus: Path | None = None,
+    corpus_manifest: Path = Path("corpus/manifest.csv.gz"),
+    workers: int = 1,
 ) -> Path | None:
     """Embed every variant (cached in ``cache``), fit, write the artefact into ``out`` (default: the package's
-    models) and the ROC/DET plots into ``img_dir``; with ``embed_only``, stop once the cache is filled."""
+    models) and the ROC/DET plots into ``img_dir``; with ``embed_only``, stop once the cache is filled. With
+    ``corpus`` (the extracted corpus folder), the corpus people of :mod:`calibration_corpus` join the pairs."""
     os.environ.setdefault("MPLCONFIGDIR", "/tmp/mpl")
     start = time.perf_counter()
     variants = plan_variants(data)
     emb = load_embeddings(data, variants, cache)
+    people = None
+    if corpus is not None:
+        photos = calibration_corpus.plan_photos(corpus_manifest)
+        people = photos, calibration_corpus.embed(corpus, photos, cache, workers)
     log.info("embeddings ready in %.0f s", time.perf_counter() - start)
     if embed_only:
         return None
     pairs = build_pairs(variants, emb)
-    result = fit_all(pairs, variants, emb)
+    idents = sorted({v.identity for v in variants if emb[v.key] is not None})
+    real_ids = {i for i, name in enumerate(idents) if not name.startswith("gen:")}
+    summary = {"development": dev_summary(variants, emb)}
+    n_identities = len(idents)
+    if people is not None:
+        corpus_pairs, names = build_corpus_pairs(*people, first_identity=n_identities)
+        pairs = concat_pairs(pairs, corpus_pairs)
+        real_ids |= set(range(n_identities, n_identities + len(names)))
+        n_identities += len(names)
+        summary["corpus"] = corpus_summary(*people)
+    summary["identities"] = {"real": len(real_ids), "generated": n_identities - len(real_ids)}
+    result = fit_all(pairs, n_identities, real_ids, summary)
     oof = result.pop("_oof")
     if img_dir is not None:
         plot_curves(pairs, oof, img_dir)
