@@ -152,7 +152,7 @@ def test_ray_evaluations_equal_the_local_pool(ray_engine: RayEngine) -> None:
         local.close()
     assert json.dumps(auth_ray, sort_keys=True) == json.dumps(auth_local, sort_keys=True)
     assert json.dumps(prof_ray, sort_keys=True) == json.dumps(prof_local, sort_keys=True)
-    assert auth_local["n_images"] == 13 and auth_local["n_failed"] == 0
+    assert auth_local["n_images"] == 15 and auth_local["n_failed"] == 0
     assert prof_local["n_profiles"] >= 2 and prof_local["per_label"]["genuine"]["n"] >= 2
 
 

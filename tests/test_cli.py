@@ -125,7 +125,7 @@ def test_eval_authenticity_under_damage(tmp_path: Path) -> None:
     )  # fmt: skip
     assert code == EXIT_OK
     report = json.loads(out.read_text())
-    assert report["damage"] == ["mask"] and report["n_images"] == 13
+    assert report["damage"] == ["mask"] and report["n_images"] == 15
     assert report["verdicts"]["real"].get("suspected_fake", 0) == 0 and report["real_flagged_rate"] == 0.0
     code, _ = run(
         "eval", "authenticity", "--manifest", str(fixtures / "manifest.csv"), "--root", str(fixtures),

@@ -11,6 +11,8 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from faceproof.api.app import create_app
+from faceproof.authenticity.consistency import BASELINE_Z, baseline_deviation
+from faceproof.authenticity.fusion import load_fusion
 from faceproof.config import Settings
 from tests.conftest import fixture_path
 
@@ -79,6 +81,29 @@ def test_verify_genuine_different_and_inconclusive(client: TestClient) -> None:
     body = poor.json()
     assert body["quality"]["usable_for_identity"] is False
     assert body["verdict"] in {"inconclusive", "genuine"} and body["verdict"] != "different_person"
+
+
+def test_reality_baseline_is_the_band_the_check_reads(client: TestClient) -> None:
+    # The page plots GET /profiles/{id}/reality-baseline: each band must be exactly where verification's baseline
+    # check starts to report a feature, and each dot an enrolment photo's own value.
+    body = enrol(client, "df01_01.jpg", "df01_02.jpg")
+    pid, summary = body["profile"]["id"], body["profile"]["summary"]["reality_baseline"]
+    baseline = client.get(f"/profiles/{pid}/reality-baseline").json()
+    assert baseline["image_ids"] == [i["id"] for i in body["images"]] and baseline["z"] == BASELINE_Z
+    population = load_fusion().population_scale
+    assert [f["feature"] for f in baseline["features"]] == list(population)
+    for f in baseline["features"]:
+        assert f["mean"] == pytest.approx(summary[f["feature"]]["mean"], abs=1e-6)
+        assert f["mean"] == pytest.approx(sum(f["photos"]) / 2, abs=1e-5)
+        assert f["low"] < min(f["photos"]) <= max(f["photos"]) < f["high"]
+        for edge, inward in ((f["low"], 1.0), (f["high"], -1.0)):
+            step = inward * 1e-3 * f["spread"]
+            inside = baseline_deviation({f["feature"]: edge + step}, summary, population)
+            outside = baseline_deviation({f["feature"]: edge - step}, summary, population)
+            assert inside.score < 0.5 <= outside.score, f
+    assert [i["headline"]["title"] for i in client.get(f"/profiles/{pid}/images").json()] == ["Usable", "Usable"]
+    missing = client.get("/profiles/nope/reality-baseline")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "profile_not_found"
 
 
 def test_enrolment_gates_change_nothing(client: TestClient) -> None:

@@ -24,10 +24,8 @@ import pytest
 from PIL import Image
 from playwright.sync_api import ConsoleMessage, Locator, Page, expect, sync_playwright
 
-from faceproof.analysis import analyze
 from faceproof.api.schemas import FindingOut
 from faceproof.authenticity.base import Finding
-from faceproof.training.manipulate import swap_faces
 from tests.conftest import fixture_path
 from tests.server import running_server
 
@@ -75,8 +73,7 @@ def page(server: str) -> Iterator[Page]:
 
 
 def _shot(page: Page, name: str, *upto: Locator) -> None:
-    """The page (down to the lowest bottom of ``upto`` when given) as docs/img/web_NAME.png, in 256 colours
-    (dithered: a third of the bytes of the 24-bit picture), PNG-optimised."""
+    """The page (down to the lowest bottom of ``upto`` when given) as docs/img/web_NAME.png."""
     if SCREENSHOTS:
         path = DOCS_IMG / f"web_{name}.png"
         if not upto:
@@ -88,9 +85,28 @@ def _shot(page: Page, name: str, *upto: Locator) -> None:
             bottom = max(end.evaluate("e => e.getBoundingClientRect().bottom + scrollY") for end in upto)
             clip = {"x": box[0], "y": box[1], "width": box[2], "height": bottom + 16 - box[1]}
             page.screenshot(path=str(path), clip=clip, full_page=True)
-        shot = Image.open(path).quantize(256, Image.Quantize.MEDIANCUT, dither=Image.Dither.FLOYDSTEINBERG)
-        shot.save(path, optimize=True)
-        log.info("screenshot written to %s", path)
+        _in_256_colours(path)
+
+
+def _shot_of(part: Locator, name: str) -> None:
+    """One part of the page alone, with a margin of the page around it, as docs/img/web_NAME.png."""
+    if SCREENSHOTS:
+        path = DOCS_IMG / f"web_{name}.png"
+        x, y, width, height = part.evaluate(
+            "e => { const r = e.getBoundingClientRect(); return [r.left + scrollX, r.top + scrollY, r.width, "
+            "r.height]; }"
+        )
+        clip = {"x": x - 16, "y": y - 4, "width": width + 32, "height": height + 20}
+        part.page.screenshot(path=str(path), clip=clip, full_page=True)
+        _in_256_colours(path)
+
+
+def _in_256_colours(path: Path) -> None:
+    """The screenshot at ``path`` in 256 colours (dithered: a third of the bytes of the 24-bit picture),
+    PNG-optimised."""
+    shot = Image.open(path).quantize(256, Image.Quantize.MEDIANCUT, dither=Image.Dither.FLOYDSTEINBERG)
+    shot.save(path, optimize=True)
+    log.info("screenshot written to %s", path)
 
 
 def test_page_is_served_with_security_headers(server: str) -> None:
@@ -146,7 +162,6 @@ def test_enrol_verify_identify_in_the_browser(page: Page, server: str, tmp_path:
     expect(card).to_be_visible(timeout=RESULT_TIMEOUT_MS)
     expect(card.locator("h2")).to_have_text("Ada Example")
     expect(card).to_contain_text("2 photos")
-    expect(card).to_contain_text("Built from 2 photos.")
     expect(card).to_contain_text("Face shape")
     expect(card).to_contain_text("usable for identity")
     # The iris circles are drawn in pure cyan: count such pixels on the crop to know the mesh was drawn.
@@ -156,11 +171,24 @@ def test_enrol_verify_identify_in_the_browser(page: Page, server: str, tmp_path:
                   return n; }"""
     )
     assert cyan > 50
-    _shot(page, "enrol")
+    _shot(page, "enrol", card.locator("canvas"), card.locator(".first-photo"))
 
-    # Verify: the same person is genuine, another person is a different person.
+    # Under it, the profile as the server keeps it: the description, the attribute words, one quality row per
+    # enrolment photo, and the reality baseline drawn as one strip per feature with a dot per photo.
+    (profile,) = httpx.get(f"{server}/profiles").json()["items"]
+    baseline = httpx.get(f"{server}/profiles/{profile['id']}/reality-baseline", timeout=60).json()
+    view = card.locator(".profile-view")
+    _check_profile_view(view, profile, baseline)
+    _shot_of(view, "profile")
+
+    # Verify: the chosen profile is shown on request; the same person is genuine, another person is a different
+    # person.
     page.get_by_role("tab", name="Verify").click()
     expect(page.get_by_label("Profile", exact=True)).to_contain_text("Ada Example")
+    about = page.locator("#profile-about")
+    about.locator("summary").click()
+    _check_profile_view(about.locator(".profile-view"), profile, baseline)
+    about.locator("summary").click()
     _verify(page, "df01_03.jpg")
     verdict = page.locator("#verify-result .verdict")
     expect(verdict).to_have_attribute("data-verdict", "genuine", timeout=RESULT_TIMEOUT_MS)
@@ -186,19 +214,20 @@ def test_enrol_verify_identify_in_the_browser(page: Page, server: str, tmp_path:
     _picture(page, "generated_net", "activation")
     _shot(page, "verify_generated", evidence)
 
-    # Ada's inner face, rendered at a generator's size, pasted onto another woman's head (made here): the blending
-    # boundary of the swap beside the verdict.
-    src, dst = (analyze(fixture_path(n), with_dlib=False) for n in ("df01_03.jpg", "df03_01.jpg"))
-    assert src.subject.landmarks is not None and dst.subject.landmarks is not None
-    swap = tmp_path / "swap.png"
-    Image.fromarray(
-        swap_faces(src.image.rgb, src.subject.landmarks, dst.image.rgb, dst.subject.landmarks, 7, "poisson", 0.4)
-    ).save(swap)
-    _verify(page, swap)
+    # The README tour's swap (tests/tour_fixtures.py: Ada's inner face, rendered at a generator's size, pasted onto
+    # another woman's head): the blending boundary of the swap beside the verdict.
+    _verify(page, "swap_001.jpg")
     expect(verdict).to_have_attribute("data-verdict", "suspected_fake", timeout=RESULT_TIMEOUT_MS)
     (boundary,) = page.locator("#verify-result .evidence figure[data-kind='boundary']").all()
     _picture(page, str(boundary.get_attribute("data-explains")), "boundary")
     _shot(page, "verify_swap", evidence)
+
+    # The tour's replay (Ada's photo on a simulated screen, photographed): the screen grid's peaks in the spectrum.
+    _verify(page, "replay_001.jpg")
+    expect(verdict).to_have_attribute("data-verdict", "suspected_fake", timeout=RESULT_TIMEOUT_MS)
+    expect(verdict).to_contain_text("a photo of a screen or a print")
+    _picture(page, "recapture", "spectrum")
+    _shot(page, "verify_replay", evidence)
 
     # Every finding's picture on request, each labelled with its finding's words.
     page.get_by_label("Show where the evidence lies for every signal").check()
@@ -243,6 +272,38 @@ def test_enrol_verify_identify_in_the_browser(page: Page, server: str, tmp_path:
     expect(rows.nth(1)).to_contain_text("Bo Example")
     expect(rows.nth(1)).to_contain_text("no match")
     _shot(page, "identify")
+
+
+def _check_profile_view(view: Locator, profile: dict, baseline: dict) -> None:
+    """The profile view shows the description, the attribute words, one quality row per enrolment photo with the
+    server's words, and the baseline plot with a strip per feature, a band each and a dot per measured value."""
+    expect(view).to_be_visible(timeout=RESULT_TIMEOUT_MS)
+    expect(view.locator(".desc")).to_have_text(profile["description"])
+    assert profile["description"].startswith("Built from 2 photos.")
+    attributes = profile["summary"]["attributes"]
+    expect(view.locator(".attributes dt")).to_have_count(len(attributes))
+    for attribute in attributes.values():
+        expect(view.locator(".attributes")).to_contain_text(attribute["text"])
+    rows = view.locator("table.photos tbody tr")
+    expect(rows).to_have_count(len(baseline["image_ids"]))
+    for i, image_id in enumerate(baseline["image_ids"]):
+        expect(rows.nth(i)).to_have_attribute("data-image", image_id)
+        expect(rows.nth(i).locator(".flag.pass")).to_have_text("Usable")
+    plot = view.locator("svg.baseline-plot")
+    features = baseline["features"]
+    assert len(features) > 10
+    expect(plot.locator("g.strip")).to_have_count(len(features))
+    expect(plot.locator("rect.band")).to_have_count(len(features))
+    dots = sum(v is not None for f in features for v in f["photos"])
+    expect(plot.locator("circle.dot")).to_have_count(dots)
+    expect(view.locator(".baseline figcaption")).to_have_text(baseline["legend"])
+    # Drawn where the numbers say: every dot inside its band on screen, as its value is inside [low, high].
+    for strip in plot.locator("g.strip").all()[:3]:
+        band = strip.locator("rect.band").bounding_box()
+        assert band is not None and band["width"] > 5
+        for dot in strip.locator("circle.dot").all():
+            box = dot.bounding_box()
+            assert box is not None and band["x"] <= box["x"] + box["width"] / 2 <= band["x"] + band["width"]
 
 
 def test_errors_are_readable_in_the_page(page: Page) -> None:
@@ -304,6 +365,10 @@ def test_findings_are_drawn_as_one_bar_each(page: Page) -> None:
     expect(bars.first.locator(".fill")).to_have_class("fill warn")
     expect(bars.nth(1)).to_contain_text("no sign of an edited photo (score 0.10 < 0.50) — noise is consistent")
     expect(bars.nth(1).locator(".fill")).to_have_class("fill pass")
+    # The stub profile is unknown to the server: its view says so in its own place, and the verdict stays.
+    page.locator("#profile-about summary").click()
+    expect(page.locator("#profile-view .error")).to_contain_text("Could not load the profile")
+    expect(result.locator(".verdict")).to_contain_text("Suspected fake")
 
 
 def fixture_png_without_face() -> bytes:

@@ -310,6 +310,7 @@ PROFILE_IMAGE: JSON = {
     "created_at": CREATED_AT,
     "description": DESCRIPTION,
     "quality": QUALITY,
+    "headline": {"title": "Usable", "text": "The photo is usable for identity.", "tone": "pass"},
     "face": {"box": FACE["box"], "score": FACE["score"]},
     "stored_image": False,
 }
@@ -331,8 +332,48 @@ SECOND_PROFILE_IMAGE: JSON = {
         "ipd_px": 98.148,
         "box_px": 209.687,
     },
+    "headline": PROFILE_IMAGE["headline"],
     "face": {"box": [92.86, 101.27, 209.69, 287.0], "score": 0.9583},
     "stored_image": False,
+}
+REALITY_BASELINE: JSON = {
+    "profile_id": PROFILE_ID,
+    "image_ids": [IMAGE_ID, SECOND_IMAGE_ID],
+    "z": 4.0,
+    "title": "Reality baseline",
+    "legend": (
+        "Each dot is one enrolment photo's value of an authenticity feature, on a scale of the training images' "
+        "standard deviation centred on the median real photo (the line). The band is where a new photo's value "
+        "stays consistent with the enrolment photos: within 4 spreads of their mean, a spread being the larger of "
+        "their own standard deviation and the training images'. A new photo outside a band is reported, never "
+        "judged a fake for that alone."
+    ),
+    "features": [
+        {
+            "feature": "learned_margin",
+            "signal": "learned",
+            "label": "Learned probe · learned_margin",
+            "photos": [-22.858877, -16.787155],
+            "mean": -19.823016,
+            "spread": 7.282757,
+            "low": -48.954044,
+            "high": 9.308012,
+            "population_median": -12.160328,
+            "population_std": 7.282757,
+        },
+        {
+            "feature": "noise_level",
+            "signal": "noise",
+            "label": "Sensor noise · noise_level",
+            "photos": [0.323175, 0.309758],
+            "mean": 0.316466,
+            "spread": 0.354011,
+            "low": -1.099578,
+            "high": 1.732511,
+            "population_median": 0.317866,
+            "population_std": 0.354011,
+        },
+    ],
 }
 ENROLMENT: JSON = {"profile": PROFILE, "images": [PROFILE_IMAGE, SECOND_PROFILE_IMAGE]}
 IMAGE_ADDED: JSON = {"image_id": SECOND_IMAGE_ID, "profile": PROFILE, "description": SECOND_IMAGE_DESCRIPTION}

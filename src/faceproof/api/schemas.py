@@ -16,9 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from faceproof import annotate
 from faceproof.analysis import Analysis
 from faceproof.api import examples
+from faceproof.authenticity import consistency
 from faceproof.authenticity.base import Finding
 from faceproof.authenticity.engine import AuthenticityReport
 from faceproof.authenticity.evidence import EvidenceMap, MapKind, Scope
+from faceproof.authenticity.fusion import load_fusion
 from faceproof.decision import wording
 from faceproof.decision.calibration import MatchDecision
 from faceproof.decision.verify import GeometryAgreement
@@ -309,6 +311,7 @@ class ProfileImageOut(BaseModel):
     created_at: datetime
     description: str
     quality: dict[str, Any]
+    headline: HeadlineOut = Field(description="Whether the photo is usable for identity, and if not why.")
     face: dict[str, Any]
     stored_image: bool = Field(description="Whether the raw image bytes are kept (FACEPROOF_STORE_IMAGES=1).")
 
@@ -317,13 +320,81 @@ class ProfileImageOut(BaseModel):
     @classmethod
     def of(cls, record: ImageRecord) -> ProfileImageOut:
         doc = record.analysis
+        quality = doc.get("quality", {})
+        usability = wording.usability(bool(quality.get("usable_for_identity")), quality.get("reasons", ()))
         return cls(
             id=record.id,
             created_at=record.created_at,
             description=doc.get("description", ""),
-            quality=doc.get("quality", {}),
+            quality=quality,
+            headline=HeadlineOut.of(usability),
             face=doc.get("face", {}),
             stored_image=record.image_bytes is not None,
+        )
+
+
+class BaselineBandOut(BaseModel):
+    """One authenticity feature of a profile's reality baseline, as verification's baseline check reads it."""
+
+    feature: str = Field(description="The feature (docs/authenticity.md names each).")
+    signal: str = Field(description="The signal that measures it.")
+    label: str = Field(description="The signal's name and the feature, e.g. `Sensor noise · noise_level`.")
+    photos: list[float | None] = Field(
+        description="The feature on each enrolment photo, in `image_ids` order (null where it was not measured)."
+    )
+    mean: float = Field(description="The enrolment photos' mean.")
+    spread: float = Field(
+        description="The larger of the enrolment photos' standard deviation and the training images' "
+        "(`population_std`): one or two photos say little about spread."
+    )
+    low: float = Field(description="`mean - z * spread`: a new photo's value below it is reported.")
+    high: float = Field(description="`mean + z * spread`: a new photo's value above it is reported.")
+    population_median: float = Field(description="The median of the real training photos.")
+    population_std: float = Field(description="The standard deviation over the training images (real and fake).")
+
+    @classmethod
+    def of(cls, b: consistency.BaselineBand) -> BaselineBandOut:
+        return cls(
+            feature=b.feature,
+            signal=b.signal,
+            label=wording.feature_label(b.signal, b.feature),
+            photos=[None if v is None else round(v, 6) for v in b.photos],
+            mean=round(b.mean, 6),
+            spread=round(b.spread, 6),
+            low=round(b.low, 6),
+            high=round(b.high, 6),
+            population_median=round(b.population_median, 6),
+            population_std=round(b.population_std, 6),
+        )
+
+
+class RealityBaselineOut(BaseModel):
+    """A profile's reality baseline: the authenticity features of its enrolment photos, each against the band a
+    new photo's value must stay within before verification reports it (docs/authenticity.md, consistency with the
+    profile)."""
+
+    profile_id: str
+    image_ids: list[str] = Field(description="The enrolment photos, in the order of every feature's `photos`.")
+    z: float = Field(description="How many spreads from the mean a band reaches.")
+    title: str
+    legend: str = Field(description="What a plot of the bands shows, in words.")
+    features: list[BaselineBandOut] = Field(
+        description="Every feature the check compares; empty for a profile enrolled before baselines were kept."
+    )
+
+    model_config = example(examples.REALITY_BASELINE)
+
+    @classmethod
+    def of(cls, profile: ProfileRecord, images: list[ImageRecord]) -> RealityBaselineOut:
+        photos = [(i.analysis.get("authenticity") or {}).get("features", {}) for i in images]
+        bands = consistency.baseline_bands(profile.summary.get("reality_baseline", {}), photos, load_fusion())
+        return cls(
+            profile_id=profile.id,
+            image_ids=[i.id for i in images],
+            z=consistency.BASELINE_Z,
+            title=wording.REALITY_BASELINE_TITLE,
+            legend=wording.reality_baseline_legend(consistency.BASELINE_Z),
+            features=[BaselineBandOut.of(b) for b in bands],
         )
 
 

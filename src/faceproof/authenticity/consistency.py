@@ -31,6 +31,7 @@ import numpy as np
 
 from faceproof.align import align_face
 from faceproof.authenticity.base import Finding
+from faceproof.authenticity.fusion import FusionModel
 from faceproof.decision.calibration import load_calibration
 from faceproof.measure.identity import DLIB_KEY, SFACE_KEY, cosine
 from faceproof.models import artifact, sface
@@ -316,20 +317,23 @@ def identity_consistency(
     return Finding(SIGNAL, score, confidence, "swapped", message, features)
 
 
+def baseline_spread(stats: dict[str, float], population_std: float) -> float:
+    """The spread a probe's feature is measured in against the person's enrolment photos: the larger of their own
+    standard deviation and the population's (one or two enrolment photos say little about spread)."""
+    return max(stats["std"], population_std, 1e-9)
+
+
 def baseline_deviation(
     features: dict[str, float], baseline: dict[str, dict[str, float]], population_std: dict[str, float]
 ) -> Finding:
-    """How far the probe's authenticity features lie from the person's own enrolment photos.
-
-    The spread used is the larger of the person's own and the population's (one or two enrolment photos say
-    little about spread), so only gross departures are reported.
-    """
+    """How far the probe's authenticity features lie from the person's own enrolment photos, in
+    :func:`baseline_spread` units, so only gross departures are reported."""
     worst, worst_key = 0.0, ""
     for key, value in features.items():
         st = baseline.get(key)
         if not st or key not in population_std:
             continue
-        z = abs(value - st["mean"]) / max(st["std"], population_std[key], 1e-9)
+        z = abs(value - st["mean"]) / baseline_spread(st, population_std[key])
         if z > worst:
             worst, worst_key = z, key
     if not worst_key:
@@ -338,3 +342,47 @@ def baseline_deviation(
     where = f"{worst_key} is {worst:.1f} standard deviations from the person's enrolment photos"
     message = where if score >= 0.5 else f"consistent with the enrolment photos (largest: {where})"
     return Finding("reality_baseline", score, BASELINE_CONFIDENCE, "edited", message, {"max_z": worst})
+
+
+@dataclass(frozen=True)
+class BaselineBand:
+    """One feature of a profile's reality baseline as :func:`baseline_deviation` reads it: the enrolment photos'
+    values and the band a probe's value stays within before the check reports it (``|z| < BASELINE_Z``)."""
+
+    feature: str
+    signal: str
+    photos: tuple[float | None, ...]  # one per enrolment photo, in enrolment order (None: not measured there)
+    mean: float
+    spread: float
+    low: float
+    high: float
+    population_median: float  # of real photos (the fusion's neutral value of the feature)
+    population_std: float
+
+
+def baseline_bands(
+    baseline: dict[str, dict[str, float]], photos: Sequence[dict[str, float]], fusion: FusionModel
+) -> list[BaselineBand]:
+    """Every feature the baseline check compares (those with a population spread in the fusion model, in its
+    order), with the values of the enrolment photos (``photos``: each photo's authenticity features) that the
+    baseline was aggregated from."""
+    bands = []
+    for key, pop in fusion.population_scale.items():
+        st = baseline.get(key)
+        if not st:
+            continue
+        spread = baseline_spread(st, pop)
+        bands.append(
+            BaselineBand(
+                feature=key,
+                signal=fusion.signal_of.get(key, key),
+                photos=tuple(p.get(key) for p in photos),
+                mean=st["mean"],
+                spread=spread,
+                low=st["mean"] - BASELINE_Z * spread,
+                high=st["mean"] + BASELINE_Z * spread,
+                population_median=fusion.neutral[key],
+                population_std=pop,
+            )
+        )
+    return bands

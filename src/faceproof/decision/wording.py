@@ -179,10 +179,15 @@ def compare_headline(m: MatchDecision, usable: bool) -> Headline:
 
 def quality(q: Quality) -> Headline:
     """Whether the photo can be used for identity, and if not why."""
-    if q.usable_for_identity:
+    return usability(q.usable_for_identity, q.reasons)
+
+
+def usability(usable: bool, reasons: Sequence[str]) -> Headline:
+    """:func:`quality` from what an enrolment photo's stored record keeps: whether it is usable, and why not."""
+    if usable:
         return Headline("Usable", "The photo is usable for identity.", "pass")
     return Headline(
-        "Not usable", f"The photo is not usable for identity: {', '.join(human(r) for r in q.reasons)}.", "warn"
+        "Not usable", f"The photo is not usable for identity: {', '.join(human(r) for r in reasons)}.", "warn"
     )
 
 
@@ -210,6 +215,27 @@ def finding(f: Finding) -> Statement:
     point, and the signal's own account of what it saw."""
     lead = _finding_lead(f)
     return Statement(f"{SIGNAL_NAMES.get(f.signal, human(f.signal))}: {lead.text} — {f.message}", lead.tone)
+
+
+# ---------------------------------------------------------------- a profile's reality baseline
+
+REALITY_BASELINE_TITLE = SIGNAL_NAMES["reality_baseline"]
+
+
+def reality_baseline_legend(z: float) -> str:
+    """What the plot of a profile's reality baseline shows (its bands are ``mean ± z × spread``)."""
+    return (
+        "Each dot is one enrolment photo's value of an authenticity feature, on a scale of the training images' "
+        "standard deviation centred on the median real photo (the line). The band is where a new photo's value "
+        f"stays consistent with the enrolment photos: within {z:g} spreads of their mean, a spread being the larger "
+        "of their own standard deviation and the training images'. A new photo outside a band is reported, never "
+        "judged a fake for that alone."
+    )
+
+
+def feature_label(signal: str, feature: str) -> str:
+    """An authenticity feature under the name of the signal that measures it (``Sensor noise · noise_level``)."""
+    return f"{SIGNAL_NAMES.get(signal, human(signal))} · {feature}"
 
 
 # ---------------------------------------------------------------- evidence pictures

@@ -32,6 +32,7 @@ from faceproof.api.schemas import (
     ProfileList,
     ProfileOut,
     ProfilePatch,
+    RealityBaselineOut,
     VerifyResponse,
 )
 from faceproof.api.uploads import read_limited
@@ -214,6 +215,24 @@ async def list_images(request: Request, profile_id: ProfileId) -> list[ProfileIm
     """The enrolment photos behind the profile: per photo its description, quality figures and face box (and
     whether the raw bytes are stored - only with `FACEPROOF_STORE_IMAGES=1`)."""
     return [ProfileImageOut.of(i) for i in await run_in_threadpool(service_of(request).list_images, profile_id)]
+
+
+@router.get(
+    "/profiles/{profile_id}/reality-baseline",
+    summary="A profile's reality baseline, feature by feature",
+    response_model=RealityBaselineOut,
+    responses=NOT_FOUND,
+    dependencies=VERIFY_SCOPE,
+)
+async def reality_baseline(request: Request, profile_id: ProfileId) -> RealityBaselineOut:
+    """The authenticity features measured on the enrolment photos (each photo's value, their mean and spread) and,
+    per feature, the band `[low, high]` a new photo's value must stay within: outside it, verification reports a
+    `reality_baseline` finding (evidence to weigh, never a verdict on its own). The median and spread of the
+    training images put the person's photos in context. The web page draws it as a plot."""
+    service = service_of(request)
+    profile = await run_in_threadpool(service.get_profile, profile_id)
+    images = await run_in_threadpool(service.list_images, profile_id)
+    return await run_in_threadpool(RealityBaselineOut.of, profile, images)
 
 
 @router.post(

@@ -289,7 +289,7 @@ function irisText(iris) {
   return el("span", {}, swatch, iris.name);
 }
 
-function profileCard(profile, analysis, bitmap) {
+function profileCard(profile, analysis, bitmap, view) {
   const s = analysis ? analysis.subject : null;
   const g = s && s.geometry;
   const a = s && s.appearance;
@@ -298,7 +298,6 @@ function profileCard(profile, analysis, bitmap) {
   const info = [
     el("h2", {}, profile.name || "(unnamed)"),
     el("div", { class: "id" }, `profile ${profile.id} \u00b7 ${profile.image_count} photo${profile.image_count === 1 ? "" : "s"}`),
-    el("p", { class: "desc" }, profile.description),
   ];
   if (g) {
     info.push(el("h3", {}, "Geometry (first photo)"), facts([
@@ -333,7 +332,117 @@ function profileCard(profile, analysis, bitmap) {
       ["Eyes closed", q.eyes_closed ? "yes" : "no"],
     ]));
   }
-  return el("article", { class: "card", "aria-label": `Profile of ${profile.name || "unnamed person"}` }, el("div", {}, picture), el("div", {}, info));
+  return el("article", { class: "card", "aria-label": `Profile of ${profile.name || "unnamed person"}` }, el("div", {}, picture), el("div", { class: "first-photo" }, info), view);
+}
+
+// ---- a profile: description, attributes, enrolment photos, reality baseline ---------------------------------------
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+/** An SVG element, like el(): attributes are set as given (SVG presentation attributes, never a style). */
+function svg(tag, attrs = {}, ...children) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
+  for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  return node;
+}
+
+/** One row per enrolment photo: its quality figures and whether it is usable for identity (the server's words). */
+function photosTable(images) {
+  const rows = images.map((image, i) => {
+    const q = image.quality;
+    const h = image.headline;
+    return el("tr", { "data-image": image.id },
+      el("td", { class: "num" }, String(i + 1)),
+      el("td", { class: "num" }, num(q.sharpness, 0)),
+      el("td", { class: "num" }, `${num(q.box_px, 0)} px`),
+      el("td", { class: "num" }, `${num(q.ipd_px, 0)} px`),
+      el("td", { class: "num" }, num(q.brightness, 0)),
+      el("td", {}, el("span", { class: `flag ${h.tone}` }, h.title), h.tone === "pass" ? null : el("div", { class: "none" }, h.text)));
+  });
+  return el("table", { class: "photos" },
+    el("caption", { class: "visually-hidden" }, "The enrolment photos' quality, in enrolment order"),
+    el("thead", {}, el("tr", {}, ["#", "Sharpness", "Face size", "Pupil distance", "Brightness", "Identity"].map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", {}, rows));
+}
+
+/** The reality baseline as one strip per feature: on a scale of the training images' standard deviation centred
+ * on the median real photo (the dashed line), the band a new photo's value must stay within and a dot per
+ * enrolment photo. The legend under it is the server's. */
+function baselinePlot(baseline) {
+  const features = baseline.features;
+  const label = 300;
+  const width = 760;
+  const row = 18;
+  const top = 20;
+  const half = (width - label - 16) / 2;
+  const centre = label + half;
+  const z = (f, v) => (v - f.population_median) / f.population_std;
+  const values = features.flatMap((f) => [f.low, f.high, ...f.photos.filter((v) => v !== null)].map((v) => Math.abs(z(f, v))));
+  const reach = Math.min(12, Math.ceil(Math.max(1, ...values)));
+  const x = (v) => centre + (Math.max(-reach, Math.min(reach, v)) / reach) * half;
+  const height = top + features.length * row + 4;
+  const plot = svg("svg", { viewBox: `0 0 ${width} ${height}`, class: "baseline-plot", role: "img",
+    "aria-label": `${baseline.title}: ${features.length} features of ${baseline.image_ids.length} enrolment photo${baseline.image_ids.length === 1 ? "" : "s"}` });
+  const step = reach > 6 ? 2 : 1;
+  for (let t = -Math.floor(reach / step) * step; t <= reach; t += step) {
+    plot.append(svg("line", { class: t === 0 ? "median" : "grid", x1: x(t), x2: x(t), y1: top - 4, y2: height - 4 }),
+      svg("text", { class: "tick", x: x(t), y: top - 8, "text-anchor": "middle" }, t > 0 ? `+${t}` : t < 0 ? `\u2212${-t}` : "0"));
+  }
+  features.forEach((f, i) => {
+    const y = top + i * row + row / 2;
+    const strip = svg("g", { class: "strip", "data-feature": f.feature },
+      svg("text", { class: "label", x: label - 8, y: y + 4, "text-anchor": "end" }, f.label),
+      svg("rect", { class: "band", x: x(z(f, f.low)), y: y - 5, width: Math.max(1, x(z(f, f.high)) - x(z(f, f.low))), height: 10, rx: 3 },
+        svg("title", {}, `${f.label}: ${num(f.low, 3)} to ${num(f.high, 3)}`)));
+    f.photos.forEach((v, k) => {
+      if (v === null) return;
+      strip.append(svg("circle", { class: "dot", cx: x(z(f, v)), cy: y, r: 4 }, svg("title", {}, `photo ${k + 1}: ${num(v, 3)}`)));
+    });
+    plot.append(strip);
+  });
+  return el("figure", { class: "baseline" }, plot, el("figcaption", { class: "none" }, baseline.legend));
+}
+
+/** The profile as the server keeps it: description, attribute words, the enrolment photos' quality, and the
+ * reality baseline. */
+function profileView(profile, images, baseline) {
+  const attributes = Object.entries((profile.summary && profile.summary.attributes) || {});
+  return el("div", { class: "profile-view", role: "region", "aria-label": `The profile of ${profile.name || "an unnamed person"}` },
+    el("h3", {}, "Description"),
+    el("p", { class: "desc" }, profile.description),
+    el("h3", {}, "Attributes"),
+    attributes.length
+      ? el("dl", { class: "attributes" }, attributes.map(([name, a]) => [el("dt", {}, human(name)), el("dd", {}, a.text, el("span", { class: "none" }, ` \u00b7 confidence ${pct(a.confidence, 0)}`))]))
+      : el("p", { class: "none" }, "No attribute could be read from these photos."),
+    el("h3", {}, `Enrolment photos (${images.length})`),
+    photosTable(images),
+    el("h3", {}, baseline.title),
+    baseline.features.length ? baselinePlot(baseline) : el("p", { class: "none" }, baseline.legend));
+}
+
+/** The profile view of `id`, or why it could not be read, in its place (not in a form's error box, which would
+ * wipe the enrolment card or the verdict beside it). */
+async function profileViewOf(id) {
+  const path = `/profiles/${encodeURIComponent(id)}`;
+  try {
+    const [profile, images, baseline] = await Promise.all([api(path), api(`${path}/images`), api(`${path}/reality-baseline`)]);
+    return profileView(profile, images, baseline);
+  } catch (error) {
+    return el("div", { class: "error", role: "alert" }, el("strong", {}, "Could not load the profile"), el("span", {}, error.message));
+  }
+}
+
+let shownProfile = 0; // the latest request for the Verify tab's profile view: an older answer is dropped
+
+/** The profile chosen on the Verify tab, under "About this profile". */
+async function showSelectedProfile() {
+  const id = $("verify-profile").value;
+  const request = ++shownProfile;
+  const content = id ? await profileViewOf(id) : null;
+  if (request !== shownProfile) return;
+  $("profile-about").hidden = !content;
+  $("profile-view").replaceChildren(...(content ? [content] : []));
 }
 
 async function enrol() {
@@ -348,7 +457,8 @@ async function enrol() {
     api("/analyze?include_landmarks=true", { method: "POST", body: single }).catch(() => null),
     bitmapOf(files[0]),
   ]);
-  $("enrol-result").replaceChildren(profileCard(enrolment.profile, analysis, bitmap));
+  const view = await profileViewOf(enrolment.profile.id);
+  $("enrol-result").replaceChildren(profileCard(enrolment.profile, analysis, bitmap, view));
   await loadProfiles(enrolment.profile.id);
 }
 
@@ -360,10 +470,11 @@ async function loadProfiles(selectId = null) {
   const previous = selectId || select.value;
   if (!list.items.length) {
     select.replaceChildren(el("option", { value: "" }, "No profile yet: enrol someone first"));
-    return;
+  } else {
+    select.replaceChildren(...list.items.map((p) => el("option", { value: p.id }, `${p.name || "(unnamed)"} \u2014 ${p.image_count} photo${p.image_count === 1 ? "" : "s"} \u2014 ${p.id.slice(0, 8)}`)));
+    if (list.items.some((p) => p.id === previous)) select.value = previous;
   }
-  select.replaceChildren(...list.items.map((p) => el("option", { value: p.id }, `${p.name || "(unnamed)"} \u2014 ${p.image_count} photo${p.image_count === 1 ? "" : "s"} \u2014 ${p.id.slice(0, 8)}`)));
-  if (list.items.some((p) => p.id === previous)) select.value = previous;
+  await showSelectedProfile();
 }
 
 function verdictFacts(result) {
@@ -500,4 +611,5 @@ setupTabs();
 setupDropZones();
 setupForms();
 setupKey();
+$("verify-profile").addEventListener("change", showSelectedProfile);
 loadProfiles().catch((error) => showError("verify", "Could not load the profiles", error));
