@@ -28,12 +28,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from faceproof.analysis import Analysis, analyze
 from faceproof.api import examples
-from faceproof.api.schemas import AnalyzeResponse, AuthenticityOut, FindingOut, MatchOut, VerifyResponse
+from faceproof.api.schemas import (
+    AnalyzeResponse,
+    AuthenticityOut,
+    CompareResponse,
+    FindingOut,
+    IdentifyResponse,
+    MatchOut,
+    VerifyResponse,
+)
 from faceproof.authenticity.base import Finding
 from faceproof.authenticity.engine import assess
 from faceproof.config import Settings
@@ -270,6 +279,47 @@ def check_verify(v: VerifyResponse, where: str) -> list[str]:
     return problems
 
 
+def check_compare(r: CompareResponse, where: str) -> list[str]:
+    """Two photos compared: the headline claims the same person exactly when the match does, says "different
+    people" only when both photos could show it, and prints the match's own numbers."""
+    h, m = r.headline, r.match
+    problems = check_comparisons(h.text, where) + check_match(m, where)
+    expected = ("Same person", "pass") if m.same_person else (("Different people", "fail") if r.usable else None)
+    if expected is None and (h.title, h.tone) != ("Inconclusive", "neutral"):
+        problems.append(f"{where}: {h.title}/{h.tone} for no match on an unusable photo")
+    if expected is not None and (h.title, h.tone) != expected:
+        problems.append(f"{where}: {h.title}/{h.tone} for same_person={m.same_person}, usable={r.usable}")
+    if r.usable != (not r.reasons):
+        problems.append(f"{where}: usable={r.usable} with reasons {r.reasons}")
+    problems += check_labelled(
+        h.text,
+        "match probability",
+        m.match_probability,
+        _probability_threshold(m),
+        m.same_person,
+        where,
+        percent=True,
+        field_digits=6,
+    )
+    return problems
+
+
+def check_identify(r: IdentifyResponse, where: str) -> list[str]:
+    """Each candidate is a match exactly when its similarity reaches the threshold, and says so in its colour."""
+    problems = []
+    for c in r.candidates:
+        at = f"{where} candidate {c.name}"
+        if c.above_threshold != (c.similarity >= r.threshold):
+            problems.append(f"{at}: above_threshold {c.above_threshold} for {c.similarity} vs {r.threshold}")
+        if c.tone != ("pass" if c.above_threshold else "fail"):
+            problems.append(f"{at}: tone {c.tone} for above_threshold {c.above_threshold}")
+        if c.sentence.startswith("no match") == c.above_threshold:
+            problems.append(f"{at}: {c.sentence!r} for above_threshold {c.above_threshold}")
+        problems += check_comparisons(c.sentence, at)
+        problems += check_labelled(c.sentence, "similarity", c.similarity, r.threshold, c.above_threshold, at)
+    return problems
+
+
 def check_analysis(r: AnalyzeResponse, where: str) -> list[str]:
     h, q = r.headline, r.subject.quality
     problems = []
@@ -293,6 +343,8 @@ class Seen:
     no_face: Counter[str] = field(default_factory=Counter)
     verdicts: Counter[str] = field(default_factory=Counter)
     tones: Counter[str] = field(default_factory=Counter)
+    compared: Counter[bool] = field(default_factory=Counter)  # compare answers by same_person
+    identified: int = 0  # candidates judged
 
 
 #: ``FACEPROOF_WORDING_EVERY_DAMAGE=1``: every image under every damage (the full cross product, ~10x the time;
@@ -386,6 +438,34 @@ def seen(shared_data: Path) -> Iterator[Seen]:
                     if (probe := _probe(rgb, seen, kind)) is not None:
                         _answers(seen, probe, f"{row.file} {kind}")
                         verify(row, probe, f"{row.file} {kind}")
+            # compare and identify, through the service as the API calls them: each person's first photo against
+            # their second (clean, and damaged as planned) and against a seeded other person's; 1:N searches of
+            # every real photo among the profiles above
+            for identity, files in sorted(photos.items()):
+                if len(files) < 2:
+                    continue
+                first, second = (shared_data / f for f in files[:2])
+                other = shared_data / photos[rng.choice([p for p in people if p != identity])][0]
+                kind = plan[files[1]][0]
+                try:
+                    damaged_second = cv2.imencode(".png", cv2.cvtColor(damaged(second, (kind,)), cv2.COLOR_RGB2BGR))[1]
+                except FaceproofError:
+                    damaged_second = None
+                for b, label in ((second, "clean"), (damaged_second, kind), (other, "other person")):
+                    if b is None:
+                        continue
+                    data = b.tobytes() if isinstance(b, np.ndarray) else b.read_bytes()
+                    try:
+                        result = service.compare(first.read_bytes(), data, FAR)
+                    except FaceproofError:
+                        seen.no_face[f"compare {label}"] += 1
+                        continue
+                    seen.problems += check_compare(CompareResponse.of(result), f"compare {files[0]} / {label}")
+                    seen.compared[result.match.same_person] += 1
+                for file in files:
+                    found = service.identify((shared_data / file).read_bytes(), top_k=3, far=FAR)
+                    seen.problems += check_identify(IdentifyResponse.of(found), f"identify {file}")
+                    seen.identified += len(found.candidates)
         finally:
             service.close()
     yield seen
@@ -404,6 +484,8 @@ def test_every_image_clean_and_every_damage_was_judged(seen: Seen, shared_data: 
     # the run saw every verdict and every tone, so each rule above was exercised on real outputs
     assert set(seen.verdicts) == set(VERDICT_TONE), seen.verdicts
     assert set(seen.tones) == {"pass", "warn", "neutral"}, seen.tones
+    assert seen.compared[True] >= 10 and seen.compared[False] >= 10, seen.compared
+    assert seen.identified >= 50, seen.identified
 
 
 # ---------------------------------------------------------------- the checker catches what it is for
@@ -451,3 +533,25 @@ def test_the_checker_reports_planted_contradictions(monkeypatch: pytest.MonkeyPa
     unsure = AuthenticityOut.model_validate({**examples.AUTHENTICITY, "verdict": "inconclusive"})
     problems = check_authenticity(unsure, "planted")
     assert any("claims a real photo for verdict inconclusive" in p for p in problems), problems
+
+
+def test_an_enrolment_refusal_prints_its_true_comparison() -> None:
+    """A photo refused as another person says its match probability beside the one it had to reach."""
+    from faceproof.decision.calibration import load_calibration
+    from faceproof.service import ENROL_IDENTITY_FAR
+
+    m = load_calibration().decide(0.12, 0.88, ENROL_IDENTITY_FAR)
+    text = wording.refusal_identity(1, m)
+    assert not m.same_person and text.startswith("Photo 2 does not show the enrolled person")
+    assert check_comparisons(text, "refusal") == []
+    probability = check_labelled(
+        text,
+        "match probability",
+        m.match_probability,
+        1.0 / (1.0 + math.exp(-m.threshold)),
+        False,
+        "refusal",
+        percent=True,
+        field_digits=6,
+    )
+    assert probability == [] and COMPARISON.search(text)

@@ -22,6 +22,7 @@ from faceproof.authenticity.base import Finding
 from faceproof.authenticity.engine import AuthenticityReport, assess, feature_values, measure_signals
 from faceproof.authenticity.fusion import load_fusion
 from faceproof.config import Settings
+from faceproof.decision import wording
 from faceproof.decision.calibration import MatchDecision, load_calibration
 from faceproof.decision.verify import VerifyOutcome, decide_verdict, geometry_agreement, score_against
 from faceproof.errors import DuplicateProfile, EnrolmentRefused, InvalidRequest, ProfileNotFound
@@ -314,7 +315,7 @@ class Service:
         dlib = float(np.dot(a.embedding(DLIB_KEY).vector, b.embedding(DLIB_KEY).vector))
         match = load_calibration().decide(sface, dlib, far=far)
         reasons = [
-            f"image {n}: " + ", ".join(x.subject.quality.reasons)
+            wording.reason_unusable_photo(n, x.subject.quality.reasons)
             for n, x in ((1, a), (2, b))
             if not x.subject.quality.usable_for_identity
         ]
@@ -371,7 +372,7 @@ def gate_quality(result: Analysis, index: int) -> None:
     q = result.subject.quality
     if not q.usable_for_identity:
         raise EnrolmentRefused(
-            f"Photo {index + 1} is not usable for enrolment: {', '.join(q.reasons)}.",
+            wording.refusal_unusable(index, q.reasons),
             reason="unusable_image",
             image_index=index,
             quality_reasons=list(q.reasons),
@@ -381,8 +382,7 @@ def gate_quality(result: Analysis, index: int) -> None:
 def gate_authenticity(report: AuthenticityReport, index: int) -> None:
     if report.verdict == "suspected_fake":
         raise EnrolmentRefused(
-            f"Photo {index + 1} looks like a {report.suspected_kind or 'fake'} image, not a real photo: "
-            + "; ".join(report.reasons),
+            wording.refusal_fake(index, report),
             reason="suspected_fake",
             image_index=index,
             suspected_kind=report.suspected_kind,
@@ -398,7 +398,7 @@ def gate_identity(probe: dict[str, np.ndarray], others: list[dict[str, np.ndarra
     match = load_calibration().decide(sface, dlib, far=ENROL_IDENTITY_FAR)
     if not match.same_person:
         raise EnrolmentRefused(
-            f"Photo {index + 1} does not show the enrolled person (match probability {match.match_probability:.3f}).",
+            wording.refusal_identity(index, match),
             reason="identity_mismatch",
             image_index=index,
             match_probability=round(match.match_probability, 4),

@@ -174,6 +174,29 @@ def compare_headline(m: MatchDecision, usable: bool) -> Headline:
     )
 
 
+def reason_unusable_photo(number: int, quality_reasons: Sequence[str]) -> str:
+    """Why one of two compared photos cannot carry a "different people" answer."""
+    return f"image {number}: " + ", ".join(quality_reasons)
+
+
+# ---------------------------------------------------------------- enrolment refusals
+
+
+def refusal_unusable(index: int, quality_reasons: Sequence[str]) -> str:
+    return f"Photo {index + 1} is not usable for enrolment: {', '.join(quality_reasons)}."
+
+
+def refusal_fake(index: int, report: AuthenticityReport) -> str:
+    return f"Photo {index + 1} looks like a {report.suspected_kind or 'fake'} image, not a real photo: " + "; ".join(
+        report.reasons
+    )
+
+
+def refusal_identity(index: int, m: MatchDecision) -> str:
+    """A photo that is not the enrolled person: its match probability beside the one it had to reach."""
+    return f"Photo {index + 1} does not show the enrolled person ({_match_numbers(m)} at FAR {m.far:g})."
+
+
 # ---------------------------------------------------------------- photo quality
 
 
