@@ -8,6 +8,7 @@ of accuracy. The honest, cross-generator figures (held-out identities and held-o
 
 from __future__ import annotations
 
+import dataclasses
 from functools import lru_cache
 
 import cv2
@@ -98,3 +99,17 @@ def test_odd_input_never_raises() -> None:
         metadata=ImageMetadata(format="ARRAY"),
     )
     assert learned.analyze(grey).confidence == 0.0
+
+
+def test_the_identity_pass_feeds_the_probe_what_its_own_pass_would() -> None:
+    """The analysis pools the probe's input from SFace's identity pass and the engine hands it to the probe: the
+    same numbers, to the bit, as the probe's own pass over the photo, and the same finding."""
+    from faceproof.analysis import analyze
+    from faceproof.authenticity.engine import signal_input
+
+    result = analyze(load_rgb("df02_01.jpg"), with_dlib=False)
+    s = result.subject
+    assert s.probe_features is not None
+    assert np.array_equal(s.probe_features, learned.probe_features(result.image.rgb, s.face.keypoints))
+    inp = signal_input(result)
+    assert learned.analyze(inp) == learned.analyze(dataclasses.replace(inp))  # a replaced input computes its own

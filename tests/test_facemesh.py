@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -76,3 +78,17 @@ def test_singleton_and_threads(mesh: FaceMeshModel) -> None:
         t.join()
     assert len(results) == 3 and all(r is not None for r in results)
     np.testing.assert_allclose(results[0], results[1], atol=1e-3)
+
+
+def test_loading_the_mesh_does_not_import_matplotlib() -> None:
+    """MediaPipe's drawing utilities import pyplot; the mesh loads without it, and pyplot still imports later."""
+    code = (
+        "import sys\n"
+        "from faceproof.models.facemesh import get_facemesh\n"
+        "get_facemesh().load()\n"
+        "assert not [m for m in sys.modules if m.startswith('matplotlib')], 'matplotlib imported'\n"
+        "import matplotlib.pyplot as plt\n"
+        "assert hasattr(plt, 'figure')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -7,6 +7,7 @@ import io
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -118,3 +119,27 @@ def test_agreeing_evidence_and_another_person_are_not_flagged() -> None:
     other = consistency.identity_consistency(evidence(0.20, 0.15, 0.05, 0.85))
     assert other.score == 0.0 and "nothing to check" in other.message
     assert consistency.identity_consistency(None).confidence == 0.0
+
+
+def whole_image_regions(rgb: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The inner-only and outer-only images blended over the whole image (what region_images computes in a window)."""
+    mask = consistency.inner_mask(rgb.shape[:2], landmarks)
+    soft = cv2.GaussianBlur(mask, (0, 0), 3).astype(np.float32)[:, :, None] / 255.0
+    ring = cv2.dilate(mask, np.ones((9, 9), np.uint8)) & ~mask
+    skin = np.median(rgb[ring > 0], axis=0) if ring.any() else np.array([128, 128, 128])
+    fill = np.empty_like(rgb)
+    fill[:] = skin.astype(np.uint8)
+    inner = (rgb * soft + np.full_like(rgb, 128) * (1 - soft)).astype(np.uint8)
+    outer = (fill * soft + rgb * (1 - soft)).astype(np.uint8)
+    return inner, outer
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.5, 1.5], ids=["in the image", "half out", "all out"])
+def test_region_images_in_a_window_equal_the_whole_image_blend(shift: float) -> None:
+    result = faceproof.analyze(fixture_path("df01_01.jpg"))
+    assert result.subject.landmarks is not None
+    rgb, landmarks = result.image.rgb, result.subject.landmarks.copy()
+    inner_x = landmarks[list(consistency.INNER_LANDMARKS), 0]
+    landmarks[:, 0] -= shift * (inner_x.max() - inner_x.min()) + (inner_x.min() if shift else 0.0)
+    for got, want in zip(consistency.region_images(rgb, landmarks), whole_image_regions(rgb, landmarks), strict=True):
+        assert np.array_equal(got, want)

@@ -15,13 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
+from faceproof.authenticity import learned
 from faceproof.detect import DetectedFace, choose_face, detect_faces
 from faceproof.intake import DecodedImage, IntakeLimits, load_image
 from faceproof.measure.appearance import Appearance, measure_appearance
 from faceproof.measure.geometry import Geometry, measure_geometry
-from faceproof.measure.identity import Embedding, dlib_embedding, sface_embedding
+from faceproof.measure.identity import Embedding, dlib_embedding, sface_pass
 from faceproof.measure.quality import Quality, assess_quality
 from faceproof.models.facemesh import get_facemesh
+from faceproof.models.sface import get_sface
 from faceproof.profile.attributes import Reading, photo_traits, read_attributes
 from faceproof.profile.describe import describe
 
@@ -43,6 +45,9 @@ class FaceAnalysis:
     quality: Quality
     description: str
     attributes: dict[str, Reading] = field(default_factory=dict)
+    #: The learned authenticity probe's input (:func:`faceproof.authenticity.learned.probe_from_pass`), pooled
+    #: from the identity pass; None when SFace saw a denoised view (the probe then runs its own pass on the photo).
+    probe_features: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -111,8 +116,9 @@ def measure_face(
     timer = timer or _Timer()
     embeddings: dict[str, Embedding] = {}
     with timer.stage("sface"):
-        emb = sface_embedding(rgb, face)
+        emb, activations = sface_pass(rgb, face, get_sface().taps)
         embeddings[emb.key] = emb
+        probe = learned.probe_from_pass(activations) if activations else None
     if with_dlib:
         with timer.stage("dlib"):
             emb = dlib_embedding(rgb, face)
@@ -137,4 +143,5 @@ def measure_face(
         quality=quality,
         description=text,
         attributes=attributes,
+        probe_features=probe,
     )

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from faceproof import __version__
+from faceproof.api import heap
 from faceproof.api.access_log import AccessLogMiddleware
 from faceproof.api.body_limit import BodyLimitMiddleware
 from faceproof.api.limits import WorkLimiter
@@ -98,6 +99,7 @@ TAGS = [
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
+    heap.limit_arenas()  # before the worker threads exist (faceproof.api.heap)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -44,6 +44,11 @@ class Memo:
                 self._values[key] = compute()
             return self._values[key]
 
+    def put(self, key: Hashable, value: object) -> None:
+        """Store what was computed before the input existed (the analysis's own pass over the face)."""
+        with self._lock:
+            self._values[key] = value
+
 
 @dataclass(frozen=True)
 class SignalInput:

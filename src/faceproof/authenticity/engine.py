@@ -95,14 +95,19 @@ class AuthenticityReport:
 
 
 def signal_input(analysis: Analysis) -> SignalInput:
+    """The signals' input for the analysed face, with what the analysis computed for them already in its memo (the
+    learned probe's pooled SFace activations, from the identity pass)."""
     s = analysis.subject
-    return SignalInput(
+    inp = SignalInput(
         rgb=analysis.image.rgb,
         face_box=s.face.box,
         keypoints=s.face.keypoints,
         landmarks=s.landmarks,
         metadata=analysis.image.metadata,
     )
+    if s.probe_features is not None:
+        inp.memo.put(learned.PROBE_MEMO, s.probe_features)
+    return inp
 
 
 def measure_signals(analysis: Analysis) -> list[Finding]:

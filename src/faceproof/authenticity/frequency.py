@@ -132,13 +132,14 @@ def _spectrum_shape(gray: np.ndarray) -> tuple[float, float]:
     return float(slope), float(np.mean(logp[tail] - predicted))
 
 
-def _peak_contrast(logp: np.ndarray, fy: float, fx: float) -> float:
-    """log10 of the max power within 1 bin of (fy, fx) (cycles per pixel) over its ring's median."""
-    h, w = logp.shape
+def _peak_contrast(spectrum: np.ndarray, fy: float, fx: float) -> float:
+    """log10 of the max power within 1 bin of (fy, fx) (cycles per pixel) over its ring's median, in the complex
+    ``spectrum`` (only the 9x9 bins read are turned into log power)."""
+    h, w = spectrum.shape
     cy, cx = round(fy * h), round(fx * w)
     rows = [(cy + d) % h for d in range(-4, 5)]
     cols = [(cx + d) % w for d in range(-4, 5)]
-    patch = logp[np.ix_(rows, cols)]
+    patch = np.log10(np.abs(spectrum[np.ix_(rows, cols)]) ** 2 + 1e-6)
     centre = patch[3:6, 3:6].max()
     ring = np.concatenate([patch[:3].ravel(), patch[6:].ravel(), patch[3:6, :3].ravel(), patch[3:6, 6:].ravel()])
     return float(centre - np.median(ring))
@@ -150,9 +151,9 @@ def _upsampling_peak(gray: np.ndarray) -> float:
         return 0.0
     residual = gray - cv2.blur(gray, (3, 3))
     win = np.outer(np.hanning(gray.shape[0]), np.hanning(gray.shape[1]))
-    logp = np.log10(np.abs(np.fft.fft2(residual * win)) ** 2 + 1e-6)
-    up = max(_peak_contrast(logp, fy, fx) for fy, fx in _UP_POSITIONS)
-    jpeg = max(_peak_contrast(logp, fy, fx) for fy, fx in _JPEG_POSITIONS)
+    spectrum = np.fft.fft2(residual * win)
+    up = max(_peak_contrast(spectrum, fy, fx) for fy, fx in _UP_POSITIONS)
+    jpeg = max(_peak_contrast(spectrum, fy, fx) for fy, fx in _JPEG_POSITIONS)
     return up - max(jpeg, 0.0)
 
 

@@ -16,9 +16,13 @@ How: the face is aligned to SFace's 112x112 template (so every face is seen at t
 stored image size - the dev set's generated images are small, its real photos large), one forward pass of the
 SFace graph with the chosen intermediate tensors exposed as extra outputs, each tensor global-average pooled per
 channel (mean and standard deviation over the spatial grid), standardised, and scored by an L2-regularised
-logistic regression. The regression ships as the model artefact ``learned_detector`` (ONNX graph + model card,
-:mod:`faceproof.models.artifact`), made by ``faceproof train learned`` (:mod:`faceproof.training.fit_learned`);
-the card's parameters name the tapped tensors and pools, the operating threshold and the neutral margin.
+logistic regression. That pass is the identity pass itself: the shared SFace session exposes the tensors, the
+analysis pools them (:func:`probe_from_pass`) and the signal input carries the result in its memo
+(:data:`PROBE_MEMO`); the probe runs a pass of its own only for an input without it (a face the recognizers saw
+denoised, an input built by hand). The regression ships as the model artefact ``learned_detector`` (ONNX graph
++ model card, :mod:`faceproof.models.artifact`), made by ``faceproof train learned``
+(:mod:`faceproof.training.fit_learned`); the card's parameters name the tapped tensors and pools, the operating
+threshold and the neutral margin.
 
 Score: ``sigmoid(logit - threshold)``, so 0.5 is the shipped operating point (chosen so that at most 1 % of
 augmented real photos, retouched ones included, are flagged in cross-validation).
@@ -28,26 +32,26 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 
 from faceproof.align import ALIGNED_SIZE, align_face
 from faceproof.authenticity._region import box_ok, size_confidence
 from faceproof.authenticity.base import Finding, SignalInput
-from faceproof.models import artifact
+from faceproof.models import artifact, sface
 from faceproof.models.lazy import Lazy
-from faceproof.models.onnx_fold import fold_block_quantized
-from faceproof.models.sface import model_path, ort_session
 
 log = logging.getLogger(__name__)
 
 SIGNAL = "learned"
-ARTIFACT = "learned_detector"
+ARTIFACT = sface.PROBE_CARD  # the shared SFace session exposes the tensors this card names
+#: Key of the probe's input in a :class:`~faceproof.authenticity.base.SignalInput`'s memo: the analysis puts
+#: there what it pooled from its own SFace pass (:func:`faceproof.analysis.measure_face`).
+PROBE_MEMO = "learned_probe_features"
 #: Eye distance (native pixels) below which the aligned crop is mostly up-sampled blur: no confidence.
 MIN_EYE_PX = 10.0
 #: Eye distance from which the crop is seen at full resolution (the template's eye distance is ~35 px).
@@ -55,28 +59,18 @@ FULL_EYE_PX = 35.0
 POOLS = ("mean", "std")
 
 
-def sface_with_taps(tensors: Sequence[str], path: Path | None = None) -> bytes:
-    """The folded fp32 SFace graph with ``tensors`` (intermediate activations) added as graph outputs."""
-    import onnx  # only model loading needs it
-
-    model = onnx.load_from_string(fold_block_quantized(path or model_path()))
-    existing = {o.name for o in model.graph.output}
-    known = {out for node in model.graph.node for out in node.output}
-    for name in tensors:
-        if name not in known:
-            raise ValueError(f"SFace has no tensor named {name!r}")
-        if name not in existing:
-            model.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
-    return model.SerializeToString()
-
-
 def pool(activation: np.ndarray, pools: Sequence[str]) -> np.ndarray:
     """Channel-wise statistics of one activation: (1, C, H, W) -> (len(pools) * C,); (1, D) -> (D,)."""
     if activation.ndim == 2:
         return activation.reshape(-1).astype(np.float64)
-    flat = activation.reshape(activation.shape[1], -1).astype(np.float64)
-    stats = {"mean": flat.mean(axis=1), "std": flat.std(axis=1)}
+    flat = activation.reshape(activation.shape[1], -1)  # accumulated in float64, without a float64 copy of it
+    stats = {"mean": flat.mean(axis=1, dtype=np.float64), "std": flat.std(axis=1, dtype=np.float64)}
     return np.concatenate([stats[p] for p in pools])
+
+
+def pooled(activations: Mapping[str, np.ndarray], tensors: Sequence[str], pools: Sequence[str]) -> np.ndarray:
+    """The probe's input: each of ``tensors`` pooled (:func:`pool`), concatenated in that order."""
+    return np.concatenate([pool(activations[name], pools) for name in tensors])
 
 
 class SFaceTaps:
@@ -85,20 +79,14 @@ class SFaceTaps:
     def __init__(self, tensors: Sequence[str], pools: Sequence[str] = POOLS, path: Path | None = None) -> None:
         self.tensors = tuple(tensors)
         self.pools = tuple(pools)
-        self._session: ort.InferenceSession = ort_session(sface_with_taps(self.tensors, path))
-        self._input = self._session.get_inputs()[0].name
+        self._sface = sface.SFace(path, taps=self.tensors)
 
     def activations(self, aligned_rgb: np.ndarray) -> dict[str, np.ndarray]:
         """Raw activations of the tapped tensors for one 112x112 RGB crop (SFace's own pre-processing)."""
-        if aligned_rgb.shape != (ALIGNED_SIZE, ALIGNED_SIZE, 3):
-            raise ValueError(f"SFace needs a {ALIGNED_SIZE}x{ALIGNED_SIZE} RGB crop, got {aligned_rgb.shape}")
-        blob = aligned_rgb.astype(np.float32).transpose(2, 0, 1)[None]
-        outs = self._session.run(list(self.tensors), {self._input: blob})
-        return dict(zip(self.tensors, outs, strict=True))
+        return self._sface.run(aligned_rgb, self.tensors)[1]
 
     def features(self, aligned_rgb: np.ndarray) -> np.ndarray:
-        acts = self.activations(aligned_rgb)
-        return np.concatenate([pool(acts[name], self.pools) for name in self.tensors])
+        return pooled(self.activations(aligned_rgb), self.tensors, self.pools)
 
     def feature_names(self) -> list[str]:
         """Names of :meth:`features`' entries, ``tensor.pool[channel]`` (the model card's input contract)."""
@@ -113,14 +101,16 @@ class SFaceTaps:
 
 @dataclass(frozen=True)
 class _Detector:
-    """The probe (an ONNX linear model over the pooled activations) and the SFace taps that feed it.
+    """The probe (an ONNX linear model over the pooled activations) and what it reads: the activations of
+    ``tensors`` of the shared SFace session (:func:`faceproof.models.sface.get_sface`), pooled by ``pools``.
 
     ``neutral_margin`` is the ``learned_margin`` reported (with confidence 0) when the face cannot be analysed: the
     median out-of-fold margin of real photos in training, so a fusion model reads it as "no evidence".
     """
 
     probe: artifact.Artifact
-    taps: SFaceTaps
+    tensors: tuple[str, ...]
+    pools: tuple[str, ...]
     threshold: float
     neutral_margin: float
 
@@ -133,13 +123,15 @@ def _build() -> _Detector:
     p = probe.parameters
     return _Detector(
         probe=probe,
-        taps=SFaceTaps(p["tensors"], p["pools"]),
+        tensors=tuple(p["tensors"]),
+        pools=tuple(p["pools"]),
         threshold=float(p["threshold"]),
         neutral_margin=float(p["neutral_margin"]),
     )
 
 
 _detector: Lazy[_Detector] = Lazy(_build)
+_card: Lazy[artifact.ModelCard] = Lazy(lambda: artifact.read_card(ARTIFACT))
 
 
 def neutral_margin() -> float:
@@ -150,7 +142,16 @@ def neutral_margin() -> float:
 def probe_features(rgb: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
     """The pooled SFace activations the probe reads, for the face at ``keypoints`` (what training re-fits on)."""
     crop = align_face(rgb, np.asarray(keypoints, dtype=np.float64))
-    return _detector.get().taps.features(crop)
+    detector = _detector.get()
+    activations = sface.get_sface().run(crop, detector.tensors)[1]
+    return pooled(activations, detector.tensors, detector.pools)
+
+
+def probe_from_pass(activations: Mapping[str, np.ndarray]) -> np.ndarray:
+    """:func:`probe_features` from the activations an SFace pass over the same aligned face returned already (the
+    identity pass: :func:`faceproof.measure.identity.sface_pass`), so the probe costs no pass of its own."""
+    p = _card.get().parameters
+    return pooled(activations, p["tensors"], p["pools"])
 
 
 def eye_distance(keypoints: np.ndarray) -> float:
@@ -168,7 +169,7 @@ def analyze(inp: SignalInput) -> Finding:
         return _empty("no usable face (or keypoints) for the learned detector")
     try:
         detector = _detector.get()
-        logit = detector.logit(probe_features(inp.rgb, inp.keypoints))
+        logit = detector.logit(inp.memo.get(PROBE_MEMO, lambda: probe_features(inp.rgb, inp.keypoints)))
     except (ValueError, cv2.error, FloatingPointError, OSError, RuntimeError) as exc:
         log.warning("learned detector failed: %s", exc)
         return _empty("learned detector failed on this image")

@@ -30,6 +30,7 @@ and tests use, as there are no real recaptures in the development data.
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import cv2
@@ -86,8 +87,11 @@ def recapture_features(rgb: np.ndarray, face_box: tuple[float, float, float, flo
     """The four recapture features (see the module docstring) of the face in ``rgb``."""
     crop, _ = _window(rgb, face_box)
     x, y, w, h = (round(v) for v in face_box)
-    face = rgb[max(0, y) : max(0, y + h), max(0, x) : max(0, x + w)].astype(np.float32)
-    hi, lo = face.max(axis=2), face.min(axis=2)
+    face = rgb[max(0, y) : max(0, y + h), max(0, x) : max(0, x + w)]
+    r, g, b = face[:, :, 0], face[:, :, 1], face[:, :, 2]
+    # Channel by channel: numpy's max over a last axis of 3 took 10 ms on a 450 px face, this 0.3 ms.
+    hi = np.maximum(np.maximum(r, g), b).astype(np.float32)
+    lo = np.minimum(np.minimum(r, g), b).astype(np.float32)
     glare = (hi > 245) & (hi - lo < 0.15 * hi)
     halves = [_peaks(window) for window, _ in _halves(crop)]
     return {
@@ -142,23 +146,40 @@ def _peaks(window: np.ndarray) -> tuple[float, float]:
 def _log_power(channel: np.ndarray) -> np.ndarray:
     """Natural-log power spectrum of a high-pass residual, Hann-windowed, DC-centred."""
     residual = channel - cv2.GaussianBlur(channel, (0, 0), 2.0)
-    win = np.outer(np.hanning(channel.shape[0]), np.hanning(channel.shape[1]))
-    return np.log(np.abs(np.fft.fftshift(np.fft.fft2(residual * win))) ** 2 + 1e-6)
+    return np.log(np.abs(np.fft.fftshift(np.fft.fft2(residual * _hann(*channel.shape)))) ** 2 + 1e-6)
+
+
+@functools.lru_cache(maxsize=16)
+def _hann(h: int, w: int) -> np.ndarray:
+    """The 2-D Hann window of an ``h`` x ``w`` spectrum (one per window shape; read-only)."""
+    win = np.outer(np.hanning(h), np.hanning(w))
+    win.flags.writeable = False
+    return win
 
 
 def _peak_strength(logp: np.ndarray) -> float:
     """Mean log10 contrast of the 5 strongest isolated peaks in the band (JPEG grid and axes aside)."""
     contrast, band = _contrast(logp)
-    if band.sum() < 5:
+    values = contrast[band]
+    if values.size < 5:
         return 0.0
-    # Spectra of real images are symmetric, so each peak appears twice; the top 10 bins hold 5 distinct peaks.
-    return float(np.mean(np.sort(contrast[band])[-10:]))
+    # Spectra of real images are symmetric, so each peak appears twice; the top 10 bins hold 5 distinct peaks
+    # (selected, then sorted: the same ten numbers summed in the same order as sorting them all).
+    top = min(10, values.size)
+    return float(np.mean(np.sort(np.partition(values, -top)[-top:])))
 
 
 def _contrast(logp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The log10 contrast of every bin of a log power spectrum against its 9x9 neighbourhood, and the band in which
     peaks are sought (0.08..0.5 of the sampling rate, JPEG grid and axes aside)."""
-    h, w = logp.shape
+    background = cv2.blur(logp.astype(np.float32), (9, 9), borderType=cv2.BORDER_REFLECT_101)
+    return (logp - background) / np.log(10.0), _band(*logp.shape)
+
+
+@functools.lru_cache(maxsize=16)
+def _band(h: int, w: int) -> np.ndarray:
+    """The bins of an ``h`` x ``w`` DC-centred spectrum in which peaks are sought (one per window shape;
+    read-only)."""
     fy = (np.arange(h) - h // 2)[:, None] / h
     fx = (np.arange(w) - w // 2)[None, :] / w
     radius = np.hypot(fy, fx)
@@ -168,8 +189,8 @@ def _contrast(logp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     on_grid_x = np.abs(fx * 8 - np.round(fx * 8)) * w / 8 <= 1.0
     band &= ~(on_grid_y & on_grid_x)
     band &= (np.abs(fy) * h > 1.5) & (np.abs(fx) * w > 1.5)
-    background = cv2.blur(logp.astype(np.float32), (9, 9), borderType=cv2.BORDER_REFLECT_101)
-    return (logp - background) / np.log(10.0), band
+    band.flags.writeable = False
+    return band
 
 
 def make_recapture_variants(rgb: np.ndarray, seed: int) -> dict[str, np.ndarray]:

@@ -7,6 +7,7 @@ meaningless (see :class:`~faceproof.errors.IncompatibleTemplate`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -84,8 +85,18 @@ def identity_view(rgb: np.ndarray, face: DetectedFace) -> np.ndarray:
 
 
 def sface_embedding(rgb: np.ndarray, face: DetectedFace) -> Embedding:
-    vec = sface.get_sface().embed(align_face(identity_view(rgb, face), face.keypoints))
-    return Embedding(sface.MODEL_NAME, sface.MODEL_VERSION, vec)
+    return sface_pass(rgb, face)[0]
+
+
+def sface_pass(
+    rgb: np.ndarray, face: DetectedFace, taps: Sequence[str] = ()
+) -> tuple[Embedding, dict[str, np.ndarray]]:
+    """SFace's embedding of the face and, from the same pass, the intermediate activations of ``taps`` (see
+    :meth:`faceproof.models.sface.SFace.run`) - only when SFace saw the photo itself: the activations of a
+    denoised view (:func:`identity_view`) would describe the smoothed copy, so then there are none."""
+    view = identity_view(rgb, face)
+    raw, activations = sface.get_sface().run(align_face(view, face.keypoints), taps if view is rgb else ())
+    return Embedding(sface.MODEL_NAME, sface.MODEL_VERSION, sface.unit(raw)), activations
 
 
 def dlib_embedding(rgb: np.ndarray, face: DetectedFace) -> Embedding:

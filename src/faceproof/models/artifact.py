@@ -6,7 +6,7 @@ without the framework that trained it. So every learned model ships as ``facepro
 ``NAME.card.json`` beside it; the card records the ONNX file's sha256, which the loader checks, so a card never
 describes other weights than the ones that run. Training (``faceproof train``) writes both with :func:`save`;
 the service reads them with :func:`load`: once per process, lazily, thread-safe (:class:`~faceproof.models.lazy.
-Lazy`), with the same session options as every other network (:func:`faceproof.models.sface.ort_session`: one
+Lazy`), with the same session options as every other network (:func:`faceproof.models.runtime.ort_session`: one
 intra-op thread, because a 2-core server parallelises across requests, not inside one network).
 
 A model may run on the outputs of another: the crop detectors are small heads on one shared frozen backbone
@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from faceproof.models.lazy import Lazy
-from faceproof.models.sface import ort_session
+from faceproof.models.runtime import ort_session
 
 CARD_SUFFIX = ".card.json"
 FORMAT = "faceproof-model/1"

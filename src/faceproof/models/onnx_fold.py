@@ -9,12 +9,21 @@ initializer (what OpenCV's own importer does) gives a graph whose outputs match 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import onnx
 
 
 def fold_block_quantized(path: Path) -> bytes:
     """Return the serialized model with constant DequantizeLinear nodes folded to fp32 weights."""
+    return folded_model(path).SerializeToString()
+
+
+def folded_model(path: Path) -> onnx.ModelProto:
+    """The model with constant DequantizeLinear nodes folded to fp32 weights (to edit further before serializing)."""
     import onnx  # imported lazily: only model loading needs it
     from onnx import helper, numpy_helper
 
@@ -37,7 +46,7 @@ def fold_block_quantized(path: Path) -> bytes:
     graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in all_inits.items())
     del graph.input[:]
     graph.input.extend(inputs)
-    return model.SerializeToString()
+    return model
 
 
 def _dequantize(node, inits: dict[str, np.ndarray], helper) -> np.ndarray:

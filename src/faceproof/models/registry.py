@@ -70,7 +70,7 @@ def load_all() -> float:
     yunet.get_yunet()
     sface.get_sface()
     dlib_resnet.get_dlib_resnet()
-    facemesh.get_facemesh()
+    facemesh.get_facemesh().load()  # the MediaPipe graph itself, not only its wrapper
     for card in artifact.shipped():
         artifact.load(card.name)
     load_calibration()  # validates the artefacts' parameters once

@@ -56,9 +56,9 @@ class YuNet:
         less than the default, then decides itself what a low score may be used for)."""
         h, w = rgb.shape[:2]
         scale = min(1.0, DETECT_MAX_SIDE / max(h, w))
+        if scale < 1.0:  # resized before the channel swap: the same pixels, one full-size pass fewer
+            rgb = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
         bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-        if scale < 1.0:
-            bgr = cv2.resize(bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
         # An input 32 px high or less (a 64 x 2000 strip brought down to 640 px) makes YuNet report garbage
         # "faces" with score 1.0; grey below and to the right keeps every coordinate where it was.
         short_h, short_w = max(0, MIN_INPUT_SIDE - bgr.shape[0]), max(0, MIN_INPUT_SIDE - bgr.shape[1])
