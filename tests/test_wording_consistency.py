@@ -181,6 +181,20 @@ def _probability_threshold(m: MatchOut) -> float:
     return 1.0 / (1.0 + math.exp(-m.threshold))
 
 
+def check_match_probability(text: str, m: MatchOut, where: str) -> list[str]:
+    """``match probability a ≥|< b`` in ``text`` prints the match's probability and the one it had to reach."""
+    return check_labelled(
+        text,
+        "match probability",
+        m.match_probability,
+        _probability_threshold(m),
+        m.same_person,
+        where,
+        percent=True,
+        field_digits=6,
+    )
+
+
 def check_match(m: MatchOut, where: str) -> list[str]:
     where = f"{where} match"
     problems = check_comparisons(m.sentence, where)
@@ -190,16 +204,7 @@ def check_match(m: MatchOut, where: str) -> list[str]:
         problems.append(f"{where}: tone {m.tone} for same_person {m.same_person}")
     if _polarities(m.sentence, re.compile(r"\bsame person\b")) != [m.same_person]:
         problems.append(f"{where}: {m.sentence!r} says otherwise than same_person={m.same_person}")
-    problems += check_labelled(
-        m.sentence,
-        "match probability",
-        m.match_probability,
-        _probability_threshold(m),
-        m.same_person,
-        where,
-        percent=True,
-        field_digits=6,
-    )
+    problems += check_match_probability(m.sentence, m, where)
     return problems
 
 
@@ -247,17 +252,7 @@ def check_verify(v: VerifyResponse, where: str) -> list[str]:
         problems.append(f"{where}: {h.text!r} says otherwise than same_person={m.same_person}")
     if any(_polarities(h.text, REAL_CLAIM)) and (a is None or a.verdict != "likely_real"):
         problems.append(f"{where}: {h.text!r} claims a real photo for authenticity {a and a.verdict}")
-    threshold_p = _probability_threshold(m)
-    problems += check_labelled(
-        h.text,
-        "match probability",
-        m.match_probability,
-        threshold_p,
-        m.same_person,
-        where,
-        percent=True,
-        field_digits=6,
-    )
+    problems += check_match_probability(h.text, m, where)
     for reason in v.reasons:
         problems += check_comparisons(reason, where)
         problems += check_labelled(reason, "fused score", m.scores.fused, m.threshold, m.same_person, where)
@@ -291,16 +286,7 @@ def check_compare(r: CompareResponse, where: str) -> list[str]:
         problems.append(f"{where}: {h.title}/{h.tone} for same_person={m.same_person}, usable={r.usable}")
     if r.usable != (not r.reasons):
         problems.append(f"{where}: usable={r.usable} with reasons {r.reasons}")
-    problems += check_labelled(
-        h.text,
-        "match probability",
-        m.match_probability,
-        _probability_threshold(m),
-        m.same_person,
-        where,
-        percent=True,
-        field_digits=6,
-    )
+    problems += check_match_probability(h.text, m, where)
     return problems
 
 
