@@ -20,7 +20,7 @@ from faceproof.detect import DetectedFace, choose_face, detect_faces
 from faceproof.intake import DecodedImage, IntakeLimits, load_image
 from faceproof.measure.appearance import Appearance, measure_appearance
 from faceproof.measure.geometry import Geometry, measure_geometry
-from faceproof.measure.identity import Embedding, dlib_embedding, sface_pass
+from faceproof.measure.identity import Embedding, dlib_embedding, identity_view, sface_pass
 from faceproof.measure.quality import Quality, assess_quality
 from faceproof.models.facemesh import get_facemesh
 from faceproof.models.sface import get_sface
@@ -116,12 +116,13 @@ def measure_face(
     timer = timer or _Timer()
     embeddings: dict[str, Embedding] = {}
     with timer.stage("sface"):
-        emb, activations = sface_pass(rgb, face, get_sface().taps)
+        view = identity_view(rgb, face)  # made once for both recognizers
+        emb, activations = sface_pass(rgb, face, get_sface().taps, view)
         embeddings[emb.key] = emb
         probe = learned.probe_from_pass(activations) if activations else None
     if with_dlib:
         with timer.stage("dlib"):
-            emb = dlib_embedding(rgb, face)
+            emb = dlib_embedding(rgb, face, view)
             embeddings[emb.key] = emb
     with timer.stage("mesh"):
         landmarks = get_facemesh().landmarks(rgb, face.box)

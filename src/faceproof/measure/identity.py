@@ -89,18 +89,20 @@ def sface_embedding(rgb: np.ndarray, face: DetectedFace) -> Embedding:
 
 
 def sface_pass(
-    rgb: np.ndarray, face: DetectedFace, taps: Sequence[str] = ()
+    rgb: np.ndarray, face: DetectedFace, taps: Sequence[str] = (), view: np.ndarray | None = None
 ) -> tuple[Embedding, dict[str, np.ndarray]]:
     """SFace's embedding of the face and, from the same pass, the intermediate activations of ``taps`` (see
     :meth:`faceproof.models.sface.SFace.run`) - only when SFace saw the photo itself: the activations of a
-    denoised view (:func:`identity_view`) would describe the smoothed copy, so then there are none."""
-    view = identity_view(rgb, face)
+    denoised view (:func:`identity_view`) would describe the smoothed copy, so then there are none. ``view``:
+    :func:`identity_view` of ``rgb`` when the caller already has it (both recognizers see the same one)."""
+    view = identity_view(rgb, face) if view is None else view
     raw, activations = sface.get_sface().run(align_face(view, face.keypoints), taps if view is rgb else ())
     return Embedding(sface.MODEL_NAME, sface.MODEL_VERSION, sface.unit(raw)), activations
 
 
-def dlib_embedding(rgb: np.ndarray, face: DetectedFace) -> Embedding:
-    vec = dlib_resnet.get_dlib_resnet().embed(identity_view(rgb, face), face.box)
+def dlib_embedding(rgb: np.ndarray, face: DetectedFace, view: np.ndarray | None = None) -> Embedding:
+    """dlib's embedding of the face, seen through :func:`identity_view` (``view``: that view, if already made)."""
+    vec = dlib_resnet.get_dlib_resnet().embed(identity_view(rgb, face) if view is None else view, face.box)
     return Embedding(dlib_resnet.MODEL_NAME, dlib_resnet.MODEL_VERSION, vec)
 
 

@@ -122,10 +122,11 @@ def embed_face(img: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | N
     if not faces:
         return None
     face = faces[0]
-    raw = sface.get_sface().features(align_face(identity_view(img, face), face.keypoints))
+    view = identity_view(img, face)
+    raw = sface.get_sface().features(align_face(view, face.keypoints))
     box = min(face.box[2], face.box[3])
     quality = np.array([box, sharpness(face_grey(img, face.box)), face.score, np.linalg.norm(raw)], np.float32)
-    return raw / max(float(np.linalg.norm(raw)), 1e-12), dlib_embedding(img, face).vector, quality
+    return raw / max(float(np.linalg.norm(raw)), 1e-12), dlib_embedding(img, face, view).vector, quality
 
 
 def _embed_photo(root: Path, photo: Photo) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray] | str]:
