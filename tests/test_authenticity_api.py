@@ -14,7 +14,7 @@ from PIL import Image, PngImagePlugin
 import faceproof
 from faceproof.api.app import create_app
 from faceproof.authenticity import consistency
-from faceproof.authenticity.engine import assess, feature_values, measure_signals
+from faceproof.authenticity.engine import VOUCH_MIN_SHARPNESS, assess, feature_values, measure_signals, vouch_blockers
 from faceproof.config import Settings
 from faceproof.decision.calibration import load_calibration
 from faceproof.decision.verify import decide_verdict, geometry_agreement
@@ -183,3 +183,31 @@ def test_blur_withholds_the_word_but_a_cut_face_does_not() -> None:
     result = faceproof.analyze(cut)
     assert "face_cut_by_border" in result.subject.quality.reasons
     assert assess(result).verdict == "likely_real"
+
+
+def test_a_cut_face_is_judged_at_its_whole_size() -> None:
+    """The cut shortens the face box, and judged at that box the same pixels read blurred and the face too small;
+    the vouch gate judges a cut face at its whole estimated size (docs/authenticity.md: a third of the real photos
+    "inconclusive" under a crop through the face). A soft photo cut from below (identity's sharpness 24.6 < 30,
+    the uncut soft face 44) is vouched for; the same photo blurred is still not. A face cut from the side to a box
+    62 px wide (identity: "too small") with 43 px between the eyes is vouched for."""
+    analysis = faceproof.analyze(fixture_path("df10_01.jpg"))
+    rgb, (_, y, w, h) = analysis.image.rgb, analysis.subject.face.box
+    for sigma, vouched in ((0.009, True), (0.04, False)):
+        cut = np.ascontiguousarray(cv2.GaussianBlur(rgb, (0, 0), sigma * w)[: int(y + 0.7 * h)])  # the chin cut off
+        result = faceproof.analyze(cut)
+        assert "face_cut_by_border" in result.subject.quality.reasons
+        assert result.subject.quality.sharpness < VOUCH_MIN_SHARPNESS  # identity's reading: blurred either way
+        report = assess(result)
+        if vouched:
+            assert vouch_blockers(result) == [] and report.verdict == "likely_real", report.reasons
+        else:
+            assert report.verdict == "inconclusive" and "low_sharpness" in report.reasons[-1]
+
+    astronaut = faceproof.analyze(fixture_path("astronaut_01.jpg"))
+    x, _, w, _ = astronaut.subject.face.box
+    side_cut = faceproof.analyze(np.ascontiguousarray(astronaut.image.rgb[:, int(x + 0.35 * w) :]))
+    q = side_cut.subject.quality
+    assert "face_too_small" in q.reasons and "face_cut_by_border" in q.reasons and q.ipd_px >= 30
+    assert "face_too_small" not in vouch_blockers(side_cut)
+    assert assess(side_cut).verdict == "likely_real"
