@@ -23,6 +23,7 @@ from faceproof.measure.geometry import Geometry, measure_geometry
 from faceproof.measure.identity import Embedding, dlib_embedding, identity_view, sface_pass
 from faceproof.measure.quality import Quality, assess_quality
 from faceproof.models.facemesh import get_facemesh
+from faceproof.models.mesh_keypoints import refine
 from faceproof.models.sface import get_sface
 from faceproof.profile.attributes import Reading, photo_traits, read_attributes
 from faceproof.profile.describe import describe
@@ -32,7 +33,9 @@ ImageSource = str | Path | bytes | np.ndarray
 
 @dataclass(frozen=True)
 class FaceAnalysis:
-    """Everything measured on one face. ``landmarks`` is the 478-point mesh (None if the mesh failed);
+    """Everything measured on one face. ``face`` is the detection with its keypoints refined by the mesh
+    (:func:`faceproof.models.mesh_keypoints.refine`: what every aligned crop is cut with); ``landmarks`` is the
+    478-point mesh (None if the mesh failed);
     ``attributes`` are the description's categorical readings, with their confidence (a missing one was not
     measurable on this photo)."""
 
@@ -115,6 +118,9 @@ def measure_face(
     """Identity, geometry, appearance, quality and description of one detected face."""
     timer = timer or _Timer()
     embeddings: dict[str, Embedding] = {}
+    with timer.stage("mesh"):
+        landmarks = get_facemesh().landmarks(rgb, face.box)
+        face = refine(face, landmarks)  # alignment keypoints: YuNet's and the mesh's, averaged
     with timer.stage("sface"):
         view = identity_view(rgb, face)  # made once for both recognizers
         emb, activations = sface_pass(rgb, face, get_sface().taps, view)
@@ -124,8 +130,6 @@ def measure_face(
         with timer.stage("dlib"):
             emb = dlib_embedding(rgb, face, view)
             embeddings[emb.key] = emb
-    with timer.stage("mesh"):
-        landmarks = get_facemesh().landmarks(rgb, face.box)
     with timer.stage("measure"):
         height, width = rgb.shape[:2]
         geometry = measure_geometry(landmarks, (width, height)) if landmarks is not None else None

@@ -21,7 +21,7 @@ PROFILE_ID = "3aacf3b92725489d96226a230f42d007"
 IMAGE_ID = "ef60414491c14399b0abbb71b4c3a297"
 SECOND_IMAGE_ID = "6c489d6dc5f34f4997e3b63bf381f46d"
 CREATED_AT = "2026-12-06T18:55:35.700188Z"
-CALIBRATION_VERSION = "2026.12.06-sface@2021dec-int8bq-rgb+dlib@resnet-v1-5pt"
+CALIBRATION_VERSION = "2026.12.07-sface@2021dec-int8bq-rgb+dlib@resnet-v1-5pt"
 
 # --- One photo, measured (df01_01.jpg) -------------------------------------------------------------------------
 
@@ -441,14 +441,14 @@ EXPORT_EXAMPLES: JSON = {
 
 MATCH: JSON = {
     "same_person": True,
-    "match_probability": 0.999965,
-    "scores": {"sface": 0.642226, "dlib": 0.964217, "fused": 10.250932},
-    "threshold": 3.188146,
+    "match_probability": 0.99996,
+    "scores": {"sface": 0.642226, "dlib": 0.964217, "fused": 10.135235},
+    "threshold": 2.93054,
     "far": 0.001,
     "models_used": ["sface", "dlib"],
     "calibration_version": CALIBRATION_VERSION,
     "tone": "pass",
-    "sentence": "same person: match probability 99.996 % ≥ 96.039 % at FAR 0.001",
+    "sentence": "same person: match probability 99.996 % ≥ 94.934 % at FAR 0.001",
 }
 PROBE_DESCRIPTION = (
     "Face between oval, round and square with a balanced to long upper third, a balanced to long middle third and a "
@@ -517,20 +517,20 @@ VERIFY: JSON = {
     "verdict": "genuine",
     "headline": {
         "title": "Genuine",
-        "text": "The face matches the profile (match probability 99.998 % ≥ 93.297 %), in what looks like a real "
+        "text": "The face matches the profile (match probability 99.998 % ≥ 91.715 %), in what looks like a real "
         "photo.",
         "tone": "pass",
     },
     "same_person": True,
     "match": {
         **MATCH,
-        "match_probability": 0.999976,
-        "scores": {"sface": 0.722611, "dlib": None, "fused": 10.624523},
-        "threshold": 2.63327,
+        "match_probability": 0.999977,
+        "scores": {"sface": 0.722611, "dlib": None, "fused": 10.683228},
+        "threshold": 2.404259,
         "models_used": ["sface"],
-        "sentence": "same person: match probability 99.998 % ≥ 93.297 % at FAR 0.001",
+        "sentence": "same person: match probability 99.998 % ≥ 91.715 % at FAR 0.001",
     },
-    "reasons": ["identity match: probability 1.000, fused score 10.625 ≥ threshold 2.633 (FAR 0.001)"],
+    "reasons": ["identity match: probability 1.000, fused score 10.683 ≥ threshold 2.404 (FAR 0.001)"],
     "geometry": {"compared": 12, "outside": [], "agreement": 1.0},
     "findings": VERIFY_FINDINGS,
     "authenticity": {
@@ -554,7 +554,7 @@ COMPARE: JSON = {
     "same_person": True,
     "headline": {
         "title": "Same person",
-        "text": "The two faces are the same person (match probability 99.996 % ≥ 96.039 %).",
+        "text": "The two faces are the same person (match probability 99.996 % ≥ 94.934 %).",
         "tone": "pass",
     },
     "match": MATCH,
@@ -571,7 +571,7 @@ CANDIDATE: JSON = {
     "match_probability": 0.999996,
     "above_threshold": True,
     "tone": "pass",
-    "sentence": "match (similarity 0.803 ≥ 0.359)",
+    "sentence": "match (similarity 0.803 ≥ 0.356)",
 }
 IDENTIFY: JSON = {
     "candidates": [
@@ -582,13 +582,13 @@ IDENTIFY: JSON = {
             "external_id": None,
             "image_id": "70ab7c36a9c54dd9a5779d3937831886",
             "similarity": 0.133933,
-            "match_probability": 0.090158,
+            "match_probability": 0.069028,
             "above_threshold": False,
             "tone": "fail",
-            "sentence": "no match (similarity 0.134 < 0.359)",
+            "sentence": "no match (similarity 0.134 < 0.356)",
         },
     ],
-    "threshold": 0.35896,
+    "threshold": 0.355756,
     "far": 0.001,
     "faces_found": 1,
 }

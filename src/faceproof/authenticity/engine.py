@@ -28,6 +28,11 @@ Decision rules, in order (each is stated in the report's ``reasons``):
 
 Profile-conditioned findings (face-swap consistency, reality baseline) are added by verification, which has the
 profile; they can only raise suspicion.
+
+When several rules flag, each is stated in the reasons, and the suspected kind is that of the strongest evidence
+(the declared kind when the metadata declares AI): a screen replay of the enrolled person also changes the outer
+face, so the swap check may fire beside the recapture signal, and the kind must not depend on which rule was
+asked first.
 """
 
 from __future__ import annotations
@@ -169,18 +174,16 @@ def assess(
     conditioned = conditioned or []
     reasons: list[str] = []
     kind: FakeKind | None = None
-    flagged = False
 
+    flags: list[tuple[float, FakeKind]] = []  # every rule that flags: its probability and kind
     declared = [f for f in findings if f.signal == provenance.SIGNAL and f.score >= PROVENANCE_DECISIVE]
     if declared:
-        flagged, kind = True, declared[0].kind
-        probability = max(probability, declared[0].score)
+        flags.append((declared[0].score, declared[0].kind))
         reasons.append(wording.reason_flagged_by(declared[0]))
     decisive = [f for f in conditioned if f.score >= CONDITIONED_DECISIVE and f.confidence >= DECISIVE_CONFIDENCE]
     if decisive:
         worst = max(decisive, key=lambda f: f.score)
-        flagged, kind = True, kind or worst.kind
-        probability = max(probability, worst.score)
+        flags.append((worst.score, worst.kind))
         reasons.append(wording.reason_flagged_by(worst))
     detected = [
         f for f in findings if f.signal in SELF_DECIDING and f.score >= 0.5 and f.confidence >= DECISIVE_CONFIDENCE
@@ -188,19 +191,27 @@ def assess(
     quality = analysis.subject.quality
     limits = consistency.check_limits(quality.reasons, values)
     unresolved = False
-    if detected and not flagged:
+    if detected:
         worst = max(detected, key=lambda f: f.score)
         if limits:  # blur, noise or a cut face alone push these detectors over their threshold (docs/authenticity.md)
-            unresolved = True
-            reasons.append(wording.reason_not_decisive(worst, limits))
+            unresolved = not flags
+            if unresolved:
+                reasons.append(wording.reason_not_decisive(worst, limits))
         else:
-            flagged, kind = True, worst.kind
-            probability = max(probability, worst.score)
+            flags.append((worst.score, worst.kind))
             reasons.append(wording.reason_flagged_by(worst))
-    if probability >= model.threshold and not flagged:
-        flagged, kind = True, fused.kind  # type: ignore[assignment]
+    if probability >= model.threshold and probability >= max((p for p, _ in flags), default=0.0):
+        # stated only when it is the strongest evidence: the report's fake_probability is the strongest flag's,
+        # and a reason must not print another fake probability beside it (the fused kind's own probability is
+        # still in kind_probabilities)
+        flags.append((probability, fused.kind))  # type: ignore[arg-type]
         top = max(parts, key=lambda s: parts[s])
         reasons.append(wording.reason_fused_flagged(fused.kind, probability, model.threshold, top))
+    flagged = bool(flags)
+    if flagged:
+        # the declared kind when metadata declares AI; otherwise the kind of the strongest evidence
+        kind = declared[0].kind if declared else max(flags, key=lambda f: f[0])[1]
+        probability = max(probability, *(p for p, _ in flags))
     if flagged:
         verdict: AuthVerdict = "suspected_fake"
     elif unresolved:

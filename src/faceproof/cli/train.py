@@ -326,6 +326,20 @@ def swap_cmd(
     console.print_json(data={k: v["all"] for k, v in metrics["methods"].items()})
 
 
+@app.command("keypoints")
+def keypoints_cmd(
+    corpus: CorpusDir = None,
+    manifest: ManifestPath = DEFAULT_MANIFEST,
+    out: ModelsOut = None,
+) -> None:
+    """Fit the alignment keypoints read from the face mesh (about 3 minutes): artefact keypoints_from_mesh."""
+    from faceproof.models.artifact import models_dir
+    from faceproof.training import fit_keypoints
+
+    metrics = fit_keypoints.run(corpus or _default_out(), manifest, out or models_dir())
+    console.print_json(data=metrics)
+
+
 @app.command("replay")
 def replay_cmd(
     cache: CropCache = DEFAULT_CACHE,

@@ -20,6 +20,7 @@ so an interrupted run resumes where it stopped.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import zlib
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -36,7 +37,9 @@ from faceproof.intake import load_image
 from faceproof.measure import identity
 from faceproof.measure.identity import DLIB_KEY, SFACE_KEY, dlib_embedding, identity_view
 from faceproof.measure.quality import face_grey, sharpness
-from faceproof.models import sface
+from faceproof.models import artifact, mesh_keypoints, sface
+from faceproof.models.facemesh import get_facemesh
+from faceproof.models.mesh_keypoints import refine
 from faceproof.training import augment as degrade_module
 from faceproof.training.augment import degrade
 from faceproof.training.common import SEED
@@ -121,7 +124,7 @@ def embed_face(img: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | N
     faces = detect_faces(img)
     if not faces:
         return None
-    face = faces[0]
+    face = refine(faces[0], get_facemesh().landmarks(img, faces[0].box))  # aligned as the service aligns
     view = identity_view(img, face)
     raw = sface.get_sface().features(align_face(view, face.keypoints))
     box = min(face.box[2], face.box[3])
@@ -149,9 +152,10 @@ def _embed_photo(root: Path, photo: Photo) -> list[tuple[str, np.ndarray, np.nda
 
 
 def embedding_code() -> int:
-    """A checksum of the code that makes the damage and the recognizers' input: editing either must not reuse
-    cached embeddings."""
-    return zlib.crc32(Path(degrade_module.__file__).read_bytes() + identity.VIEW_VERSION.encode())
+    """A checksum of the code that makes the damage and the recognizers' input (the view and the alignment
+    keypoints' map): editing either must not reuse cached embeddings."""
+    keypoints = artifact.read_card(mesh_keypoints.ARTIFACT).onnx_sha256
+    return zlib.crc32(Path(degrade_module.__file__).read_bytes() + (identity.VIEW_VERSION + keypoints).encode())
 
 
 def cache_dir(cache: Path) -> Path:
@@ -190,7 +194,10 @@ def embed(corpus: Path, photos: list[Photo], cache: Path, workers: int = 1) -> E
         if not (folder / f"chunk_{start // CHUNK:04d}.npz").exists()
     ]
     total = -(-len(photos) // CHUNK)
-    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+    # spawned, not forked: the parent may already hold MediaPipe's graph (the development set is embedded first),
+    # whose threads' locks a forked child inherits held - the workers then wait forever
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=spawn) as pool:
         jobs = [pool.submit(_embed_chunk, corpus, photos, start, path) for start, path in todo]
         for done, job in enumerate(as_completed(jobs), start=1):
             job.result()
