@@ -492,12 +492,12 @@ VERIFY_FINDINGS: list[JSON] = [
         "score": 0.0006,
         "confidence": 0.9,
         "kind": "swapped",
-        "message": "consistent with the profile: learned swap probability 0.00 < 0.57 (inner face 0.77 / outer face "
+        "message": "consistent with the profile: learned swap probability 0.00 < 0.44 (inner face 0.77 / outer face "
         "0.66, SFace 0.72 / dlib 0.97, geometry agreement 1.00)",
         "threshold": 0.5,
         "tone": "pass",
         "sentence": "Face-swap check: no sign of a face swap (score 0.00 < 0.50) — consistent with the profile: "
-        "learned swap probability 0.00 < 0.57 (inner face 0.77 / outer face 0.66, SFace 0.72 / dlib 0.97, geometry "
+        "learned swap probability 0.00 < 0.44 (inner face 0.77 / outer face 0.66, SFace 0.72 / dlib 0.97, geometry "
         "agreement 1.00)",
     },
     {
