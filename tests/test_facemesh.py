@@ -92,3 +92,27 @@ def test_loading_the_mesh_does_not_import_matplotlib() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_black_border_is_tried_only_outside_the_image_and_only_after_a_miss(mesh: FaceMeshModel) -> None:
+    """A face cut by the border: the crop leaves the image, the first try fills it with the replicated edge, and a
+    mesh found that way is what comes back (the black-border retry never replaces it); a crop inside the image is
+    never retried. The retry's gain was measured on corpus photos cut through the face (docs/authenticity.md)."""
+    from faceproof.models import facemesh
+
+    rgb = decode_image((IMAGES / "df02_01.jpg").read_bytes()).rgb
+    x, y, w, h = detect(rgb)
+    cut = np.ascontiguousarray(rgb[: int(y + 0.7 * h)])  # a crop through the face, from below
+    box = detect(cut)
+    m = facemesh.crop_transform(box)
+    assert facemesh.leaves_image(m, cut.shape[1], cut.shape[0])
+    replicated, _ = facemesh.preprocess(cut, box, facemesh.BORDERS[0])
+    black, _ = facemesh.preprocess(cut, box, facemesh.BORDERS[1])
+    assert black[-1].max() == 0 and replicated[-1].max() > 0  # the crop's last row lies below the cut
+    with mesh._lock:
+        first = mesh._mesh.process(replicated).multi_face_landmarks
+    assert first is not None  # on this photo the first try succeeds ...
+    lm = mesh.landmarks(cut, box)
+    expected = facemesh.postprocess(np.array([(p.x, p.y, p.z) for p in first[0].landmark]), m)
+    np.testing.assert_allclose(lm, expected, atol=1e-4)  # ... and its mesh is the answer
+    assert not facemesh.leaves_image(facemesh.crop_transform((x, y, w, h)), 10_000, 10_000)

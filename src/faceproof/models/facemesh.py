@@ -6,7 +6,12 @@ large photos or picks the wrong one in a group photo. Cropping a square of ~1.6x
 fixed size, gives the mesh the framing it expects and ties its answer to the face the rest of the pipeline
 uses.
 
-Pre-processing: one affine warp (crop + scale + replicate-padding where the square leaves the image).
+Pre-processing: one affine warp (crop + scale + replicate-padding where the square leaves the image). When the
+mesh finds no face in that crop and the square does leave the image, it is asked once more with the outside
+filled black: on a face cut by the image border the replicated edge smears the cut into streaks that MediaPipe's
+own detector rejects. On the 475 held-out real photos cut through the face (``faceproof eval authenticity
+--damage crop``), 18 had no mesh; the black border found one on 14 of them (docs/authenticity.md). Faces
+whose mesh is found on the first try are untouched.
 Post-processing: normalised mesh coordinates -> crop pixels -> image pixels by the inverse of that warp;
 MediaPipe's ``z`` is in the same normalised-width units as ``x``, so it is scaled by the same factor and comes
 out in image pixels too (relative depth, smaller = closer to the camera, origin near the head centre).
@@ -58,15 +63,31 @@ def crop_transform(box: Box, crop_scale: float = CROP_SCALE, crop_size: int = CR
     return np.array([[s, 0.0, -x0 * s], [0.0, s, -y0 * s]], dtype=np.float64)
 
 
-def preprocess(rgb: np.ndarray, box: Box) -> tuple[np.ndarray, np.ndarray]:
-    """Square crop around ``box`` at ``CROP_SIZE`` px (border replicated); returns crop and matrix."""
+#: How the crop is filled where it leaves the image, in the order tried (see the module docstring).
+BORDERS = (cv2.BORDER_REPLICATE, cv2.BORDER_CONSTANT)
+#: Names the crop recipe: embeddings cached for training are keyed on it (the mesh places the alignment keypoints).
+VIEW_RECIPE = "crop1.6-384-replicate-then-black"
+
+
+def leaves_image(m: np.ndarray, width: int, height: int) -> bool:
+    """Whether the crop of matrix ``m`` reaches outside a ``width`` x ``height`` image."""
+    s = m[0, 0]
+    x0, y0 = -m[0, 2] / s, -m[1, 2] / s
+    side = CROP_SIZE / s
+    return x0 < 0 or y0 < 0 or x0 + side > width or y0 + side > height
+
+
+def preprocess(rgb: np.ndarray, box: Box, border: int = cv2.BORDER_REPLICATE) -> tuple[np.ndarray, np.ndarray]:
+    """Square crop around ``box`` at ``CROP_SIZE`` px (outside the image: ``border``, black when constant);
+    returns crop and matrix."""
     m = crop_transform(box)
     crop = cv2.warpAffine(
         rgb,
         m,
         (CROP_SIZE, CROP_SIZE),
         flags=cv2.INTER_AREA if m[0, 0] < 1 else cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_REPLICATE,
+        borderMode=border,
+        borderValue=(0, 0, 0),
     )
     return np.ascontiguousarray(crop), m
 
@@ -112,12 +133,17 @@ class FaceMeshModel:
         """(478, 3) float32 landmarks in image pixels of the face in ``box`` (x, y, w, h); None if no mesh."""
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f"expected an HxWx3 uint8 RGB image, got {rgb.shape} {rgb.dtype}")
-        crop, m = preprocess(rgb, box)
-        with self._lock:
-            if self._mesh is None:
-                self._mesh = self._load()
-            result = self._mesh.process(crop)
-        faces = result.multi_face_landmarks
+        faces = None
+        for border in BORDERS:
+            crop, m = preprocess(rgb, box, border)
+            if border != BORDERS[0] and not leaves_image(m, rgb.shape[1], rgb.shape[0]):
+                break  # the crop lies inside the image: another fill changes nothing
+            with self._lock:
+                if self._mesh is None:
+                    self._mesh = self._load()
+                faces = self._mesh.process(crop).multi_face_landmarks
+            if faces:
+                break
         if not faces:
             return None
         pts = np.array([(p.x, p.y, p.z) for p in faces[0].landmark], dtype=np.float64)

@@ -37,7 +37,7 @@ from faceproof.intake import load_image
 from faceproof.measure import identity
 from faceproof.measure.identity import DLIB_KEY, SFACE_KEY, dlib_embedding, identity_view
 from faceproof.measure.quality import face_grey, sharpness
-from faceproof.models import artifact, mesh_keypoints, sface
+from faceproof.models import artifact, facemesh, mesh_keypoints, sface
 from faceproof.models.facemesh import get_facemesh
 from faceproof.models.mesh_keypoints import refine
 from faceproof.training import augment as degrade_module
@@ -154,7 +154,7 @@ def _embed_photo(root: Path, photo: Photo) -> list[tuple[str, np.ndarray, np.nda
 def embedding_code() -> int:
     """A checksum of the code that makes the damage and the recognizers' input (the view and the alignment
     keypoints' map): editing either must not reuse cached embeddings."""
-    keypoints = artifact.read_card(mesh_keypoints.ARTIFACT).onnx_sha256
+    keypoints = artifact.read_card(mesh_keypoints.ARTIFACT).onnx_sha256 + facemesh.VIEW_RECIPE
     return zlib.crc32(Path(degrade_module.__file__).read_bytes() + (identity.VIEW_VERSION + keypoints).encode())
 
 
