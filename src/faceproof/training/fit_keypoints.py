@@ -67,6 +67,10 @@ def held_out(path: str) -> bool:
     return zlib.crc32(f"{SEED}|keypoints|{path}".encode()) % 1000 < HELD_OUT_SHARE * 1000
 
 
+def _rank(path: str) -> int:
+    return zlib.crc32(f"{SEED}|{path}".encode())
+
+
 def plan(manifest: Path) -> list[str]:
     """Corpus paths of the fitting photos: ``PER_SOURCE`` per source by a seeded hash order, calibration photos
     excluded."""
@@ -76,8 +80,7 @@ def plan(manifest: Path) -> list[str]:
         source = row["path"].split("/", 1)[0]
         if source in by_source and row["label"] == "real" and row["path"] not in calibration:
             by_source[source].append(row["path"])
-    rank = lambda p: zlib.crc32(f"{SEED}|{p}".encode())  # noqa: E731
-    return [p for s in SOURCES for p in sorted(by_source[s], key=rank)[:PER_SOURCE]]
+    return [p for s in SOURCES for p in sorted(by_source[s], key=_rank)[:PER_SOURCE]]
 
 
 def measure(root: Path, paths: Sequence[str]) -> list[Sample]:
