@@ -441,14 +441,14 @@ EXPORT_EXAMPLES: JSON = {
 
 MATCH: JSON = {
     "same_person": True,
-    "match_probability": 0.99996,
-    "scores": {"sface": 0.642226, "dlib": 0.964217, "fused": 10.135235},
-    "threshold": 2.93054,
+    "match_probability": 0.999963,
+    "scores": {"sface": 0.642226, "dlib": 0.964217, "fused": 10.197415},
+    "threshold": 2.936412,
     "far": 0.001,
     "models_used": ["sface", "dlib"],
     "calibration_version": CALIBRATION_VERSION,
     "tone": "pass",
-    "sentence": "same person: match probability 99.996 % ≥ 94.934 % at FAR 0.001",
+    "sentence": "same person: match probability 99.996 % ≥ 94.962 % at FAR 0.001",
 }
 PROBE_DESCRIPTION = (
     "Face between oval, round and square with a balanced to long upper third, a balanced to long middle third and a "
@@ -517,20 +517,20 @@ VERIFY: JSON = {
     "verdict": "genuine",
     "headline": {
         "title": "Genuine",
-        "text": "The face matches the profile (match probability 99.998 % ≥ 91.715 %), in what looks like a real "
+        "text": "The face matches the profile (match probability 99.998 % ≥ 91.682 %), in what looks like a real "
         "photo.",
         "tone": "pass",
     },
     "same_person": True,
     "match": {
         **MATCH,
-        "match_probability": 0.999977,
-        "scores": {"sface": 0.722611, "dlib": None, "fused": 10.683228},
-        "threshold": 2.404259,
+        "match_probability": 0.999978,
+        "scores": {"sface": 0.722611, "dlib": None, "fused": 10.74486},
+        "threshold": 2.399954,
         "models_used": ["sface"],
-        "sentence": "same person: match probability 99.998 % ≥ 91.715 % at FAR 0.001",
+        "sentence": "same person: match probability 99.998 % ≥ 91.682 % at FAR 0.001",
     },
-    "reasons": ["identity match: probability 1.000, fused score 10.683 ≥ threshold 2.404 (FAR 0.001)"],
+    "reasons": ["identity match: probability 1.000, fused score 10.745 ≥ threshold 2.400 (FAR 0.001)"],
     "geometry": {"compared": 12, "outside": [], "agreement": 1.0},
     "findings": VERIFY_FINDINGS,
     "authenticity": {
@@ -554,7 +554,7 @@ COMPARE: JSON = {
     "same_person": True,
     "headline": {
         "title": "Same person",
-        "text": "The two faces are the same person (match probability 99.996 % ≥ 94.934 %).",
+        "text": "The two faces are the same person (match probability 99.996 % ≥ 94.962 %).",
         "tone": "pass",
     },
     "match": MATCH,
@@ -568,7 +568,7 @@ CANDIDATE: JSON = {
     "external_id": "emp-0042",
     "image_id": SECOND_IMAGE_ID,
     "similarity": 0.802995,
-    "match_probability": 0.999996,
+    "match_probability": 0.999997,
     "above_threshold": True,
     "tone": "pass",
     "sentence": "match (similarity 0.803 ≥ 0.356)",
@@ -582,13 +582,13 @@ IDENTIFY: JSON = {
             "external_id": None,
             "image_id": "70ab7c36a9c54dd9a5779d3937831886",
             "similarity": 0.133933,
-            "match_probability": 0.069028,
+            "match_probability": 0.066762,
             "above_threshold": False,
             "tone": "fail",
             "sentence": "no match (similarity 0.134 < 0.356)",
         },
     ],
-    "threshold": 0.355756,
+    "threshold": 0.355527,
     "far": 0.001,
     "faces_found": 1,
 }
