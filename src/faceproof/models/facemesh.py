@@ -135,9 +135,9 @@ class FaceMeshModel:
             raise ValueError(f"expected an HxWx3 uint8 RGB image, got {rgb.shape} {rgb.dtype}")
         faces = None
         for border in BORDERS:
-            crop, m = preprocess(rgb, box, border)
-            if border != BORDERS[0] and not leaves_image(m, rgb.shape[1], rgb.shape[0]):
+            if border != BORDERS[0] and not leaves_image(crop_transform(box), rgb.shape[1], rgb.shape[0]):
                 break  # the crop lies inside the image: another fill changes nothing
+            crop, m = preprocess(rgb, box, border)
             with self._lock:
                 if self._mesh is None:
                     self._mesh = self._load()
