@@ -493,11 +493,11 @@ VERIFY_FINDINGS: list[JSON] = [
         "confidence": 0.9,
         "kind": "swapped",
         "message": "consistent with the profile: learned swap probability 0.00 < 0.44 (inner face 0.77 / outer face "
-        "0.66, SFace 0.72 / dlib 0.97, geometry agreement 1.00)",
+        "0.66, SFace 0.74 / dlib 0.97, geometry agreement 1.00)",
         "threshold": 0.5,
         "tone": "pass",
         "sentence": "Face-swap check: no sign of a face swap (score 0.00 < 0.50) — consistent with the profile: "
-        "learned swap probability 0.00 < 0.44 (inner face 0.77 / outer face 0.66, SFace 0.72 / dlib 0.97, geometry "
+        "learned swap probability 0.00 < 0.44 (inner face 0.77 / outer face 0.66, SFace 0.74 / dlib 0.97, geometry "
         "agreement 1.00)",
     },
     {
@@ -517,20 +517,20 @@ VERIFY: JSON = {
     "verdict": "genuine",
     "headline": {
         "title": "Genuine",
-        "text": "The face matches the profile (match probability 99.998 % ≥ 91.682 %), in what looks like a real "
+        "text": "The face matches the profile (match probability 99.999 % ≥ 91.682 %), in what looks like a real "
         "photo.",
         "tone": "pass",
     },
     "same_person": True,
     "match": {
         **MATCH,
-        "match_probability": 0.999978,
-        "scores": {"sface": 0.722611, "dlib": None, "fused": 10.74486},
+        "match_probability": 0.999987,
+        "scores": {"sface": 0.744214, "dlib": None, "fused": 11.235963},
         "threshold": 2.399954,
         "models_used": ["sface"],
-        "sentence": "same person: match probability 99.998 % ≥ 91.682 % at FAR 0.001",
+        "sentence": "same person: match probability 99.999 % ≥ 91.682 % at FAR 0.001",
     },
-    "reasons": ["identity match: probability 1.000, fused score 10.745 ≥ threshold 2.400 (FAR 0.001)"],
+    "reasons": ["identity match: probability 1.000, fused score 11.236 ≥ threshold 2.400 (FAR 0.001)"],
     "geometry": {"compared": 12, "outside": [], "agreement": 1.0},
     "findings": VERIFY_FINDINGS,
     "authenticity": {
@@ -567,11 +567,11 @@ CANDIDATE: JSON = {
     "name": "Ada",
     "external_id": "emp-0042",
     "image_id": SECOND_IMAGE_ID,
-    "similarity": 0.802995,
+    "similarity": 0.80899,
     "match_probability": 0.999997,
     "above_threshold": True,
     "tone": "pass",
-    "sentence": "match (similarity 0.803 ≥ 0.356)",
+    "sentence": "match (similarity 0.809 ≥ 0.356)",
 }
 IDENTIFY: JSON = {
     "candidates": [
