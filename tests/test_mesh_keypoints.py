@@ -20,13 +20,9 @@ from tests.conftest import FIXTURES, load_rgb
 REAL = ("df01_01.jpg", "df01_02.jpg", "df02_01.jpg", "df02_02.jpg", "df03_01.jpg", "df10_01.jpg")
 
 
-def _eye_distance(keypoints: np.ndarray) -> float:
-    return float(np.linalg.norm(keypoints[1] - keypoints[0]))
-
-
 def _error(estimate: np.ndarray, truth: np.ndarray) -> float:
     """Largest keypoint distance in eye distances."""
-    return float(np.linalg.norm(estimate - truth, axis=1).max() / _eye_distance(truth))
+    return float(np.linalg.norm(estimate - truth, axis=1).max() / fit_keypoints.eye_distance(truth))
 
 
 @pytest.mark.parametrize("name", REAL)

@@ -38,11 +38,9 @@ from faceproof.measure import identity
 from faceproof.measure.identity import DLIB_KEY, SFACE_KEY, dlib_embedding, identity_view
 from faceproof.measure.quality import face_grey, sharpness
 from faceproof.models import artifact, facemesh, mesh_keypoints, sface
-from faceproof.models.facemesh import get_facemesh
-from faceproof.models.mesh_keypoints import refine
 from faceproof.training import augment as degrade_module
 from faceproof.training.augment import degrade
-from faceproof.training.common import SEED
+from faceproof.training.common import seeded_hash
 from faceproof.training.corpus import read_manifest
 
 log = logging.getLogger(__name__)
@@ -78,10 +76,6 @@ class Photo:
     source: str
 
 
-def _rank(text: str) -> int:
-    return zlib.crc32(f"{SEED}|{text}".encode())
-
-
 def plan_photos(manifest: Path) -> list[Photo]:
     """The calibration photos, chosen deterministically from the corpus manifest (a seeded hash order)."""
     by_person: dict[str, list[str]] = defaultdict(list)
@@ -98,10 +92,10 @@ def plan_photos(manifest: Path) -> list[Photo]:
         Photo(path, identity, GENUINE_SOURCE)
         for identity, paths in sorted(by_person.items())
         if len(paths) >= 2
-        for path in sorted(paths, key=_rank)[:PHOTOS_PER_PERSON]
+        for path in sorted(paths, key=seeded_hash)[:PHOTOS_PER_PERSON]
     ]
     for source in IMPOSTOR_SOURCES:
-        rows = sorted(by_source[source], key=lambda r: _rank(r["path"]))[:IMPOSTORS_PER_SOURCE]
+        rows = sorted(by_source[source], key=lambda r: seeded_hash(r["path"]))[:IMPOSTORS_PER_SOURCE]
         photos += [Photo(r["path"], r["identity"], source) for r in rows]
     return photos
 
@@ -124,7 +118,8 @@ def embed_face(img: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | N
     faces = detect_faces(img)
     if not faces:
         return None
-    face = refine(faces[0], get_facemesh().landmarks(img, faces[0].box))  # aligned as the service aligns
+    # aligned as the service aligns: keypoints refined by the mesh
+    face = mesh_keypoints.refine(faces[0], facemesh.get_facemesh().landmarks(img, faces[0].box))
     view = identity_view(img, face)
     raw = sface.get_sface().features(align_face(view, face.keypoints))
     box = min(face.box[2], face.box[3])
@@ -141,7 +136,7 @@ def _embed_photo(root: Path, photo: Photo) -> list[tuple[str, np.ndarray, np.nda
         if hint is None:
             out.append(damage)
             continue
-        img = degrade(rgb, names, _rank(f"{photo.path}|{damage}") % 2**31, hint) if names else rgb
+        img = degrade(rgb, names, seeded_hash(photo.path, damage) % 2**31, hint) if names else rgb
         try:
             found = embed_face(img)
         except (FaceproofError, ValueError) as exc:

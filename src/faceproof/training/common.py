@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,12 @@ LICENCE = {
     "data": "deepface test photos: MIT repository, third-party photos for testing only; astronaut: public domain "
     "(NASA, via scikit-image); SFHQ and SFHQ-T2I synthetic faces: MIT",
 }
+
+
+def seeded_hash(*parts: str) -> int:
+    """A stable 32-bit hash of ``parts`` under the shared seed: a reproducible order, draw or split that does not
+    depend on the order files are listed in (``"SEED|part|part..."``, CRC-32)."""
+    return zlib.crc32("|".join((str(SEED), *parts)).encode())
 
 
 def manifest(data: Path) -> list[dict[str, str]]:

@@ -16,7 +16,6 @@ YuNet's and the refined keypoints of a masked copy land from YuNet's on the unma
 from __future__ import annotations
 
 import logging
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,7 @@ from faceproof.models.mesh_keypoints import ARTIFACT
 from faceproof.training import export
 from faceproof.training.augment import FaceHint, face_mask
 from faceproof.training.calibration_corpus import plan_photos
-from faceproof.training.common import SEED
+from faceproof.training.common import SEED, seeded_hash
 from faceproof.training.corpus import read_manifest
 
 log = logging.getLogger(__name__)
@@ -64,11 +63,7 @@ class Sample:
 
 
 def held_out(path: str) -> bool:
-    return zlib.crc32(f"{SEED}|keypoints|{path}".encode()) % 1000 < HELD_OUT_SHARE * 1000
-
-
-def _rank(path: str) -> int:
-    return zlib.crc32(f"{SEED}|{path}".encode())
+    return seeded_hash("keypoints", path) % 1000 < HELD_OUT_SHARE * 1000
 
 
 def plan(manifest: Path) -> list[str]:
@@ -80,7 +75,7 @@ def plan(manifest: Path) -> list[str]:
         source = row["path"].split("/", 1)[0]
         if source in by_source and row["label"] == "real" and row["path"] not in calibration:
             by_source[source].append(row["path"])
-    return [p for s in SOURCES for p in sorted(by_source[s], key=_rank)[:PER_SOURCE]]
+    return [p for s in SOURCES for p in sorted(by_source[s], key=seeded_hash)[:PER_SOURCE]]
 
 
 def measure(root: Path, paths: Sequence[str]) -> list[Sample]:
@@ -94,7 +89,7 @@ def measure(root: Path, paths: Sequence[str]) -> list[Sample]:
         if landmarks is None:
             continue
         face = faces[0]
-        rng = np.random.default_rng(zlib.crc32(f"{SEED}|mask|{path}".encode()))
+        rng = np.random.default_rng(seeded_hash("mask", path))
         masked = face_mask(rgb, rng, FaceHint(box=face.box, keypoints=face.keypoints))
         masked_faces = detect_faces(masked)
         masked_mesh = mesh.landmarks(masked, masked_faces[0].box) if masked_faces else None
