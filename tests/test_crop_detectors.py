@@ -26,11 +26,13 @@ REAL = ("df01_01.jpg", "df02_01.jpg", "df10_01.jpg")
 GENERATED = ("stylegan2_001.jpg", "stylegan2_002.jpg", "diffusion_001.jpg", "diffusion_041.jpg")
 RECIPE = ("cache_size", "cache_context", "input_size", "context", "threshold_logit", "threshold_share")
 #: (generated_net_margin, replay_net_margin) of the former single graphs (backbone + probe in one 13.6 MB ONNX
-#: each), recorded before they became heads on crop_backbone; the heads reproduce them bit for bit.
+#: each), recorded before they became heads on crop_backbone; the heads reproduce them bit for bit. Since YuNet runs
+#: in ONNX Runtime (boxes within 1e-4 px of OpenCV's) the crop of ``diffusion_054`` moved by a rounding: its margins
+#: were 3.704064 and -10.053283.
 SINGLE_GRAPH_MARGINS = {
     "df01_01.jpg": (-8.347208, -9.862007),
     "df10_01.jpg": (-10.372016, -7.192212),
-    "diffusion_054.jpg": (3.704064, -10.053283),
+    "diffusion_054.jpg": (3.705444, -10.052465),
     "stylegan2_001.jpg": (-5.246515, -8.128340),
 }
 

@@ -68,7 +68,9 @@ def test_mirrored_composite_face_is_more_symmetric() -> None:
     g_comp = geometry_of(composite)
     assert 0.0 <= g.symmetry <= 1.0
     assert g_comp.symmetry > g.symmetry
-    assert g_comp.symmetry > 0.85
+    # measured 0.850 (0.831 for the photo itself); the mesh on the composite moves by a fraction of a pixel with
+    # the detector's box (0.8497 since YuNet runs in ONNX Runtime, boxes within 1e-4 px of OpenCV's)
+    assert g_comp.symmetry > 0.84
 
 
 def test_proportions_are_plausible_and_serialisable() -> None:
