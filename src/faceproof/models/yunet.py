@@ -9,7 +9,7 @@ free, so one session takes any size padded to a multiple of 32. Pre- and post-pr
 (``FaceDetectorYN``'s ``detect``: zero padding right and below to a multiple of 32, the raw BGR values as input;
 per stride the score sqrt(cls x obj) with both clamped to [0, 1], the box and keypoints decoded from the cell, and
 NMS over integer boxes). Same faces, boxes and keypoints within 1e-4 px on the development photos and fixtures,
-at 0.6x the time (docs/performance.md).
+in about half the time: 11 ms instead of 20 per photo (docs/performance.md).
 
 Pre-processing: the image is downscaled so its longest side is at most :data:`DETECT_MAX_SIDE` (YuNet is trained
 on faces of about 10-300 px); boxes and keypoints are mapped back to the original pixels.
