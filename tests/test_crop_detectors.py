@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from faceproof.authenticity import crop_model, generated_net, replay_net
 from faceproof.authenticity.base import Finding
 from faceproof.authenticity.engine import assess, measure_signals, signal_input
 from faceproof.intake import load_image
+from faceproof.measure import cover
 from faceproof.models import artifact
 from faceproof.training.manipulate import replay
 from tests.conftest import fixture_path
@@ -72,10 +74,12 @@ def test_the_heads_give_the_former_single_graphs_margins(name: str) -> None:
 
 
 def test_both_detectors_share_one_backbone_pass_per_face(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """One backbone session serves both heads, and it runs once per face: when the engine runs every signal, and
-    when the two detectors run at the same time on one face; a new input (the next request) runs it again."""
+    """One backbone session serves both heads and the lower-face cover reading, and it runs once per face: the
+    analysis makes the pass for the cover reading and the engine's signals read it; when the two detectors run at
+    the same time on an input without it, they share one pass; a new input (the next request) runs it again."""
     backbone = crop_model.backbone_of(artifact.load(generated_net.DETECTOR.model))
     assert crop_model.backbone_of(artifact.load(replay_net.DETECTOR.model)) is backbone
+    assert crop_model.backbone_of(artifact.load(cover.ARTIFACT)) is backbone
     passes: list[tuple[int, ...]] = []
     run = backbone.run
 
@@ -91,7 +95,7 @@ def test_both_detectors_share_one_backbone_pass_per_face(monkeypatch) -> None:  
     assert generated.confidence > 0.5 and replayed.confidence > 0.5
     assert generated.features["generated_net_margin"] == pytest.approx(SINGLE_GRAPH_MARGINS["diffusion_054.jpg"][0])
 
-    inp = signal_input(analysis)
+    inp = signal_input(replace(analysis, subject=replace(analysis.subject, cover=None)))  # no pass handed on
     with ThreadPoolExecutor(2) as pool:
         together = list(pool.map(lambda analyze_one: analyze_one(inp), [generated_net.analyze, replay_net.analyze]))
     assert len(passes) == 2

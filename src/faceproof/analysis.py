@@ -16,9 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from faceproof.authenticity import learned
+from faceproof.authenticity._region import box_ok
 from faceproof.detect import DetectedFace, choose_face, detect_faces
 from faceproof.intake import DecodedImage, IntakeLimits, load_image
 from faceproof.measure.appearance import Appearance, measure_appearance
+from faceproof.measure.cover import CoverReading, read_cover
 from faceproof.measure.geometry import Geometry, measure_geometry
 from faceproof.measure.identity import Embedding, dlib_embedding, identity_view, sface_pass
 from faceproof.measure.quality import Quality, assess_quality
@@ -51,6 +53,8 @@ class FaceAnalysis:
     #: The learned authenticity probe's input (:func:`faceproof.authenticity.learned.probe_from_pass`), pooled
     #: from the identity pass; None when SFace saw a denoised view (the probe then runs its own pass on the photo).
     probe_features: np.ndarray | None = field(default=None, repr=False, compare=False)
+    #: The crop backbone's pass over the face, made for the cover reading and handed on to the crop detectors.
+    cover: CoverReading | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -130,11 +134,15 @@ def measure_face(
         with timer.stage("dlib"):
             emb = dlib_embedding(rgb, face, view)
             embeddings[emb.key] = emb
+    with timer.stage("cover"):
+        cover = read_cover(rgb, face.box) if box_ok(rgb, face.box) else None
     with timer.stage("measure"):
         height, width = rgb.shape[:2]
         geometry = measure_geometry(landmarks, (width, height)) if landmarks is not None else None
         appearance = measure_appearance(rgb, landmarks) if landmarks is not None else None
-        quality = assess_quality(rgb, face.box, landmarks, geometry, face.keypoints)
+        quality = assess_quality(
+            rgb, face.box, landmarks, geometry, face.keypoints, cover.probability if cover is not None else None
+        )
         text = describe(geometry, appearance, quality)
         measured = (asdict(geometry) if geometry else None, asdict(appearance) if appearance else None)
         attributes = read_attributes(photo_traits(*measured, quality.reasons))
@@ -149,4 +157,5 @@ def measure_face(
         description=text,
         attributes=attributes,
         probe_features=probe,
+        cover=cover,
     )

@@ -131,6 +131,7 @@ QUALITY: JSON = {
     "eyes_closed": False,
     "usable_for_identity": True,
     "reasons": [],
+    "lower_face_cover": 0.0003,
 }
 SUBJECT: JSON = {
     "face_index": 0,
@@ -156,8 +157,9 @@ ANALYZE: JSON = {
         "sface": 672.16,
         "dlib": 116.41,
         "mesh": 718.59,
+        "cover": 147.79,
         "measure": 71.05,
-        "total": 1669.52,
+        "total": 1817.31,
     },
 }
 

@@ -85,27 +85,39 @@ def backbone_of(head: artifact.Artifact) -> artifact.Artifact:
     return backbone
 
 
+def pass_key(backbone: artifact.Artifact, params: dict) -> tuple:
+    """What identifies a backbone pass over a face: the backbone and the view recipe (the memo's key)."""
+    return (backbone.card.name, backbone.card.onnx_sha256, *(params[k] for k in VIEW))
+
+
+def backbone_pass(
+    rgb: np.ndarray, box: tuple[float, float, float, float], backbone: artifact.Artifact, params: dict
+) -> BackboneOutput:
+    """The backbone's pass over the face at ``box`` as ``params`` cut it."""
+    crop, to_image = view(rgb, box, params)
+    return BackboneOutput(backbone.run({"image": crop[None].astype(np.float32)}), to_image)
+
+
 def backbone_output(inp: SignalInput, backbone: artifact.Artifact, params: dict) -> BackboneOutput:
-    """The backbone's pass over the face of ``inp`` as ``params`` cut it, computed once per input and recipe."""
-    key = (backbone.card.name, backbone.card.onnx_sha256, *(params[k] for k in VIEW))
-
-    def compute() -> BackboneOutput:
-        crop, to_image = view(inp.rgb, inp.face_box, params)
-        return BackboneOutput(backbone.run({"image": crop[None].astype(np.float32)}), to_image)
-
-    return inp.memo.get(key, compute)
+    """The backbone's pass over the face of ``inp`` as ``params`` cut it, computed once per input and recipe (the
+    analysis may have put it there already: the lower-face cover head reads the same pass)."""
+    return inp.memo.get(pass_key(backbone, params), lambda: backbone_pass(inp.rgb, inp.face_box, backbone, params))
 
 
-def run(name: str, inp: SignalInput) -> CropScore:
-    """Score the face of ``inp`` with the shipped detector ``name``."""
-    head = artifact.load(name)
-    seen = backbone_output(inp, backbone_of(head), head.parameters)
+def head_score(head: artifact.Artifact, seen: BackboneOutput) -> CropScore:
+    """A head's verdict on a backbone pass: its logit against its operating threshold, and where it looked."""
     out = head.run(seen.outputs)
     margin = float(out["logit"][0]) - float(head.parameters["threshold_logit"])
     activation = Activation(
         cam=out["cam"][0], view_to_image=seen.view_to_image, view_size=int(head.parameters["input_size"])
     )
     return CropScore(margin=margin, activation=activation)
+
+
+def run(name: str, inp: SignalInput) -> CropScore:
+    """Score the face of ``inp`` with the shipped detector ``name``."""
+    head = artifact.load(name)
+    return head_score(head, backbone_output(inp, backbone_of(head), head.parameters))
 
 
 @dataclass(frozen=True)

@@ -132,7 +132,8 @@ class AuthenticityReport:
 
 def signal_input(analysis: Analysis) -> SignalInput:
     """The signals' input for the analysed face, with what the analysis computed for them already in its memo (the
-    learned probe's pooled SFace activations, from the identity pass)."""
+    learned probe's pooled SFace activations, from the identity pass; the crop backbone's pass, from the cover
+    reading)."""
     s = analysis.subject
     inp = SignalInput(
         rgb=analysis.image.rgb,
@@ -143,6 +144,8 @@ def signal_input(analysis: Analysis) -> SignalInput:
     )
     if s.probe_features is not None:
         inp.memo.put(learned.PROBE_MEMO, s.probe_features)
+    if s.cover is not None:  # the crop backbone's pass, made for the cover reading: the crop detectors read it too
+        inp.memo.put(s.cover.key, s.cover.backbone)
     return inp
 
 

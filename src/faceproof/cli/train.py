@@ -389,3 +389,20 @@ def generated_cmd(
 
     metrics = fit_generated.run(cache, out or models_dir(), work, seed, manifest)
     console.print_json(data=metrics["summary"])
+
+
+@app.command("cover")
+def cover_cmd(
+    cache: CropCache = DEFAULT_CACHE,
+    work: WorkDir = Path(".corpus-runs/cover"),
+    seed: Annotated[int, typer.Option(help="Seed of the drawn masks and the fit.")] = 20261207,
+    out: ModelsOut = None,
+    manifest: ManifestPath = DEFAULT_MANIFEST,
+) -> None:
+    """Fit the lower-face cover detector (a head on the shipped crop_backbone; masks drawn on real photos and
+    Face-Mask's real masks): artefact lower_face_cover."""
+    from faceproof.models.artifact import models_dir
+    from faceproof.training import fit_cover
+
+    metrics = fit_cover.run(cache, out or models_dir(), work, seed, manifest)
+    console.print_json(data={k: metrics[k] for k in ("real_masks_held_out", "real_masks_never_seen")})

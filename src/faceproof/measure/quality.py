@@ -23,6 +23,8 @@ from faceproof.measure.geometry import Geometry
 #: face is measured at its own size, never upsampled: interpolation invents no detail, so an upsampled small but
 #: sharp face (a downscaled photo) read as blurred and made its verdict "inconclusive".
 SHARPNESS_SIZE = 128
+#: The cover head's reading at and above which the lower face reads covered (its operating point).
+COVERED = 0.5
 MIN_SHARPNESS = 60.0  # variance of the Laplacian on that crop
 MIN_BRIGHTNESS = 60.0  # mean 8-bit grey level of the face box
 MAX_BRIGHTNESS = 220.0
@@ -60,6 +62,9 @@ class Quality:
     eyes_closed: bool
     usable_for_identity: bool
     reasons: tuple[str, ...]
+    #: The lower-face cover head's reading (:mod:`faceproof.measure.cover`; 0.5 is its operating point), None when
+    #: it was not read.
+    lower_face_cover: float | None = None
 
 
 def _clipped_box(box: Box, width: int, height: int) -> tuple[int, int, int, int]:
@@ -140,8 +145,10 @@ def assess_quality(
     landmarks: np.ndarray | None,
     geometry: Geometry | None,
     keypoints: np.ndarray | None = None,
+    lower_face_cover: float | None = None,
 ) -> Quality:
-    """Measure the photo quality of the face at ``box`` (x, y, w, h) with its mesh and geometry.
+    """Measure the photo quality of the face at ``box`` (x, y, w, h) with its mesh and geometry, and the cover
+    head's reading of it (``lower_face_cover``, :mod:`faceproof.measure.cover`) when it was read.
 
     Without a mesh (MediaPipe found no face inside the detector's box: heavy occlusion, extreme pose, a
     false detection) pose and eyes cannot be checked, the inter-pupillary distance comes from the detector's
@@ -184,6 +191,8 @@ def assess_quality(
         reasons.append("face_cut_by_border")
     if landmarks is None or geometry is None:
         reasons.append("no_mesh")
+    if lower_face_cover is not None and lower_face_cover >= COVERED:
+        reasons.append("lower_face_covered")
     return Quality(
         sharpness=sharp,
         brightness=brightness,
@@ -197,4 +206,5 @@ def assess_quality(
         eyes_closed=eyes_closed,
         usable_for_identity=not reasons,
         reasons=tuple(reasons),
+        lower_face_cover=lower_face_cover,
     )

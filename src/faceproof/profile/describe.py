@@ -34,6 +34,7 @@ _REASON_WORDS = {
     "eyes_closed": "eyes closed",
     "face_cut_by_border": "face cut by the image border",
     "no_mesh": "face mesh not found",
+    "lower_face_covered": "lower face covered",
 }
 
 

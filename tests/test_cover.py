@@ -1,0 +1,116 @@
+"""The lower-face cover reading (measure/cover.py, artefact lower_face_cover) on real fixture photos through the real
+analysis: uncovered faces read uncovered and stay usable; the same faces under a drawn mask read covered, the quality
+gate makes them unusable for identity, enrolment refuses them and a masked probe of someone else is inconclusive."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import faceproof
+from faceproof.config import Settings
+from faceproof.detect import detect_faces
+from faceproof.errors import EnrolmentRefused
+from faceproof.measure import cover
+from faceproof.models import artifact
+from faceproof.service import Service
+from faceproof.training.augment import FaceHint, face_mask
+from tests.conftest import fixture_path, load_rgb
+
+UNCOVERED = ("df01_01.jpg", "df02_01.jpg", "df10_01.jpg", "astronaut_01.jpg", "group_01.jpg")
+
+
+def masked(name: str, patterned: bool, colour: tuple[int, int, int]) -> np.ndarray:
+    rgb = load_rgb(name)
+    face = detect_faces(rgb)[0]
+    hint = FaceHint(box=face.box, keypoints=face.keypoints.astype(np.float64))
+    return face_mask(rgb, np.random.default_rng(7), hint, colour=colour, patterned=patterned)
+
+
+def jpeg(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=92)
+    return buf.getvalue()
+
+
+def test_the_head_ships_with_its_validation_on_real_masks() -> None:
+    model = artifact.load(cover.ARTIFACT)
+    metrics = model.card.metrics
+    assert metrics["real_masks_never_seen"]["auc"] > 0.95 and metrics["real_masks_held_out"]["found"] > 0.9
+    assert all(r["uncovered_called_covered"] <= 0.01 for r in metrics["per_source"].values())
+    assert model.parameters["threshold_share"] == pytest.approx(0.005)
+
+
+@pytest.mark.parametrize("name", UNCOVERED)
+def test_uncovered_faces_read_uncovered(name: str) -> None:
+    q = faceproof.analyze(fixture_path(name)).subject.quality
+    assert q.lower_face_cover is not None and q.lower_face_cover < 0.5
+    assert "lower_face_covered" not in q.reasons
+
+
+@pytest.mark.parametrize(
+    ("name", "patterned", "colour"),
+    [
+        ("df01_01.jpg", False, (120, 170, 220)),
+        ("df02_01.jpg", True, (40, 40, 45)),
+        ("df10_01.jpg", False, (235, 235, 235)),
+    ],
+)
+def test_a_drawn_mask_reads_covered_and_unusable(name: str, patterned: bool, colour: tuple[int, int, int]) -> None:
+    q = faceproof.analyze(masked(name, patterned, colour)).subject.quality
+    assert q.lower_face_cover is not None and q.lower_face_cover >= 0.5
+    assert "lower_face_covered" in q.reasons and not q.usable_for_identity
+
+
+@pytest.fixture(scope="module")
+def enrolled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Service, str]]:
+    service = Service.open(Settings(data_dir=Path(tmp_path_factory.mktemp("cover"))))
+    profile, _ = service.create_profile([fixture_path("df01_01.jpg").read_bytes()], name="df01")
+    yield service, profile.id
+    service.close()
+
+
+def test_enrolment_refuses_a_masked_photo(enrolled: tuple[Service, str]) -> None:
+    service, _ = enrolled
+    with pytest.raises(EnrolmentRefused) as refused:
+        service.create_profile([jpeg(masked("df02_01.jpg", False, (120, 170, 220)))], name="masked")
+    details = refused.value.details
+    assert details["reason"] == "unusable_image" and "lower_face_covered" in details["quality_reasons"]
+
+
+def test_a_masked_probe_of_someone_else_is_inconclusive_not_another_person(enrolled: tuple[Service, str]) -> None:
+    service, pid = enrolled
+    outcome = service.verify(pid, jpeg(masked("df10_01.jpg", False, (120, 170, 220)))).outcome
+    assert not outcome.match.same_person
+    assert outcome.verdict == "inconclusive", outcome.reasons
+    assert any("lower_face_covered" in r for r in outcome.reasons)
+
+
+def test_a_smoke_fit_separates_covered_faces_and_keeps_its_false_share() -> None:
+    """fit_cover's fit, threshold and validation on small made-up features (seconds; the real fit reads the crop
+    cache): a cover shifts some features, real masks shift them the same way."""
+    from faceproof.training import fit_cover
+
+    rng = np.random.default_rng(0)
+    feats = {}
+    for k, name in enumerate((*fit_cover.SOURCES, fit_cover.REAL_MASKS)):
+        n = 200
+        uncovered = rng.normal(size=(n, 16)) + k * 0.1
+        shift = np.r_[np.full(4, 3.0), np.zeros(12)]
+        real = np.arange(n) % 3 == 0 if name == fit_cover.REAL_MASKS else np.zeros(n, bool)
+        feats[name] = fit_cover.SourceFeatures(
+            uncovered=np.where(real[:, None], uncovered + shift, uncovered),
+            drawn=uncovered + shift,
+            real_mask=real,
+            held=np.arange(n) % 5 == 0,
+        )
+    model = fit_cover.fit(feats)
+    thr = fit_cover.threshold(model, feats)
+    report = fit_cover.validate(model, feats, thr, seed=0)
+    assert all(r["uncovered_called_covered"] <= 0.03 for r in report["per_source"].values())
+    assert report["real_masks_held_out"]["auc"] > 0.95 and report["real_masks_never_seen"]["auc"] > 0.95
