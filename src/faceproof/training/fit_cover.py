@@ -92,7 +92,9 @@ def load_features(cache_root: Path, work_dir: Path, graph: bytes, seed: int) -> 
     for slug in (*SOURCES, REAL_MASKS):
         path = store / f"{slug}.npz"
         if not path.exists():
-            crops = validation.cap(load_cache([cache_root / slug]), PER_SOURCE if slug != REAL_MASKS else 10**6, seed)
+            crops = load_cache([cache_root / slug])
+            if slug != REAL_MASKS:  # every Face-Mask photo: the real masks are the scarce part
+                crops = validation.cap(crops, PER_SOURCE, seed)
             feats = source_features(crops, graph, seed)
             np.savez(path.with_suffix(".tmp.npz"), **feats.__dict__)
             path.with_suffix(".tmp.npz").rename(path)
@@ -209,8 +211,7 @@ def run(cache_root: Path, out_dir: Path, work_dir: Path, seed: int, manifest: Pa
         },
         metrics=metrics,
         licence={
-            "weights": "ImageNet-trained backbone (ImageNet terms restrict commercial use) with a probe fitted on "
-            "research-only face data: research use only",
+            "weights": validation.PROBE_HEAD_WEIGHTS_LICENCE,
             "data": "UTKFace, All-Age-Faces, LFW (research / non-commercial), Face-Mask (MIT repository, web images "
             "of unclear rights), deepfake_image_detector real (no licence): see docs/corpus.md",
         },

@@ -377,8 +377,7 @@ def run(cache_root: Path, out_dir: Path, work_dir: Path, seed: int, manifest: Pa
         },
         metrics=metrics,
         licence={
-            "weights": "ImageNet-trained backbone (ImageNet terms restrict commercial use) with a probe fitted on "
-            "research-only face data: research use only",
+            "weights": validation.PROBE_HEAD_WEIGHTS_LICENCE,
             "data": "UTKFace, All-Age-Faces, LFW, Face-Mask (research / non-commercial), generated sets under their "
             "own licences: see docs/corpus.md",
         },

@@ -159,8 +159,7 @@ def run(cache_root: Path, out_dir: Path, work_dir: Path, seed: int, manifest: Pa
         },
         metrics=metrics,
         licence={
-            "weights": "ImageNet-trained backbone (ImageNet terms restrict commercial use) with a probe fitted on "
-            "research-only face data: research use only",
+            "weights": validation.PROBE_HEAD_WEIGHTS_LICENCE,
             "data": "NUAA Photograph Imposter database (research use), UTKFace (non-commercial research), "
             "deepfake_image_detector real (no licence): see docs/corpus.md",
         },

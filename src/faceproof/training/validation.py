@@ -38,6 +38,11 @@ log = logging.getLogger(__name__)
 
 #: Fraction of held-out real photos the operating threshold flags.
 TARGET_FALSE_FLAGS = 0.01
+#: The weights licence of every probe head on the crop backbone (its card's ``licence.weights``).
+PROBE_HEAD_WEIGHTS_LICENCE = (
+    "ImageNet-trained backbone (ImageNet terms restrict commercial use) with a probe fitted on research-only face "
+    "data: research use only"
+)
 #: Largest number of images scored per validation set (each is scored clean and under every damage).
 EVAL_CAP = 600
 #: Real photos from sources no detector trains on (validation set name -> crop cache folder): LFW colour photos,
