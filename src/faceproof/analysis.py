@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from faceproof.authenticity import learned
-from faceproof.authenticity._region import box_ok
 from faceproof.detect import DetectedFace, choose_face, detect_faces
 from faceproof.intake import DecodedImage, IntakeLimits, load_image
 from faceproof.measure.appearance import Appearance, measure_appearance
@@ -135,7 +134,7 @@ def measure_face(
             emb = dlib_embedding(rgb, face, view)
             embeddings[emb.key] = emb
     with timer.stage("cover"):
-        cover = read_cover(rgb, face.box) if box_ok(rgb, face.box) else None
+        cover = read_cover(rgb, face.box)
     with timer.stage("measure"):
         height, width = rgb.shape[:2]
         geometry = measure_geometry(landmarks, (width, height)) if landmarks is not None else None

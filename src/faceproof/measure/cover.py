@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from faceproof.authenticity import crop_model
+from faceproof.authenticity._region import box_ok
 from faceproof.models import artifact
 
 ARTIFACT = "lower_face_cover"
@@ -46,8 +47,11 @@ class CoverReading:
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, self.margin))))
 
 
-def read_cover(rgb: np.ndarray, box: tuple[float, float, float, float]) -> CoverReading:
-    """Read the face at ``box`` with the shipped cover head."""
+def read_cover(rgb: np.ndarray, box: tuple[float, float, float, float]) -> CoverReading | None:
+    """Read the face at ``box`` with the shipped cover head (None when the box holds no usable face: the crop
+    detectors would not read it either)."""
+    if not box_ok(rgb, box):
+        return None
     head = artifact.load(ARTIFACT)
     backbone = crop_model.backbone_of(head)
     seen = crop_model.backbone_pass(rgb, box, backbone, head.parameters)
