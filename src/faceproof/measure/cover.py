@@ -15,7 +15,6 @@ seven sources (at most 0.5 % of any source above it); its card holds what it fin
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,22 +28,17 @@ ARTIFACT = "lower_face_cover"
 
 @dataclass(frozen=True)
 class CoverReading:
-    """The head's reading of one face and the backbone pass it read (handed on to the authenticity detectors).
+    """The head's verdict on one face and the backbone pass it read (handed on to the authenticity detectors)."""
 
-    ``margin`` is the logit minus the operating threshold: >= 0 reads covered."""
-
-    margin: float
+    score: crop_model.CropScore
     backbone: crop_model.BackboneOutput
     key: tuple
 
     @property
-    def covered(self) -> bool:
-        return self.margin >= 0.0
-
-    @property
     def probability(self) -> float:
-        """The sigmoid of the margin: 0.5 at the operating point (not a calibrated probability)."""
-        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, self.margin))))
+        """The head's score: the sigmoid of its margin above the operating threshold, 0.5 at the operating point
+        (not a calibrated probability)."""
+        return self.score.score
 
 
 def read_cover(rgb: np.ndarray, box: tuple[float, float, float, float]) -> CoverReading | None:
@@ -55,4 +49,4 @@ def read_cover(rgb: np.ndarray, box: tuple[float, float, float, float]) -> Cover
     head = artifact.load(ARTIFACT)
     backbone = crop_model.backbone_of(head)
     seen = crop_model.backbone_pass(rgb, box, backbone, head.parameters)
-    return CoverReading(crop_model.head_score(head, seen).margin, seen, crop_model.pass_key(backbone, head.parameters))
+    return CoverReading(crop_model.head_score(head, seen), seen, crop_model.pass_key(backbone, head.parameters))

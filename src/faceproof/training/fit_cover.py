@@ -198,8 +198,7 @@ def run(cache_root: Path, out_dir: Path, work_dir: Path, seed: int, manifest: Pa
             "data": "real photos of UTKFace, All-Age-Faces, LFW (grey and colour), deepfake_image_detector and the "
             "hand-edited set's real half, each uncovered and with a drawn mask; Face-Mask photos with and without "
             "real masks: corpus/manifest.csv.gz",
-            "manifest": manifest.name,
-            "manifest_sha256": validation.file_sha256(manifest) if manifest.exists() else "",
+            **validation.manifest_record(manifest),
             "train_crops_by_source": trained,
             "seed": seed,
             "held_out": f"{HELD_OUT:.0%} of each source's people (stable hash of the identity; each Face-Mask photo "

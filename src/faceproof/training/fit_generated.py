@@ -364,8 +364,7 @@ def run(cache_root: Path, out_dir: Path, work_dir: Path, seed: int, manifest: Pa
             "and the hand-edited set's real half; "
             "generated faces of Generated.Photos-style StyleGAN, StyleGAN2 (SFHQ), SD 2.1 (SDFD), SDXL and FLUX.1 "
             "(SFHQ-T2I), LDM (FFHQ), DDPM and VAE (CelebA): corpus/manifest.csv.gz",
-            "manifest": manifest.name,
-            "manifest_sha256": validation.file_sha256(manifest) if manifest.exists() else "",
+            **validation.manifest_record(manifest),
             "train_crops_by_source": dict(zip(sources, counts, strict=True))
             | {s: len(feats[s].identity) for s in fakes},
             "seed": seed,

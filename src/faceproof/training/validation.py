@@ -273,11 +273,15 @@ def measured(validate: Callable[[], dict[str, object]], work_dir: Path) -> dict[
     return metrics
 
 
+def manifest_record(manifest: Path) -> dict[str, str]:
+    """What a card says of the corpus manifest its data came from: its name and sha256 (empty when absent)."""
+    return {"manifest": manifest.name, "manifest_sha256": file_sha256(manifest) if manifest.exists() else ""}
+
+
 def data_record(data: Split, manifest: Path) -> dict[str, object]:
     """What a crop detector's card says of its training data besides its recipe: the manifest and the crops used."""
     sources, counts = np.unique(data.train.column("source"), return_counts=True)
     return {
-        "manifest": manifest.name,
-        "manifest_sha256": file_sha256(manifest) if manifest.exists() else "",
+        **manifest_record(manifest),
         "train_crops_by_source": {str(k): int(v) for k, v in zip(sources, counts, strict=True)},
     }
