@@ -1,4 +1,5 @@
-"""The shipped calibration: loads, is monotone and ordered, and decides real fixture pairs (clean and damaged)."""
+"""The shipped calibration: loads, is monotone and ordered per condition, and decides real fixture pairs (clean and
+damaged)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ import numpy as np
 import pytest
 
 import faceproof
-from faceproof.decision.calibration import ARTIFACT, SUPPORTED_FARS, Calibration, MatchDecision, load_calibration
+from faceproof.decision.calibration import (
+    ARTIFACT,
+    CONDITIONS,
+    SUPPORTED_FARS,
+    Calibration,
+    MatchDecision,
+    load_calibration,
+)
 from faceproof.measure.identity import DLIB_KEY, SFACE_KEY, cosine
 from faceproof.models import artifact
 from faceproof.training import export
@@ -35,9 +43,10 @@ def cal() -> Calibration:
 def test_loads_once_and_has_every_operating_point(cal: Calibration) -> None:
     assert load_calibration() is cal
     assert cal.version
-    for model in ("fused", "sface", "dlib"):
-        for far in SUPPORTED_FARS:
-            assert np.isfinite(cal.threshold(far, model))
+    for covered in range(len(CONDITIONS)):
+        for model in ("fused", "sface", "dlib"):
+            for far in SUPPORTED_FARS:
+                assert np.isfinite(cal.threshold(far, model, covered))
 
 
 def test_probability_is_monotone_in_each_score(cal: Calibration) -> None:
@@ -52,8 +61,25 @@ def test_probability_is_monotone_in_each_score(cal: Calibration) -> None:
 
 
 def test_thresholds_are_ordered_by_far(cal: Calibration) -> None:
-    for model in ("fused", "sface", "dlib"):
-        assert cal.threshold(1e-4, model) >= cal.threshold(1e-3, model) >= cal.threshold(1e-2, model)
+    for covered in range(len(CONDITIONS)):
+        for model in ("fused", "sface", "dlib"):
+            t = [cal.threshold(far, model, covered) for far in (1e-4, 1e-3, 1e-2)]
+            assert t[0] >= t[1] >= t[2]
+
+
+def test_each_condition_decides_at_its_own_threshold(cal: Calibration) -> None:
+    """A pair is judged against the threshold of its condition, and the decision says which one it was."""
+    thresholds = {c: cal.threshold(1e-3, "fused", k) for k, c in enumerate(CONDITIONS)}
+    assert len(set(thresholds.values())) == len(CONDITIONS)  # the conditions were fitted apart
+    for covered, condition in enumerate(CONDITIONS):
+        d = cal.decide(0.5, 0.9, 1e-3, covered)
+        assert d.condition == condition and d.threshold == thresholds[condition]
+        assert d.same_person == (d.fused_score >= thresholds[condition])
+        t = cal.threshold(1e-3, "sface", covered)
+        assert cal.decide(t + 1e-4, None, 1e-3, covered).same_person
+        assert not cal.decide(t - 1e-4, None, 1e-3, covered).same_person
+    with pytest.raises(ValueError, match="0, 1 or 2"):
+        cal.decide(0.5, 0.9, 1e-3, 3)
 
 
 def test_unsupported_far_and_model_are_clear_errors(cal: Calibration) -> None:
@@ -65,17 +91,18 @@ def test_unsupported_far_and_model_are_clear_errors(cal: Calibration) -> None:
         cal.fused_score(float("nan"), 0.5)
 
 
-def test_uncertain_band_contains_sface_threshold(cal: Calibration) -> None:
+@pytest.mark.parametrize("covered", range(len(CONDITIONS)))
+def test_uncertain_band_contains_sface_threshold(cal: Calibration, covered: int) -> None:
     for far in SUPPORTED_FARS:
-        lo, hi = cal.sface_band[str(far)]
-        t = cal.threshold(far, "sface")
+        lo, hi = cal.sface_band[CONDITIONS[covered]][str(far)]
+        t = cal.threshold(far, "sface", covered)
         assert lo <= t <= hi
-        assert cal.needs_second_model(t, far)
-        assert not cal.needs_second_model(min(1.0, hi + 0.01), far)
-        assert not cal.needs_second_model(max(-1.0, lo - 0.01), far)
+        assert cal.needs_second_model(t, far, covered)
+        assert not cal.needs_second_model(min(1.0, hi + 0.01), far, covered)
+        assert not cal.needs_second_model(max(-1.0, lo - 0.01), far, covered)
         # Outside the band SFace alone decides, and its decision is the one decide() makes without dlib.
-        assert cal.decide(min(1.0, hi + 0.01), None, far).same_person
-        assert not cal.decide(max(-1.0, lo - 0.01), None, far).same_person
+        assert cal.decide(min(1.0, hi + 0.01), None, far, covered).same_person
+        assert not cal.decide(max(-1.0, lo - 0.01), None, far, covered).same_person
 
 
 def test_decide_without_dlib_uses_sface_threshold(cal: Calibration) -> None:
@@ -96,8 +123,12 @@ def test_malformed_calibration_is_rejected(cal: Calibration) -> None:
         return artifact.Artifact(replace(shipped.card, **changes), model_bytes)
 
     params = copy.deepcopy(shipped.parameters)
-    del params["thresholds"]["sface"]["0.0001"]
-    with pytest.raises(ValueError, match="thresholds"):
+    del params["thresholds"]["one_covered"]["sface"]["0.0001"]
+    with pytest.raises(ValueError, match="one_covered thresholds"):
+        Calibration.from_artifact(with_card(shipped_bytes, parameters=params))
+    params = copy.deepcopy(shipped.parameters)
+    del params["uncertain_band"]["both_covered"]
+    with pytest.raises(ValueError, match="malformed calibration"):
         Calibration.from_artifact(with_card(shipped_bytes, parameters=params))
     heads = [
         export.LinearHead("sface", ("sface",), np.zeros(1), np.ones(1), np.array([20.0]), -7.0),

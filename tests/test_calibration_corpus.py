@@ -43,6 +43,9 @@ def test_one_photo_is_embedded_under_every_damage() -> None:
         assert s.shape == d.shape == (128,)
         assert abs(float(np.linalg.norm(s)) - 1.0) < 1e-5
         assert quality.shape == (len(cc.QUALITY),)
+    # the cover head's reading, as the service makes it: the drawn mask reads covered, the clean photo does not
+    cover = cc.QUALITY.index("lower_face_cover")
+    assert embedded["clean"][3][cover] < 0.5 <= embedded["mask"][3][cover]
     # the same person under damage stays closer to the clean photo than a cosine of 0
     clean = embedded["clean"][1]
     for damage, (_, s, _, _) in embedded.items():
@@ -71,3 +74,49 @@ def test_corpus_pairs_keep_people_apart() -> None:
     assert np.all((pairs.id_a == pairs.id_b) == pairs.same)
     assert pairs.id_a.min() >= 10 and (~pairs.same).any()
     assert np.all(pairs.source == "corpus")
+
+
+def test_each_condition_gets_thresholds_that_hold_on_its_own_impostors() -> None:
+    """A seconds-long smoke fit of fit_calibration.fit_all on made-up cosines: pairs whose faces read covered score
+    differently (lower for one covered face, higher for two, as measured), and each condition's thresholds keep
+    the FAR on that condition's impostors - which one shared threshold would not."""
+    rng = np.random.default_rng(0)
+    n_people, n = 60, 24_000
+    id_a = rng.integers(0, n_people, n)
+    same = rng.random(n) < 0.1
+    id_b = np.where(same, id_a, (id_a + rng.integers(1, n_people, n)) % n_people)
+    covered = rng.choice(3, n, p=[0.5, 0.35, 0.15])
+    shift = np.array([0.0, -0.06, 0.08])[covered]
+    sface = np.where(same, rng.normal(0.6, 0.12, n), rng.normal(0.05, 0.1, n) + shift)
+    dlib = np.where(same, rng.normal(0.95, 0.02, n), rng.normal(0.88, 0.025, n) + shift / 4)
+    cover = np.array([[0.01, 0.01], [0.9, 0.01], [0.9, 0.9]])[covered]
+    pairs = fc.Pairs(
+        sface=sface,
+        dlib=dlib,
+        same=same,
+        id_a=id_a,
+        id_b=id_b,
+        kind=np.where(same, "genuine", "real-real"),
+        cond_a=np.where(cover[:, 0] >= 0.5, "mask", "clean"),
+        cond_b=np.where(cover[:, 1] >= 0.5, "mask", "clean"),
+        source=np.full(n, "dev"),
+        cover_a=cover[:, 0],
+        cover_b=cover[:, 1],
+    )
+    assert np.array_equal(pairs.covered_sides, covered)
+    result = fc.fit_all(pairs, n_people, set(range(n_people)), {})
+    thresholds = result["thresholds"]
+    assert set(thresholds) == {"open", "one_covered", "both_covered"}
+    fused = result["_oof"]["fused"]["score"]
+    assert np.isfinite(fused).all()
+    for k, condition in enumerate(("open", "one_covered", "both_covered")):
+        for far in ("0.01", "0.001"):
+            impostors = pairs.sface[~same & (covered == k)]
+            assert np.mean(impostors >= thresholds[condition]["sface"][far]) <= float(far)
+    # the conditions were told apart: a masked probe's threshold sits below the open one, two masks above it
+    t = {c: thresholds[c]["sface"]["0.01"] for c in thresholds}
+    assert t["one_covered"] < t["open"] < t["both_covered"]
+    assert set(result["uncertain_band"]) == set(thresholds)
+    fewer = fc.Pairs(**{**pairs.__dict__, "cover_a": np.zeros(n), "cover_b": np.zeros(n)})
+    with pytest.raises(RuntimeError, match="one_covered"):
+        fc.fit_all(fewer, n_people, set(range(n_people)), {})

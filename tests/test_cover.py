@@ -1,6 +1,7 @@
 """The lower-face cover reading (measure/cover.py, artefact lower_face_cover) on real fixture photos through the real
 analysis: uncovered faces read uncovered and stay usable; the same faces under a drawn mask read covered, the quality
-gate makes them unusable for identity, enrolment refuses them and a masked probe of someone else is inconclusive."""
+gate makes them unusable for enrolment (which refuses them), and a masked probe is decided at the threshold of its own
+condition: someone else is a different person, the enrolled person is genuine."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from PIL import Image
 
 import faceproof
 from faceproof.config import Settings
+from faceproof.decision.calibration import load_calibration
 from faceproof.detect import detect_faces
 from faceproof.errors import EnrolmentRefused
 from faceproof.measure import cover
@@ -83,12 +85,22 @@ def test_enrolment_refuses_a_masked_photo(enrolled: tuple[Service, str]) -> None
     assert details["reason"] == "unusable_image" and "lower_face_covered" in details["quality_reasons"]
 
 
-def test_a_masked_probe_of_someone_else_is_inconclusive_not_another_person(enrolled: tuple[Service, str]) -> None:
+def test_a_masked_probe_of_someone_else_is_another_person_at_its_own_threshold(enrolled: tuple[Service, str]) -> None:
     service, pid = enrolled
     outcome = service.verify(pid, jpeg(masked("df10_01.jpg", False, (120, 170, 220)))).outcome
-    assert not outcome.match.same_person
-    assert outcome.verdict == "inconclusive", outcome.reasons
-    assert any("lower_face_covered" in r for r in outcome.reasons)
+    assert not outcome.match.same_person and outcome.match.condition == "one_covered"
+    assert outcome.match.threshold == pytest.approx(
+        load_calibration().decide(outcome.match.sface, outcome.match.dlib, 1e-3, 1).threshold
+    )
+    assert outcome.verdict == "different_person", outcome.reasons
+    assert any("threshold for a covered lower face" in r for r in outcome.reasons)
+
+
+def test_a_masked_probe_of_the_enrolled_person_is_genuine(enrolled: tuple[Service, str]) -> None:
+    service, pid = enrolled
+    outcome = service.verify(pid, jpeg(masked("df01_02.jpg", True, (40, 40, 45)))).outcome
+    assert outcome.match.same_person and outcome.match.condition == "one_covered"
+    assert outcome.verdict == "genuine", outcome.reasons
 
 
 def test_a_smoke_fit_separates_covered_faces_and_keeps_its_false_share() -> None:

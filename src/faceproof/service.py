@@ -97,14 +97,16 @@ def verify_probe(
 ) -> VerifyOutcome:
     """The verdict on one prepared probe against one profile (pure apart from the lazy dlib embedding)."""
     calibration = load_calibration()
+    s = probe.analysis.subject
+    # The pair's condition: enrolment refuses covered photos, so only the probe's lower face can be covered.
+    covered = int(s.quality.lower_face_covered)
     sface_score, _ = score_against({SFACE_KEY: probe.embeddings[SFACE_KEY]}, enrolled)
     scored = {SFACE_KEY: probe.embeddings[SFACE_KEY]}
-    if calibration.needs_second_model(sface_score, far):
+    if calibration.needs_second_model(sface_score, far, covered):
         probe.ensure_dlib()
         scored[DLIB_KEY] = probe.embeddings[DLIB_KEY]
     sface_score, dlib_score = score_against(scored, enrolled)
-    match = calibration.decide(sface_score, dlib_score, far=far)
-    s = probe.analysis.subject
+    match = calibration.decide(sface_score, dlib_score, far, covered)
     measurements = s.geometry.measurements() if s.geometry else {}
     agreement = geometry_agreement(measurements, profile.summary.get("geometry", {}))
     features = feature_values(probe.findings)
@@ -118,7 +120,7 @@ def verify_probe(
     baseline = profile.summary.get("reality_baseline", {})
     conditioned.append(consistency.baseline_deviation(features, baseline, population))
     authenticity = assess(probe.analysis, findings=probe.findings, conditioned=conditioned)
-    return decide_verdict(match, s.quality.usable_for_identity, s.quality.reasons, agreement, authenticity)
+    return decide_verdict(match, s.quality.usable_for_verification, s.quality.reasons, agreement, authenticity)
 
 
 @dataclass(frozen=True)
@@ -313,11 +315,12 @@ class Service:
         a, b = self.analyze(first), self.analyze(second)
         sface = float(np.dot(a.embedding(SFACE_KEY).vector, b.embedding(SFACE_KEY).vector))
         dlib = float(np.dot(a.embedding(DLIB_KEY).vector, b.embedding(DLIB_KEY).vector))
-        match = load_calibration().decide(sface, dlib, far=far)
+        covered = int(a.subject.quality.lower_face_covered) + int(b.subject.quality.lower_face_covered)
+        match = load_calibration().decide(sface, dlib, far, covered)
         reasons = [
             wording.reason_unusable_photo(n, x.subject.quality.reasons)
             for n, x in ((1, a), (2, b))
-            if not x.subject.quality.usable_for_identity
+            if not x.subject.quality.usable_for_verification
         ]
         usable = not reasons
         return CompareResult(first=a, second=b, match=match, usable=usable, reasons=reasons)
@@ -327,7 +330,8 @@ class Service:
         far = self._far(far)
         result = self.analyze(data, face_index, with_dlib=False)
         calibration = load_calibration()
-        threshold = calibration.threshold(far, "sface")
+        # enrolled photos are open (enrolment refuses covered ones): the probe's cover sets the condition
+        threshold = calibration.threshold(far, "sface", int(result.subject.quality.lower_face_covered))
         hits: list[SearchHit] = self.store.search(SFACE_KEY, result.embedding(SFACE_KEY).vector, top_k)
         candidates = []
         for hit in hits:

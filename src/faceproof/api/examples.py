@@ -21,7 +21,7 @@ PROFILE_ID = "3aacf3b92725489d96226a230f42d007"
 IMAGE_ID = "ef60414491c14399b0abbb71b4c3a297"
 SECOND_IMAGE_ID = "6c489d6dc5f34f4997e3b63bf381f46d"
 CREATED_AT = "2026-12-06T18:55:35.700188Z"
-CALIBRATION_VERSION = "2026.12.07-sface@2021dec-int8bq-rgb+dlib@resnet-v1-5pt"
+CALIBRATION_VERSION = "2026.12.07.0548-sface@2021dec-int8bq-rgb+dlib@resnet-v1-5pt"
 
 # --- One photo, measured (df01_01.jpg) -------------------------------------------------------------------------
 
@@ -443,14 +443,15 @@ EXPORT_EXAMPLES: JSON = {
 
 MATCH: JSON = {
     "same_person": True,
-    "match_probability": 0.999963,
-    "scores": {"sface": 0.642226, "dlib": 0.964217, "fused": 10.197415},
-    "threshold": 2.936412,
+    "match_probability": 0.99996,
+    "scores": {"sface": 0.642226, "dlib": 0.964217, "fused": 10.128926},
+    "threshold": 3.046649,
     "far": 0.001,
+    "condition": "open",
     "models_used": ["sface", "dlib"],
     "calibration_version": CALIBRATION_VERSION,
     "tone": "pass",
-    "sentence": "same person: match probability 99.996 % ≥ 94.962 % at FAR 0.001",
+    "sentence": "same person: match probability 99.996 % ≥ 95.464 % at FAR 0.001",
 }
 PROBE_DESCRIPTION = (
     "Face between oval, round and square with a balanced to long upper third, a balanced to long middle third and a "
@@ -556,7 +557,7 @@ COMPARE: JSON = {
     "same_person": True,
     "headline": {
         "title": "Same person",
-        "text": "The two faces are the same person (match probability 99.996 % ≥ 94.962 %).",
+        "text": "The two faces are the same person (match probability 99.996 % ≥ 95.464 %).",
         "tone": "pass",
     },
     "match": MATCH,
@@ -584,13 +585,13 @@ IDENTIFY: JSON = {
             "external_id": None,
             "image_id": "70ab7c36a9c54dd9a5779d3937831886",
             "similarity": 0.133933,
-            "match_probability": 0.066762,
+            "match_probability": 0.066733,
             "above_threshold": False,
             "tone": "fail",
-            "sentence": "no match (similarity 0.134 < 0.356)",
+            "sentence": "no match (similarity 0.134 < 0.361)",
         },
     ],
-    "threshold": 0.355527,
+    "threshold": 0.360988,
     "far": 0.001,
     "faces_found": 1,
 }

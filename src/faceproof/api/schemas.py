@@ -22,7 +22,7 @@ from faceproof.authenticity.engine import AuthenticityReport
 from faceproof.authenticity.evidence import EvidenceMap, MapKind, Scope
 from faceproof.authenticity.fusion import load_fusion
 from faceproof.decision import wording
-from faceproof.decision.calibration import MatchDecision
+from faceproof.decision.calibration import Condition, MatchDecision
 from faceproof.decision.verify import GeometryAgreement
 from faceproof.detect import FIRST_PASS, DetectedFace
 from faceproof.measure.appearance import Appearance
@@ -430,6 +430,10 @@ class MatchOut(BaseModel):
     scores: Scores
     threshold: float = Field(description="Operating threshold on the fused score.")
     far: float = Field(description="The false-accept rate that threshold was derived for.")
+    condition: Condition = Field(
+        description="Whose threshold it is: `open` faces, or one or both lower faces read covered (a mask): each "
+        "condition has the threshold that holds the FAR on its own impostor pairs."
+    )
     models_used: list[str] = Field(description="`[sface]` when SFace alone was conclusive, else both models.")
     calibration_version: str
     tone: wording.Tone = tone_field()
@@ -450,6 +454,7 @@ class MatchOut(BaseModel):
             ),
             threshold=round(m.threshold, 6),
             far=m.far,
+            condition=m.condition,
             models_used=list(m.models_used),
             calibration_version=m.calibration_version,
             tone=said.tone,

@@ -16,6 +16,11 @@ What the numbers mean:
 - Thresholds are chosen for a false accept rate (FAR) on impostor pairs - 1e-2, 1e-3 or 1e-4 - not for a
   probability: a pair matches when its score is at or above the threshold. ``threshold(far, "fused")`` is on the
   fused-score scale, ``threshold(far, "sface"|"dlib")`` on that model's cosine scale.
+- Thresholds and the uncertain band exist per **condition** of the pair: ``open`` (neither face's lower half
+  covered), ``one_covered`` or ``both_covered`` (a mask, a scarf, a hand: the cover head's reading,
+  :mod:`faceproof.measure.cover`). A covered face moves both genuine and impostor scores - a clean photo against a
+  masked one runs at a quarter of the target FAR under the open threshold, two masked photos at twice it - so each
+  condition has the threshold that holds the target FAR on its own impostors (docs/calibration.md).
 - The uncertain band is the SFace cosine interval where SFace alone can disagree with the fusion; outside it
   the second model (dlib, ~125 ms) cannot change the decision on >= 99.5 % of pairs and can be skipped.
 
@@ -41,6 +46,9 @@ from faceproof.models import artifact
 from faceproof.models.lazy import Lazy
 
 ModelName = Literal["fused", "sface", "dlib"]
+Condition = Literal["open", "one_covered", "both_covered"]
+#: Indexed by the number of faces in the pair whose lower face reads covered (0, 1 or 2).
+CONDITIONS: tuple[Condition, ...] = ("open", "one_covered", "both_covered")
 SUPPORTED_FARS: tuple[float, ...] = (1e-2, 1e-3, 1e-4)
 DEFAULT_FAR = 1e-3
 ARTIFACT = "verification_calibration"
@@ -56,6 +64,7 @@ class MatchDecision:
     ``models_used`` says which score the decision rests on: ``("sface", "dlib")`` for the fusion, ``("sface",)``
     when dlib was not computed (then ``fused_score`` and ``threshold`` are SFace's own calibrated score and
     threshold). ``threshold`` is on the ``fused_score`` scale; ``same_person`` is ``fused_score >= threshold``.
+    ``condition`` names whose threshold it is (:data:`CONDITIONS`: how many of the two faces read covered).
     """
 
     same_person: bool
@@ -67,6 +76,7 @@ class MatchDecision:
     dlib: float | None
     models_used: tuple[str, ...]
     calibration_version: str
+    condition: Condition = "open"
 
     @property
     def per_model(self) -> dict[str, float]:
@@ -91,39 +101,60 @@ def _check_cosine(name: str, value: float) -> float:
     return v
 
 
+def condition_of(covered_sides: int) -> Condition:
+    """The pair's condition from how many of its two faces read covered (0, 1 or 2)."""
+    if covered_sides not in (0, 1, 2):
+        raise ValueError(f"covered_sides counts the faces of a pair: 0, 1 or 2, got {covered_sides!r}")
+    return CONDITIONS[covered_sides]
+
+
 def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """Fitted fusion, thresholds and uncertain band. Build with :func:`load_calibration` (or ``from_artifact``)."""
+    """Fitted fusion, thresholds and uncertain band. Build with :func:`load_calibration` (or ``from_artifact``).
+
+    Every table is per condition (:data:`CONDITIONS`); methods take ``covered_sides``, the number of the pair's
+    faces whose lower face reads covered (0 for a pair of open faces, the default).
+    """
 
     version: str
     model: artifact.Artifact  # x = [sface, dlib] -> logit_sface, logit_dlib, logit_fused (log-likelihood ratios)
-    thresholds: Mapping[str, Mapping[str, float]]  # model -> FAR key ("0.001") -> threshold
-    sface_band: Mapping[str, tuple[float, float]]  # FAR key -> (lo, hi) SFace cosines
-    sface_threshold_scores: Mapping[str, float]  # FAR key -> SFace's threshold on its calibrated score scale
+    thresholds: Mapping[str, Mapping[str, Mapping[str, float]]]  # condition -> model -> FAR key -> threshold
+    sface_band: Mapping[str, Mapping[str, tuple[float, float]]]  # condition -> FAR key -> (lo, hi) SFace cosines
+    sface_threshold_scores: Mapping[str, Mapping[str, float]]  # condition -> FAR key -> SFace's calibrated score
 
     @classmethod
     def from_artifact(cls, model: artifact.Artifact) -> Calibration:
         """Validate the card's tables and the graph's heads (raises ValueError on a malformed artefact)."""
         raw = model.parameters
-        try:
-            thresholds = {
-                name: MappingProxyType({_far_key(float(k)): float(v) for k, v in per_far.items()})
-                for name, per_far in raw["thresholds"].items()
-            }
-            band = {_far_key(float(k)): (float(v[0]), float(v[1])) for k, v in raw["uncertain_band"]["sface"].items()}
-        except (KeyError, TypeError, IndexError) as exc:
-            raise ValueError(f"malformed calibration: {exc!r}") from exc
-        for name in HEADS:
-            if f"logit_{name}" not in model.output_names or name not in thresholds:
-                raise ValueError(f"calibration lacks the {name!r} model or its thresholds")
-            if set(thresholds[name]) != {str(f) for f in SUPPORTED_FARS}:
-                raise ValueError(f"calibration lacks thresholds of {name!r} for some of {SUPPORTED_FARS}")
-        if set(band) != {str(f) for f in SUPPORTED_FARS}:
-            raise ValueError("calibration lacks SFace's uncertain band for some supported FAR")
+        fars = {str(f) for f in SUPPORTED_FARS}
+        thresholds, bands = {}, {}
+        for condition in CONDITIONS:
+            try:
+                per_model = {
+                    name: MappingProxyType({_far_key(float(k)): float(v) for k, v in per_far.items()})
+                    for name, per_far in raw["thresholds"][condition].items()
+                }
+                band = {
+                    _far_key(float(k)): (float(v[0]), float(v[1]))
+                    for k, v in raw["uncertain_band"][condition]["sface"].items()
+                }
+            except (KeyError, TypeError, IndexError) as exc:
+                raise ValueError(f"malformed calibration ({condition}): {exc!r}") from exc
+            for name in HEADS:
+                if f"logit_{name}" not in model.output_names or name not in per_model:
+                    raise ValueError(f"calibration lacks the {name!r} model or its {condition} thresholds")
+                if set(per_model[name]) != fars:
+                    raise ValueError(
+                        f"calibration lacks {condition} thresholds of {name!r} for some of {SUPPORTED_FARS}"
+                    )
+            if set(band) != fars:
+                raise ValueError(f"calibration lacks SFace's {condition} uncertain band for some supported FAR")
+            thresholds[condition] = MappingProxyType(per_model)
+            bands[condition] = MappingProxyType(band)
         # A linear score must rise with each similarity it reads, or a closer match could score lower.
         origin = _logits(model, 0.0, 0.0)
         for col, step in enumerate(((1.0, 0.0), (0.0, 1.0))):
@@ -131,12 +162,17 @@ class Calibration:
             for name, reads in HEADS.items():
                 if ("sface", "dlib")[col] in reads and not stepped[name] > origin[name]:
                     raise ValueError(f"calibration model {name!r} is not monotone in its similarities")
-        sface_scores = {key: _logits(model, thr, 0.0)["sface"] for key, thr in thresholds["sface"].items()}
+        sface_scores = {
+            condition: MappingProxyType(
+                {key: _logits(model, thr, 0.0)["sface"] for key, thr in per_model["sface"].items()}
+            )
+            for condition, per_model in thresholds.items()
+        }
         return cls(
             version=model.card.version,
             model=model,
             thresholds=MappingProxyType(thresholds),
-            sface_band=MappingProxyType(band),
+            sface_band=MappingProxyType(bands),
             sface_threshold_scores=MappingProxyType(sface_scores),
         )
 
@@ -151,31 +187,36 @@ class Calibration:
         """Probability of "same person" at even prior odds: sigmoid of :meth:`fused_score`."""
         return _sigmoid(self.fused_score(sface, dlib))
 
-    def threshold(self, far: float, model: ModelName = "fused") -> float:
+    def threshold(self, far: float, model: ModelName = "fused", covered_sides: int = 0) -> float:
         """Score at or above which a pair is accepted at the given FAR: fused score for "fused", cosine otherwise."""
-        if model not in self.thresholds:
-            raise ValueError(f"unknown model {model!r}: one of {sorted(self.thresholds)}")
-        return self.thresholds[model][_far_key(far)]
+        per_model = self.thresholds[condition_of(covered_sides)]
+        if model not in per_model:
+            raise ValueError(f"unknown model {model!r}: one of {sorted(per_model)}")
+        return per_model[model][_far_key(far)]
 
-    def needs_second_model(self, sface: float, far: float = DEFAULT_FAR) -> bool:
+    def needs_second_model(self, sface: float, far: float = DEFAULT_FAR, covered_sides: int = 0) -> bool:
         """True when SFace's cosine lies in the uncertain band, where dlib's score may change the decision."""
-        lo, hi = self.sface_band[_far_key(far)]
+        lo, hi = self.sface_band[condition_of(covered_sides)][_far_key(far)]
         return lo <= _check_cosine("sface", sface) <= hi
 
-    def decide(self, sface: float, dlib: float | None, far: float = DEFAULT_FAR) -> MatchDecision:
-        """Same person or not at the operating point ``far``, with the fusion when dlib's cosine is given.
+    def decide(
+        self, sface: float, dlib: float | None, far: float = DEFAULT_FAR, covered_sides: int = 0
+    ) -> MatchDecision:
+        """Same person or not at the operating point ``far`` of the pair's condition, with the fusion when dlib's
+        cosine is given.
 
         Without dlib the decision is SFace's own (its calibrated score against its own threshold). That equals the
         fused decision on >= 99.5 % of pairs whenever :meth:`needs_second_model` is False.
         """
         key = _far_key(far)
+        condition = condition_of(covered_sides)
         score = self.fused_score(sface, dlib)
         if dlib is None:
             models_used: tuple[str, ...] = ("sface",)
-            thr = self.sface_threshold_scores[key]
+            thr = self.sface_threshold_scores[condition][key]
         else:
             models_used = ("sface", "dlib")
-            thr = self.thresholds["fused"][key]
+            thr = self.thresholds[condition]["fused"][key]
         return MatchDecision(
             same_person=score >= thr,
             match_probability=_sigmoid(score),
@@ -186,6 +227,7 @@ class Calibration:
             dlib=None if dlib is None else float(dlib),
             models_used=models_used,
             calibration_version=self.version,
+            condition=condition,
         )
 
 

@@ -147,10 +147,23 @@ def _match_numbers(match: MatchDecision) -> str:
     return f"match probability {v} {op} {th}"
 
 
+#: How the operating point is named per condition of the pair (:data:`faceproof.decision.calibration.CONDITIONS`).
+CONDITION_WORDS = {
+    "open": "",
+    "one_covered": ", threshold for a covered lower face",
+    "both_covered": ", threshold for two covered lower faces",
+}
+
+
+def operating_point(m: MatchDecision) -> str:
+    """``FAR 0.001``, and whose threshold it is when a lower face was covered."""
+    return f"FAR {m.far:g}{CONDITION_WORDS[m.condition]}"
+
+
 def match(m: MatchDecision) -> Statement:
     """The identity decision in one line: ``pass`` exactly when it is the same person."""
     words = "same person" if m.same_person else "not the same person"
-    return Statement(f"{words}: {_match_numbers(m)} at FAR {m.far:g}", "pass" if m.same_person else "fail")
+    return Statement(f"{words}: {_match_numbers(m)} at {operating_point(m)}", "pass" if m.same_person else "fail")
 
 
 def candidate(similarity: float, threshold: float, above_threshold: bool) -> Statement:
@@ -194,7 +207,7 @@ def refusal_fake(index: int, report: AuthenticityReport) -> str:
 
 def refusal_identity(index: int, m: MatchDecision) -> str:
     """A photo that is not the enrolled person: its match probability beside the one it had to reach."""
-    return f"Photo {index + 1} does not show the enrolled person ({_match_numbers(m)} at FAR {m.far:g})."
+    return f"Photo {index + 1} does not show the enrolled person ({_match_numbers(m)} at {operating_point(m)})."
 
 
 # ---------------------------------------------------------------- photo quality
@@ -392,7 +405,10 @@ def reason_swap_unresolved(doubt: Finding) -> str:
 
 def reason_identity_match(m: MatchDecision) -> str:
     v, op, th = compared(m.fused_score, m.threshold, digits=3)
-    return f"identity match: probability {m.match_probability:.3f}, fused score {v} {op} threshold {th} (FAR {m.far:g})"
+    return (
+        f"identity match: probability {m.match_probability:.3f}, fused score {v} {op} threshold {th} "
+        f"({operating_point(m)})"
+    )
 
 
 def reason_matched_despite(quality_reasons: Sequence[str]) -> str:
@@ -405,7 +421,7 @@ def reason_unusable_no_match(quality_reasons: Sequence[str]) -> str:
 
 def reason_no_match(m: MatchDecision) -> str:
     v, op, th = compared(m.fused_score, m.threshold, digits=3)
-    return f"no identity match: fused score {v} {op} threshold {th} (FAR {m.far:g})"
+    return f"no identity match: fused score {v} {op} threshold {th} ({operating_point(m)})"
 
 
 def reason_geometry(measurements: Sequence[str]) -> str:

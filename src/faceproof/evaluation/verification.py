@@ -11,7 +11,9 @@ not verify it either.
 Report keys (all rates in [0, 1]):
 
 - ``n_pairs``, ``n_genuine``, ``n_impostor``, ``n_failed``, ``n_images``, ``n_images_failed``
-- ``far``, ``threshold``: the operating point (default FAR 1e-3) and the shipped fused threshold there
+- ``far``, ``threshold``: the operating point (default FAR 1e-3) and the shipped fused threshold there for two
+  open faces; a pair where the cover head reads one or both lower faces covered is decided at its condition's
+  threshold, as the service decides it (``n_covered_pairs`` counts them)
 - ``accuracy``: share of pairs decided correctly at that operating point
 - ``auc``: ROC AUC of the fused score over the pairs that did not fail
 - ``tar_at_far``: ``{"0.01": tar, "0.001": tar}`` at the shipped thresholds for those FARs
@@ -54,6 +56,7 @@ class _Pair:
 class _Vectors:
     sface: np.ndarray
     dlib: np.ndarray
+    covered: bool  # the lower face reads covered (the pair's condition counts these)
 
 
 def read_pairs(pairs_csv: Path) -> list[_Pair]:
@@ -85,7 +88,8 @@ def _vectors_of(path: Path) -> tuple[_Vectors | None, float]:
     except FaceproofError as exc:
         log.info("no usable face in %s: %s", path, exc.message)
         return None, float("nan")
-    vectors = _Vectors(a.subject.embeddings[SFACE_KEY].vector, a.subject.embeddings[DLIB_KEY].vector)
+    s = a.subject
+    vectors = _Vectors(s.embeddings[SFACE_KEY].vector, s.embeddings[DLIB_KEY].vector, s.quality.lower_face_covered)
     return vectors, a.timings_ms.get("dlib", float("nan"))
 
 
@@ -112,16 +116,16 @@ def _auc(score: np.ndarray, same: np.ndarray) -> float | None:
 
 
 def _figures(
-    score: np.ndarray, ok: np.ndarray, same: np.ndarray, thresholds: dict[float, float], far: float
+    score: np.ndarray, ok: np.ndarray, same: np.ndarray, thresholds: dict[float, np.ndarray], far: float
 ) -> dict[str, Any]:
-    """Accuracy, AUC and TARs of one score; failed pairs (``~ok``) are never accepted."""
+    """Accuracy, AUC and TARs of one score (``thresholds``: each pair's, per FAR); failed pairs (``~ok``) are never
+    accepted."""
 
-    def accepted(thr: float) -> np.ndarray:
+    def accepted(thr: np.ndarray) -> np.ndarray:
         return ok & (np.where(ok, score, -np.inf) >= thr)
 
     acc = accepted(thresholds[far])
     return {
-        "threshold": thresholds[far],
         "accuracy": float((ok & (acc == same)).mean()),  # a failed pair is an error whatever its label
         "auc": _auc(score[ok], same[ok]),
         "tar_at_far": {
@@ -153,33 +157,41 @@ def evaluate_verification(
     ok = np.array([vectors[p.file_a] is not None and vectors[p.file_b] is not None for p in pairs])
     s = np.zeros(n)
     d = np.zeros(n)
+    covered = np.zeros(n, int)  # faces of the pair whose lower face reads covered: the pair's condition
     from faceproof.measure.identity import cosine  # imports the models' modules: only when evaluating
 
     for i, p in enumerate(pairs):
         va, vb = vectors[p.file_a], vectors[p.file_b]
         if va is not None and vb is not None:
             s[i], d[i] = cosine(va.sface, vb.sface), cosine(va.dlib, vb.dlib)
+            covered[i] = int(va.covered) + int(vb.covered)
     fused = np.array([cal.fused_score(s[i], d[i]) if ok[i] else 0.0 for i in range(n)])
     fars = sorted({far, *REPORT_FARS})
-    report_fused = _figures(fused, ok, same, {f: cal.threshold(f, "fused") for f in fars}, far)
+
+    def pair_thresholds(model: str, f: float) -> np.ndarray:
+        return np.array([cal.threshold(f, model, c) for c in covered])  # type: ignore[arg-type]
+
+    report_fused = {
+        "threshold": cal.threshold(far, "fused"),
+        **_figures(fused, ok, same, {f: pair_thresholds("fused", f) for f in fars}, far),
+    }
     per_model = {
-        m: _figures(x, ok, same, {f: cal.threshold(f, m) for f in fars}, far) for m, x in (("sface", s), ("dlib", d))
+        m: {"threshold": cal.threshold(far, m), **_figures(x, ok, same, {f: pair_thresholds(m, f) for f in fars}, far)}
+        for m, x in (("sface", s), ("dlib", d))
     }
 
     # What verification does in production: dlib only inside SFace's uncertain band.
+    needed = np.array([ok[i] and cal.needs_second_model(s[i], far, covered[i]) for i in range(n)])
     fast = np.array(
-        [
-            ok[i] and cal.decide(s[i], d[i] if cal.needs_second_model(s[i], far) else None, far).same_person
-            for i in range(n)
-        ]
+        [ok[i] and cal.decide(s[i], d[i] if needed[i] else None, far, covered[i]).same_person for i in range(n)]
     )
-    needed = np.array([ok[i] and cal.needs_second_model(s[i], far) for i in range(n)])
 
     report: dict[str, Any] = {
         "n_pairs": n,
         "n_genuine": int(same.sum()),
         "n_impostor": int((~same).sum()),
         "n_failed": int((~ok).sum()),
+        "n_covered_pairs": int((ok & (covered > 0)).sum()),
         "n_images": len(files),
         "n_images_failed": sum(v is None for v in vectors.values()),
         "far": far,
@@ -189,7 +201,7 @@ def evaluate_verification(
             "accuracy": float((ok & (fast == same)).mean()),
             "dlib_needed_fraction": float(needed[ok].mean()) if ok.any() else None,
             "dlib_ms_per_image": float(np.nanmedian(dlib_ms)) if dlib_ms else None,
-            "agreement_with_fusion": float((fast == (ok & (fused >= report_fused["threshold"])))[ok].mean())
+            "agreement_with_fusion": float((fast == (ok & (fused >= pair_thresholds("fused", far))))[ok].mean())
             if ok.any()
             else None,
         },

@@ -25,6 +25,10 @@ from faceproof.measure.geometry import Geometry
 SHARPNESS_SIZE = 128
 #: The cover head's reading at and above which the lower face reads covered (its operating point).
 COVERED = 0.5
+#: Reasons the verification calibration has operating points of its own for (a pair's *condition*,
+#: :mod:`faceproof.decision.calibration`): a probe with no other reason is decided at its condition's threshold,
+#: which holds the target FAR there, instead of being withheld. Enrolment still refuses it (a weak template).
+CALIBRATED_REASONS = frozenset({"lower_face_covered"})
 MIN_SHARPNESS = 60.0  # variance of the Laplacian on that crop
 MIN_BRIGHTNESS = 60.0  # mean 8-bit grey level of the face box
 MAX_BRIGHTNESS = 220.0
@@ -65,6 +69,16 @@ class Quality:
     #: The lower-face cover head's reading (:mod:`faceproof.measure.cover`; 0.5 is its operating point), None when
     #: it was not read.
     lower_face_cover: float | None = None
+
+    @property
+    def lower_face_covered(self) -> bool:
+        """The cover head read the lower face covered (a mask, a scarf, a hand)."""
+        return "lower_face_covered" in self.reasons
+
+    @property
+    def usable_for_verification(self) -> bool:
+        """Usable as a probe: every reason against it is one the calibration has a condition for."""
+        return set(self.reasons) <= CALIBRATED_REASONS
 
 
 def _clipped_box(box: Box, width: int, height: int) -> tuple[int, int, int, int]:

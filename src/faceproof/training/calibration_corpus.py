@@ -10,8 +10,9 @@ Each photo is embedded clean and under the three damages verification must survi
 uploads: ``lowres+jpeg`` (a thumbnail re-sent by a messaging app), ``blur+noise`` (a defocused, noisy low-light
 frame) and ``mask`` (a surgical or cloth mask over the lower face). Like the service, the face is detected again on
 the damaged image. Besides the two vectors, each variant records what the service can measure about it at run
-time (face size, sharpness, detector score, the length of SFace's raw feature vector), which a quality-aware
-score may use.
+time (face size, sharpness, detector score, the length of SFace's raw feature vector, the cover head's reading of
+the lower face), which a quality-aware score may use; the cover reading decides each side's *condition* (open or
+covered), which has thresholds of its own (:mod:`faceproof.training.fit_calibration`).
 
 Embedding is the slow part (~0.13 s per variant and core): it runs in chunks written to ``cache`` as they finish,
 so an interrupted run resumes where it stopped.
@@ -34,7 +35,8 @@ from faceproof.detect import detect_faces
 from faceproof.errors import FaceproofError
 from faceproof.evaluation.damage import face_hint
 from faceproof.intake import load_image
-from faceproof.measure import identity
+from faceproof.measure import cover, identity
+from faceproof.measure.cover import read_cover
 from faceproof.measure.identity import DLIB_KEY, SFACE_KEY, dlib_embedding, identity_view
 from faceproof.measure.quality import face_grey, sharpness
 from faceproof.models import artifact, facemesh, mesh_keypoints, sface
@@ -60,7 +62,7 @@ GENUINE_SOURCE = "lfw_gray"
 IMPOSTOR_SOURCES = ("utkface", "allagefaces")
 IMPOSTORS_PER_SOURCE = 300
 CHUNK = 100  # photos per checkpoint
-QUALITY = ("box_px", "sharpness", "det_score", "sface_norm")
+QUALITY = ("box_px", "sharpness", "det_score", "sface_norm", "lower_face_cover")
 LICENCE = (
     "LFW (via muxspace/facial_expressions, Apache-2.0 repository; LFW itself research use), UTKFace (non-commercial "
     "research), All-Age-Faces (research use, citation asked)"
@@ -123,7 +125,9 @@ def embed_face(img: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | N
     view = identity_view(img, face)
     raw = sface.get_sface().features(align_face(view, face.keypoints))
     box = min(face.box[2], face.box[3])
-    quality = np.array([box, sharpness(face_grey(img, face.box)), face.score, np.linalg.norm(raw)], np.float32)
+    reading = read_cover(img, face.box)
+    covered = reading.probability if reading is not None else np.nan
+    quality = np.array([box, sharpness(face_grey(img, face.box)), face.score, np.linalg.norm(raw), covered], np.float32)
     return raw / max(float(np.linalg.norm(raw)), 1e-12), dlib_embedding(img, face, view).vector, quality
 
 
@@ -148,9 +152,10 @@ def _embed_photo(root: Path, photo: Photo) -> list[tuple[str, np.ndarray, np.nda
 
 def embedding_code() -> int:
     """A checksum of the code that makes the damage and the recognizers' input (the view and the alignment
-    keypoints' map): editing either must not reuse cached embeddings."""
+    keypoints' map) and of the cover head: editing any of them must not reuse cached embeddings."""
     keypoints = artifact.read_card(mesh_keypoints.ARTIFACT).onnx_sha256 + facemesh.VIEW_RECIPE
-    return zlib.crc32(Path(degrade_module.__file__).read_bytes() + (identity.VIEW_VERSION + keypoints).encode())
+    models = keypoints + artifact.read_card(cover.ARTIFACT).onnx_sha256
+    return zlib.crc32(Path(degrade_module.__file__).read_bytes() + (identity.VIEW_VERSION + models).encode())
 
 
 def cache_dir(cache: Path) -> Path:

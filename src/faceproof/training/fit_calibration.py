@@ -23,9 +23,11 @@ Steps:
    Classes are weighted equally, so a model's output is a log-likelihood ratio (see docs/calibration.md).
 4. Thresholds at FAR 1e-2, 1e-3, 1e-4 from the impostor scores of the final models, over the impostor pairs with
    a real face on at least one side (:attr:`Pairs.sets_threshold`) (empirical quantile, and a generalised Pareto
-   tail fitted to the top impostor scores; the higher of the two is shipped).
-5. SFace's uncertain band per FAR: outside it, SFace alone agrees with the fusion on >= 99.5 % of genuine and of
-   impostor pairs, so verification can skip dlib there.
+   tail fitted to the top impostor scores; the higher of the two is shipped) - one set per *condition* of the
+   pair (:data:`faceproof.decision.calibration.CONDITIONS`: how many of its faces the cover head reads covered,
+   as the service reads them), each from that condition's own impostors.
+5. SFace's uncertain band per condition and FAR: outside it, SFace alone agrees with the fusion on >= 99.5 % of
+   genuine and of impostor pairs, so verification can skip dlib there.
 6. Writes the ``verification_calibration`` artefact (:func:`save_calibration`: the three logistic models as one
    ONNX graph, the thresholds and bands as card parameters) and ROC/DET plots to ``docs/img/``.
 """
@@ -35,6 +37,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import math
 import os
 import time
 import zlib
@@ -50,6 +53,7 @@ from faceproof.errors import FaceproofError
 from faceproof.evaluation.damage import face_hint
 from faceproof.intake import load_image
 from faceproof.measure.identity import DLIB_KEY, SFACE_KEY
+from faceproof.measure.quality import COVERED
 from faceproof.training import calibration_corpus, export
 from faceproof.training.augment import DEGRADATIONS, degrade
 from faceproof.training.common import DEV_DATA, LICENCE, SEED, manifest
@@ -63,6 +67,8 @@ GEN_VARIANTS = (("mask",), ("lowres",))  # fixed variants of each generated face
 GEN_COMBOS = 2
 GEN_GEN_DEGRADED_FRACTION = 0.25  # share of generated x generated pairs kept where a side is degraded
 BAND_AGREEMENT = 0.995
+#: Fewest impostor pairs a condition needs to set its thresholds (FAR 1e-4 then rests on the tail fit).
+MIN_CONDITION_IMPOSTORS = 1000
 #: Random photo pairs of different corpus people drawn as impostors (each brings its 16 variant pairs).
 CORPUS_IMPOSTOR_PHOTO_PAIRS = 100_000
 # SFHQ figures that show one synthetic person edited (age, ethnicity, expression, hair) or a 3D render next to
@@ -122,6 +128,7 @@ def plan_variants(data: Path) -> list[Variant]:
 
 
 Vectors = tuple[np.ndarray, np.ndarray, np.ndarray]  # sface, dlib, quality (calibration_corpus.QUALITY)
+COVER_COLUMN = calibration_corpus.QUALITY.index("lower_face_cover")
 
 
 def _embed_variants(data: Path, variants: list[Variant]) -> dict[str, Vectors | None]:
@@ -187,6 +194,8 @@ class Pairs:
     cond_a: np.ndarray  # "clean", a degradation name, "combo", or a corpus damage ("lowres+jpeg", ...)
     cond_b: np.ndarray
     source: np.ndarray  # "dev" or "corpus"
+    cover_a: np.ndarray  # the cover head's reading of each side (NaN: not read), as the service reads it
+    cover_b: np.ndarray
 
     @property
     def sets_threshold(self) -> np.ndarray:
@@ -199,6 +208,11 @@ class Pairs:
     @property
     def n_degraded(self) -> np.ndarray:
         return (self.cond_a != "clean").astype(int) + (self.cond_b != "clean").astype(int)
+
+    @property
+    def covered_sides(self) -> np.ndarray:
+        """How many faces of each pair read covered (0, 1, 2): the index of its condition, as in the service."""
+        return (self.cover_a >= COVERED).astype(int) + (self.cover_b >= COVERED).astype(int)
 
 
 def build_pairs(variants: list[Variant], emb: dict[str, Vectors | None]) -> Pairs:
@@ -213,6 +227,7 @@ def build_pairs(variants: list[Variant], emb: dict[str, Vectors | None]) -> Pair
     clean = np.array([not v.names for v in ok])
     family = np.array([v.family for v in ok])
     cond = np.array([v.condition for v in ok])
+    cover = np.array([emb[v.key][2][COVER_COLUMN] for v in ok], np.float64)  # type: ignore[index]
     ia, ib = np.triu_indices(len(ok), k=1)
     keep = (files[ia] != files[ib]) & ~((family[ia] != "") & (family[ia] == family[ib]))
     same = ident[ia] == ident[ib]
@@ -233,6 +248,8 @@ def build_pairs(variants: list[Variant], emb: dict[str, Vectors | None]) -> Pair
         cond_a=cond[ia],
         cond_b=cond[ib],
         source=np.full(len(ia), "dev"),
+        cover_a=cover[ia],
+        cover_b=cover[ib],
     )
 
 
@@ -271,6 +288,7 @@ def build_corpus_pairs(
     ia = np.array([r for r, _ in rows], int)
     ib = np.array([q for _, q in rows], int)
     same = ident[ia] == ident[ib]
+    cover = emb.quality[:, COVER_COLUMN].astype(np.float64)
     return (
         Pairs(
             sface=np.einsum("ij,ij->i", emb.sface[ia], emb.sface[ib]).astype(np.float64),
@@ -282,6 +300,8 @@ def build_corpus_pairs(
             cond_a=emb.damage[ia],
             cond_b=emb.damage[ib],
             source=np.full(len(ia), "corpus"),
+            cover_a=cover[ia],
+            cover_b=cover[ib],
         ),
         names,
     )
@@ -354,10 +374,11 @@ def cross_validate(p: Pairs, folds: np.ndarray) -> dict[str, dict[str, np.ndarra
     """Out-of-fold scores and per-fold thresholds, with no identity on both sides of any split.
 
     Pairs whose identities lie in folds {a, b} are scored by a model fitted on pairs touching neither fold; the
-    FAR thresholds applied to them come from that model's own training impostors.
+    FAR thresholds applied to them come from that model's own training impostors of the pair's condition.
     """
     fa, fb = folds[p.id_a], folds[p.id_b]
     y = p.same.astype(int)
+    covered = p.covered_sides
     out: dict[str, dict[str, np.ndarray]] = {}
     for model in FEATURES:
         score = np.full(len(y), np.nan)
@@ -369,9 +390,10 @@ def cross_validate(p: Pairs, folds: np.ndarray) -> dict[str, dict[str, np.ndarra
                 continue
             coef, icpt = fit_logistic(features(p, model, train), y[train])
             score[test] = features(p, model, test) @ coef + icpt
-            train_imp = features(p, model, train & p.sets_threshold) @ coef + icpt
-            for far in FARS:
-                thr[str(far)][test] = far_threshold(train_imp, far)
+            for k in range(len(calibration.CONDITIONS)):
+                train_imp = features(p, model, train & p.sets_threshold & (covered == k)) @ coef + icpt
+                for far in FARS:
+                    thr[str(far)][test & (covered == k)] = far_threshold(train_imp, far)
         out[model] = {"score": score, **thr}
     return out
 
@@ -450,6 +472,15 @@ def _r(x: float, nd: int = 6) -> float:
     return round(float(x), nd)
 
 
+def _r_up(x: float) -> float:
+    """Rounded up to 6 decimals: a shipped threshold must not admit an impostor its exact value kept out."""
+    return math.ceil(float(x) * 1e6) / 1e6
+
+
+def _r_down(x: float) -> float:
+    return math.floor(float(x) * 1e6) / 1e6
+
+
 def _subsets(p: Pairs) -> dict[str, np.ndarray]:
     nd = p.n_degraded
     subsets = {"all": np.ones(len(nd), bool), "clean": nd == 0, "one_degraded": nd == 1, "both_degraded": nd == 2}
@@ -468,12 +499,19 @@ def _subsets(p: Pairs) -> dict[str, np.ndarray]:
                 subsets[f"corpus:{name}-vs-{name}"] = corpus & (p.cond_a == name) & (p.cond_b == name)
     for kind in ("real-real", "real-generated", "generated-generated"):
         subsets[f"impostors:{kind}"] = p.same | (p.kind == kind)  # all genuine pairs, impostors of one kind
+    for k, condition in enumerate(calibration.CONDITIONS):  # as the cover head reads the pair, not as it was made
+        subsets[f"condition:{condition}"] = p.covered_sides == k
     return subsets
 
 
 def fit_all(p: Pairs, n_identities: int, real_ids: set[int], data: dict[str, Any]) -> dict:
     """Everything the artefact holds, plus the out-of-fold scores for the plots (key ``_oof``). ``data``
     describes the pairs' sources for the card; the pair counts are added here."""
+    covered = p.covered_sides
+    for k, condition in enumerate(calibration.CONDITIONS):
+        n = int((p.sets_threshold & (covered == k)).sum())
+        if n < MIN_CONDITION_IMPOSTORS:
+            raise RuntimeError(f"only {n} impostor pairs of condition {condition!r}: too few to set its thresholds")
     folds = fold_of_identity(p, n_identities, real_ids)
     log.info("pairs: %d genuine, %d impostor; cross-validating", p.same.sum(), (~p.same).sum())
     oof = cross_validate(p, folds)
@@ -482,31 +520,39 @@ def fit_all(p: Pairs, n_identities: int, real_ids: set[int], data: dict[str, Any
 
     models: dict[str, dict] = {}
     final: dict[str, np.ndarray] = {}
-    thresholds: dict[str, dict[str, float]] = {}
-    detail: dict[str, dict[str, dict]] = {}
+    thresholds: dict[str, dict[str, dict[str, float]]] = {c: {} for c in calibration.CONDITIONS}
+    detail: dict[str, dict[str, dict[str, dict]]] = {c: {} for c in calibration.CONDITIONS}
     for model, feats in FEATURES.items():
         coef, icpt = fit_logistic(features(p, model), y)
         models[model] = {"features": list(feats), "coef": [_r(c) for c in coef], "intercept": _r(icpt)}
         final[model] = features(p, model) @ coef + icpt
         # sface and dlib thresholds are shipped as cosines (their own scale); the fusion's as a fused score
         raw = final[model] if model == "fused" else getattr(p, model)
-        imp = raw[p.sets_threshold]
-        thresholds[model], detail[model] = {}, {}
-        for far in FARS:
-            emp = far_threshold(imp, far)
-            fit, tail = tail_threshold(imp, far)
-            shipped = shipped_threshold(imp, far)
-            above = p.sets_threshold & (raw >= shipped)
-            id_pairs = {tuple(sorted(t)) for t in zip(p.id_a[above], p.id_b[above], strict=True)}
-            thresholds[model][str(far)] = _r(shipped)
-            detail[model][str(far)] = {
-                "empirical": _r(emp),
-                "tail_fit": _r(fit),
-                "shipped": _r(shipped),
-                "impostor_pairs_at_or_above": int(above.sum()),
-                "identity_pairs_at_or_above": len(id_pairs),
-                "tail": {k: _r(v) if isinstance(v, float) else v for k, v in tail.items()},
-            }
+        for k, condition in enumerate(calibration.CONDITIONS):
+            sets = p.sets_threshold & (covered == k)
+            imp = raw[sets]
+            thresholds[condition][model], detail[condition][model] = {}, {}
+            for far in FARS:
+                emp = far_threshold(imp, far)
+                fit, tail = tail_threshold(imp, far)
+                shipped = _r_up(shipped_threshold(imp, far))
+                above = sets & (raw >= shipped)
+                id_pairs = {tuple(sorted(t)) for t in zip(p.id_a[above], p.id_b[above], strict=True)}
+                thresholds[condition][model][str(far)] = _r(shipped)
+                detail[condition][model][str(far)] = {
+                    "empirical": _r(emp),
+                    "tail_fit": _r(fit),
+                    "shipped": _r(shipped),
+                    "impostor_pairs": int(sets.sum()),
+                    "impostor_pairs_at_or_above": int(above.sum()),
+                    "identity_pairs_at_or_above": len(id_pairs),
+                    "tail": {k: _r(v) if isinstance(v, float) else v for k, v in tail.items()},
+                }
+
+    def pair_thresholds(model: str, far: float) -> np.ndarray:
+        """Each pair's shipped threshold: the one of its condition."""
+        table = np.array([thresholds[c][model][str(far)] for c in calibration.CONDITIONS])
+        return table[covered]
 
     metrics: dict[str, dict] = {"cross_validated": {}, "shipped": {}}
     for model in FEATURES:
@@ -525,19 +571,22 @@ def fit_all(p: Pairs, n_identities: int, real_ids: set[int], data: dict[str, Any
         raw = final[model] if model == "fused" else getattr(p, model)
         metrics["shipped"][model] = {
             str(far): {
-                name: {k: _r(v) for k, v in rates(raw[m], thresholds[model][str(far)], p.same[m]).items()}
+                name: {k: _r(v) for k, v in rates(raw[m], pair_thresholds(model, far)[m], p.same[m]).items()}
                 for name, m in subsets.items()
             }
             for far in FARS
         }
 
-    bands: dict[str, list[float]] = {}
-    band_stats: dict[str, dict[str, float]] = {}
-    for far in FARS:
-        accept = final["fused"] >= thresholds["fused"][str(far)]
-        (lo, hi), st = uncertain_band(p.sface, accept, p.same, thresholds["sface"][str(far)], far)
-        bands[str(far)] = [_r(lo), _r(hi)]
-        band_stats[str(far)] = {k: _r(v) for k, v in st.items()}
+    bands: dict[str, dict[str, dict[str, list[float]]]] = {}
+    band_stats: dict[str, dict[str, dict[str, float]]] = {}
+    for k, condition in enumerate(calibration.CONDITIONS):
+        m = covered == k
+        bands[condition], band_stats[condition] = {"sface": {}}, {}
+        for far in FARS:
+            accept = final["fused"][m] >= thresholds[condition]["fused"][str(far)]
+            (lo, hi), st = uncertain_band(p.sface[m], accept, p.same[m], thresholds[condition]["sface"][str(far)], far)
+            bands[condition]["sface"][str(far)] = [_r_down(lo), _r_up(hi)]  # never narrower than fitted
+            band_stats[condition][str(far)] = {k: _r(v) for k, v in st.items()}
     metrics["uncertain_band"] = band_stats
 
     kinds, counts = np.unique(p.kind, return_counts=True)
@@ -552,7 +601,7 @@ def fit_all(p: Pairs, n_identities: int, real_ids: set[int], data: dict[str, Any
     }
     now = datetime.now(UTC)
     return {
-        "version": now.strftime("%Y.%m.%d") + f"-{SFACE_KEY}+{DLIB_KEY}",
+        "version": now.strftime("%Y.%m.%d.%H%M") + f"-{SFACE_KEY}+{DLIB_KEY}",  # a refit the same day differs
         "created": now.isoformat(timespec="seconds"),
         "score": (
             "fused_score = intercept + coef . features (cosine similarities): the natural-log likelihood ratio "
@@ -565,7 +614,7 @@ def fit_all(p: Pairs, n_identities: int, real_ids: set[int], data: dict[str, Any
         "models": models,
         "thresholds": thresholds,
         "threshold_detail": detail,
-        "uncertain_band": {"sface": bands},
+        "uncertain_band": bands,
         "metrics": metrics,
         "_oof": oof,
     }

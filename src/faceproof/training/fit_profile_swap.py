@@ -114,8 +114,10 @@ def probe_row(probe: Probe, summary: dict[str, Any], enrolled: list[dict[str, np
     probe.ensure_dlib()
     sface, dlib = score_against(probe.embeddings, enrolled)
     assert dlib is not None
-    match = calibration.decide(sface, dlib if calibration.needs_second_model(sface, FAR) else None, far=FAR)
     s = probe.analysis.subject
+    covered = int(s.quality.lower_face_covered)
+    second = calibration.needs_second_model(sface, FAR, covered)
+    match = calibration.decide(sface, dlib if second else None, FAR, covered)
     measurements = s.geometry.measurements() if s.geometry else {}
     agreement = geometry_agreement(measurements, summary.get("geometry", {}))
     auth_features = feature_values(probe.findings)
@@ -131,7 +133,7 @@ def probe_row(probe: Probe, summary: dict[str, Any], enrolled: list[dict[str, np
         "evidence": evidence,
         "same_person": bool(match.same_person),
         "match_probability": match.match_probability,
-        "usable": bool(s.quality.usable_for_identity),
+        "usable": bool(s.quality.usable_for_verification),
         "limits": list(limits),
         "base_flagged": base.verdict == "suspected_fake",
         "base_reasons": base.reasons,
