@@ -13,6 +13,7 @@ Each rung is one extra YuNet run on a view of the image, and each answer is mapp
 - **multi-scale**: the bordered image brought down to a longer side of 96-320 px, where a close-up face is
   the size YuNet detects best and downscaling averages noise away;
 - **smoothing** (a Gaussian of 1 % of the longer side) before that removes the sensor noise that hides a face;
+  a **stronger smoothing** (2 %) comes last, for close-ups under heavy blur and noise that nothing else finds;
 - **upscaling** a small photo (x2 at most) inside a wide border, for faces smaller than YuNet's smallest anchors;
 - **contrast equalisation** (CLAHE on the lightness) last, for under- and overexposed photos.
 
@@ -40,20 +41,23 @@ from faceproof.models.yunet import DETECT_MAX_SIDE, SCORE_THRESHOLD, RawDetectio
 LOW_SCORE_THRESHOLD = 0.45
 #: Smoothing of the "smoothed" rungs: Gaussian sigma as a fraction of the (at most 640 px) image's longer side.
 SMOOTH_SIGMA = 0.01
+#: The last rungs' stronger smoothing (docs/reliability.md: it finds faces that fill the frame under heavy blur and
+#: sensor noise, which the 1 % views miss, and no face in the non-face images at the usual threshold).
+STRONG_SMOOTH_SIGMA = 0.02
 _GREY = (128, 128, 128)
 
 
 @dataclass(frozen=True)
 class Rung:
-    """One view of the image: smoothed or not, contrast-equalised or not, with a grey ``border`` (fraction of the
-    longer side, each side), scaled so the bordered image's longer side is ``side`` px, enlarging by at most
-    ``max_upscale``. A rung that would have to enlarge more than that is skipped (the image is already that
-    small)."""
+    """One view of the image: smoothed by a Gaussian of ``smooth`` times its longer side (0: not smoothed),
+    contrast-equalised or not, with a grey ``border`` (fraction of the longer side, each side), scaled so the
+    bordered image's longer side is ``side`` px, enlarging by at most ``max_upscale``. A rung that would have to
+    enlarge more than that is skipped (the image is already that small)."""
 
     name: str
     side: int
     border: float
-    smooth: bool
+    smooth: float
     max_upscale: float = 1.0
     equalise: bool = False
 
@@ -75,13 +79,15 @@ class Rung:
 
 
 #: Cheapest first, then by what each adds: the small smoothed views cost 2-3 ms each, the wide-border 640 px
-#: view ~20 ms; the contrast-equalised views come last, for badly exposed photos that nothing else finds.
+#: view ~20 ms; the contrast-equalised views come late, for badly exposed photos that nothing else finds, and the
+#: strongly smoothed ones last, for heavy blur and noise on a close-up.
 RUNGS: tuple[Rung, ...] = (
-    *(Rung(f"smoothed {side}", side, 0.25, smooth=True) for side in (96, 128, 160, 224, 320)),
-    Rung("bordered 320", 320, 0.25, smooth=False),
-    Rung("wide border 640", 640, 0.5, smooth=False, max_upscale=2.0),
-    Rung("equalised 128", 128, 0.25, smooth=False, equalise=True),
-    Rung("equalised smoothed 320", 320, 0.25, smooth=True, equalise=True),
+    *(Rung(f"smoothed {side}", side, 0.25, smooth=SMOOTH_SIGMA) for side in (96, 128, 160, 224, 320)),
+    Rung("bordered 320", 320, 0.25, smooth=0.0),
+    Rung("wide border 640", 640, 0.5, smooth=0.0, max_upscale=2.0),
+    Rung("equalised 128", 128, 0.25, smooth=0.0, equalise=True),
+    Rung("equalised smoothed 320", 320, 0.25, smooth=SMOOTH_SIGMA, equalise=True),
+    *(Rung(f"strongly smoothed {side}", side, 0.25, smooth=STRONG_SMOOTH_SIGMA) for side in (96, 128)),
 )
 
 
@@ -101,9 +107,9 @@ def equalised(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
 
 
-def smoothed(rgb: np.ndarray) -> np.ndarray:
-    """A Gaussian of :data:`SMOOTH_SIGMA` of the longer side: sensor noise goes, a face's shape stays."""
-    return cv2.GaussianBlur(rgb, (0, 0), SMOOTH_SIGMA * max(rgb.shape[:2]))
+def smoothed(rgb: np.ndarray, sigma: float = SMOOTH_SIGMA) -> np.ndarray:
+    """A Gaussian of ``sigma`` times the longer side: sensor noise goes, a face's shape stays."""
+    return cv2.GaussianBlur(rgb, (0, 0), sigma * max(rgb.shape[:2]))
 
 
 class Views:
@@ -115,13 +121,13 @@ class Views:
         self.scale = min(1.0, DETECT_MAX_SIDE / max(h, w))
         size = (round(w * self.scale), round(h * self.scale))
         base = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA) if self.scale < 1.0 else rgb
-        self._variants: dict[tuple[bool, bool], np.ndarray] = {(False, False): base}
+        self._variants: dict[tuple[float, bool], np.ndarray] = {(0.0, False): base}
 
-    def variant(self, smooth: bool, equalise: bool) -> np.ndarray:
+    def variant(self, smooth: float, equalise: bool) -> np.ndarray:
         key = (smooth, equalise)
         if key not in self._variants:
-            img = self.variant(False, equalise) if smooth else equalised(self._variants[(False, False)])
-            self._variants[key] = smoothed(img) if smooth else img
+            img = self.variant(0.0, equalise) if smooth else equalised(self._variants[(0.0, False)])
+            self._variants[key] = smoothed(img, smooth) if smooth else img
         return self._variants[key]
 
     def detect(self, rung: Rung) -> list[RawDetection]:

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from faceproof import detect_ladder
 from faceproof.align import align_face
 from faceproof.detect import detect_faces
 from faceproof.errors import FaceproofError
@@ -39,7 +40,7 @@ from faceproof.measure import cover, identity
 from faceproof.measure.cover import read_cover
 from faceproof.measure.identity import DLIB_KEY, SFACE_KEY, dlib_embedding, identity_view
 from faceproof.measure.quality import face_grey, sharpness
-from faceproof.models import artifact, facemesh, mesh_keypoints, sface
+from faceproof.models import artifact, facemesh, mesh_keypoints, sface, yunet
 from faceproof.training import augment as degrade_module
 from faceproof.training.augment import degrade
 from faceproof.training.common import seeded_hash
@@ -151,11 +152,13 @@ def _embed_photo(root: Path, photo: Photo) -> list[tuple[str, np.ndarray, np.nda
 
 
 def embedding_code() -> int:
-    """A checksum of the code that makes the damage and the recognizers' input (the view and the alignment
-    keypoints' map) and of the cover head: editing any of them must not reuse cached embeddings."""
+    """A checksum of the code that makes the damage, finds the face (YuNet's decoding and the retry ladder) and
+    makes the recognizers' input (the view and the alignment keypoints' map), and of the cover head: editing any
+    of them must not reuse cached embeddings."""
     keypoints = artifact.read_card(mesh_keypoints.ARTIFACT).onnx_sha256 + facemesh.VIEW_RECIPE
     models = keypoints + artifact.read_card(cover.ARTIFACT).onnx_sha256
-    return zlib.crc32(Path(degrade_module.__file__).read_bytes() + (identity.VIEW_VERSION + models).encode())
+    code = b"".join(Path(m.__file__).read_bytes() for m in (degrade_module, detect_ladder, yunet))
+    return zlib.crc32(code + (identity.VIEW_VERSION + models).encode())
 
 
 def cache_dir(cache: Path) -> Path:
