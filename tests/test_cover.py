@@ -15,6 +15,7 @@ from PIL import Image
 
 import faceproof
 from faceproof.config import Settings
+from faceproof.decision import wording
 from faceproof.decision.calibration import load_calibration
 from faceproof.detect import detect_faces
 from faceproof.errors import EnrolmentRefused
@@ -67,6 +68,12 @@ def test_a_drawn_mask_reads_covered_and_unusable(name: str, patterned: bool, col
     q = faceproof.analyze(masked(name, patterned, colour)).subject.quality
     assert q.lower_face_cover is not None and q.lower_face_cover >= 0.5
     assert "lower_face_covered" in q.reasons and not q.usable_for_identity
+    # the calibration has a condition for it: still decided as a probe, and the words say both
+    assert q.usable_for_verification == (q.reasons == ("lower_face_covered",))
+    if q.usable_for_verification:
+        headline = wording.quality(q)
+        assert headline.tone == "warn" and "not usable for enrolment: lower face covered" in headline.text
+        assert "threshold for a covered lower face" in headline.text
 
 
 @pytest.fixture(scope="module")

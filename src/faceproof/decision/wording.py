@@ -214,7 +214,16 @@ def refusal_identity(index: int, m: MatchDecision) -> str:
 
 
 def quality(q: Quality) -> Headline:
-    """Whether the photo can be used for identity, and if not why."""
+    """Whether the photo can be used for identity, and if not why; a photo that cannot be enrolled but is still
+    decided as a probe (its only reasons have a calibrated condition: a covered lower face) says both."""
+    if not q.usable_for_identity and q.usable_for_verification:
+        reasons = ", ".join(human(r) for r in q.reasons)
+        return Headline(
+            "Probe only",
+            f"The photo is not usable for enrolment: {reasons}. A verification still decides it, at the threshold "
+            "for a covered lower face.",
+            "warn",
+        )
     return usability(q.usable_for_identity, q.reasons)
 
 
