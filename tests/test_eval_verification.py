@@ -91,3 +91,30 @@ def test_full_development_pairs(shared_data: Path) -> None:
     assert rep["accuracy"] >= 0.97
     assert rep["auc"] >= 0.99
     assert rep["tar_at_far"]["0.01"] >= rep["tar_at_far"]["0.001"] >= 0.9
+
+
+def test_a_pair_with_a_covered_face_is_judged_at_its_conditions_threshold(tmp_path: Path, fixtures_dir: Path) -> None:
+    """Masked faces (a drawn mask the cover head reads) are counted and decided at the threshold of their pair's
+    condition, as the service decides them: the masked genuine probe matches, the masked impostors do not."""
+    from faceproof.detect import detect_faces
+    from faceproof.training.augment import FaceHint, face_mask
+
+    (tmp_path / "a").mkdir()
+    shutil.copy(fixtures_dir / "df01_01.jpg", tmp_path / "a" / "df01_01.jpg")
+    for name, patterned, colour in (("df01_02.jpg", True, (40, 40, 45)), ("df10_01.jpg", False, (120, 170, 220))):
+        rgb = np.asarray(Image.open(fixtures_dir / name).convert("RGB"))
+        face = detect_faces(rgb)[0]
+        hint = FaceHint(box=face.box, keypoints=face.keypoints.astype(np.float64))
+        covered = face_mask(rgb, np.random.default_rng(7), hint, colour=colour, patterned=patterned)
+        Image.fromarray(covered).save(tmp_path / "a" / f"masked_{name}", quality=92)
+    rows = [
+        ("a/df01_01.jpg", "a/masked_df01_02.jpg", 1),
+        ("a/df01_01.jpg", "a/masked_df10_01.jpg", 0),
+        ("a/masked_df01_02.jpg", "a/masked_df10_01.jpg", 0),
+    ]
+    _write_pairs(tmp_path / "pairs.csv", rows)
+    rep = evaluate_verification(tmp_path / "pairs.csv", tmp_path)
+    assert rep["n_failed"] == 0 and rep["n_covered_pairs"] == 3
+    assert rep["accuracy"] == 1.0 and rep["far_observed"] == 0.0
+    assert rep["fast_path"]["accuracy"] == 1.0 and rep["fast_path"]["agreement_with_fusion"] == 1.0
+    assert rep["threshold"] == load_calibration().threshold(1e-3, "fused")  # the report names the open threshold
