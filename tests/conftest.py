@@ -40,6 +40,18 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(scope="module")
+def df01_profile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[object, str]]:
+    """A service in a fresh folder with one profile enrolled from ``df01_01.jpg``: (service, profile id)."""
+    from faceproof.config import Settings
+    from faceproof.service import Service
+
+    service = Service.open(Settings(data_dir=Path(tmp_path_factory.mktemp("df01"))))
+    profile, _ = service.create_profile([fixture_path("df01_01.jpg").read_bytes()], name="df01")
+    yield service, profile.id
+    service.close()
+
+
 def load_rgb(name: str) -> np.ndarray:
     """A fixture photo decoded by faceproof's own intake (upright 8-bit RGB)."""
     return decode_image(fixture_path(name).read_bytes()).rgb

@@ -18,6 +18,7 @@ from faceproof.decision.calibration import (
     Calibration,
     MatchDecision,
     load_calibration,
+    pair_condition,
 )
 from faceproof.measure.identity import DLIB_KEY, SFACE_KEY, cosine
 from faceproof.models import artifact
@@ -43,10 +44,10 @@ def cal() -> Calibration:
 def test_loads_once_and_has_every_operating_point(cal: Calibration) -> None:
     assert load_calibration() is cal
     assert cal.version
-    for covered in range(len(CONDITIONS)):
+    for condition in CONDITIONS:
         for model in ("fused", "sface", "dlib"):
             for far in SUPPORTED_FARS:
-                assert np.isfinite(cal.threshold(far, model, covered))
+                assert np.isfinite(cal.threshold(far, model, condition))
 
 
 def test_probability_is_monotone_in_each_score(cal: Calibration) -> None:
@@ -61,25 +62,28 @@ def test_probability_is_monotone_in_each_score(cal: Calibration) -> None:
 
 
 def test_thresholds_are_ordered_by_far(cal: Calibration) -> None:
-    for covered in range(len(CONDITIONS)):
+    for condition in CONDITIONS:
         for model in ("fused", "sface", "dlib"):
-            t = [cal.threshold(far, model, covered) for far in (1e-4, 1e-3, 1e-2)]
+            t = [cal.threshold(far, model, condition) for far in (1e-4, 1e-3, 1e-2)]
             assert t[0] >= t[1] >= t[2]
 
 
 def test_each_condition_decides_at_its_own_threshold(cal: Calibration) -> None:
     """A pair is judged against the threshold of its condition, and the decision says which one it was."""
-    thresholds = {c: cal.threshold(1e-3, "fused", k) for k, c in enumerate(CONDITIONS)}
+    thresholds = {c: cal.threshold(1e-3, "fused", c) for c in CONDITIONS}
     assert len(set(thresholds.values())) == len(CONDITIONS)  # the conditions were fitted apart
-    for covered, condition in enumerate(CONDITIONS):
-        d = cal.decide(0.5, 0.9, 1e-3, covered)
+    for condition in CONDITIONS:
+        d = cal.decide(0.5, 0.9, 1e-3, condition)
         assert d.condition == condition and d.threshold == thresholds[condition]
         assert d.same_person == (d.fused_score >= thresholds[condition])
-        t = cal.threshold(1e-3, "sface", covered)
-        assert cal.decide(t + 1e-4, None, 1e-3, covered).same_person
-        assert not cal.decide(t - 1e-4, None, 1e-3, covered).same_person
-    with pytest.raises(ValueError, match="0, 1 or 2"):
-        cal.decide(0.5, 0.9, 1e-3, 3)
+        t = cal.threshold(1e-3, "sface", condition)
+        assert cal.decide(t + 1e-4, None, 1e-3, condition).same_person
+        assert not cal.decide(t - 1e-4, None, 1e-3, condition).same_person
+    assert pair_condition("covered", "open") == pair_condition("open", "covered") == "open/covered"
+    with pytest.raises(ValueError, match="unknown condition"):
+        cal.decide(0.5, 0.9, 1e-3, "covered/open")
+    with pytest.raises(ValueError, match="face state"):
+        pair_condition("open", "blurred")
 
 
 def test_unsupported_far_and_model_are_clear_errors(cal: Calibration) -> None:
@@ -91,10 +95,10 @@ def test_unsupported_far_and_model_are_clear_errors(cal: Calibration) -> None:
         cal.fused_score(float("nan"), 0.5)
 
 
-@pytest.mark.parametrize("covered", range(len(CONDITIONS)))
-def test_uncertain_band_contains_sface_threshold(cal: Calibration, covered: int) -> None:
+@pytest.mark.parametrize("covered", CONDITIONS)
+def test_uncertain_band_contains_sface_threshold(cal: Calibration, covered: str) -> None:
     for far in SUPPORTED_FARS:
-        lo, hi = cal.sface_band[CONDITIONS[covered]][str(far)]
+        lo, hi = cal.sface_band[covered][str(far)]
         t = cal.threshold(far, "sface", covered)
         assert lo <= t <= hi
         assert cal.needs_second_model(t, far, covered)
@@ -123,11 +127,11 @@ def test_malformed_calibration_is_rejected(cal: Calibration) -> None:
         return artifact.Artifact(replace(shipped.card, **changes), model_bytes)
 
     params = copy.deepcopy(shipped.parameters)
-    del params["thresholds"]["one_covered"]["sface"]["0.0001"]
-    with pytest.raises(ValueError, match="one_covered thresholds"):
+    del params["thresholds"]["open/covered"]["sface"]["0.0001"]
+    with pytest.raises(ValueError, match="open/covered thresholds"):
         Calibration.from_artifact(with_card(shipped_bytes, parameters=params))
     params = copy.deepcopy(shipped.parameters)
-    del params["uncertain_band"]["both_covered"]
+    del params["uncertain_band"]["covered/covered"]
     with pytest.raises(ValueError, match="malformed calibration"):
         Calibration.from_artifact(with_card(shipped_bytes, parameters=params))
     heads = [

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from faceproof.decision.calibration import CONDITIONS, FACE_STATES
+from faceproof.measure.identity import NOISE_FROM
 from faceproof.training import calibration_corpus as cc
 from faceproof.training import fit_calibration as fc
 from tests.conftest import FIXTURES
@@ -43,9 +45,11 @@ def test_one_photo_is_embedded_under_every_damage() -> None:
         assert s.shape == d.shape == (128,)
         assert abs(float(np.linalg.norm(s)) - 1.0) < 1e-5
         assert quality.shape == (len(cc.QUALITY),)
-    # the cover head's reading, as the service makes it: the drawn mask reads covered, the clean photo does not
-    cover = cc.QUALITY.index("lower_face_cover")
+    # the cover head's reading and the noise, as the service makes them: the drawn mask reads covered, the sensor
+    # noise reads noisy, the clean photo neither
+    cover, noise = cc.QUALITY.index("lower_face_cover"), cc.QUALITY.index("noise_level")
     assert embedded["clean"][3][cover] < 0.5 <= embedded["mask"][3][cover]
+    assert embedded["clean"][3][noise] < NOISE_FROM <= embedded["blur+noise"][3][noise]
     # the same person under damage stays closer to the clean photo than a cosine of 0
     clean = embedded["clean"][1]
     for damage, (_, s, _, _) in embedded.items():
@@ -77,19 +81,21 @@ def test_corpus_pairs_keep_people_apart() -> None:
 
 
 def test_each_condition_gets_thresholds_that_hold_on_its_own_impostors() -> None:
-    """A seconds-long smoke fit of fit_calibration.fit_all on made-up cosines: pairs whose faces read covered score
-    differently (lower for one covered face, higher for two, as measured), and each condition's thresholds keep
-    the FAR on that condition's impostors - which one shared threshold would not."""
+    """A seconds-long smoke fit of fit_calibration.fit_all on made-up cosines: pairs whose faces read noisy or
+    covered score differently (lower for one damaged face, higher for two, as measured), and each condition's
+    thresholds keep the FAR on that condition's impostors - which one shared threshold would not."""
     rng = np.random.default_rng(0)
-    n_people, n = 60, 24_000
+    n_people, n = 60, 36_000
     id_a = rng.integers(0, n_people, n)
     same = rng.random(n) < 0.1
     id_b = np.where(same, id_a, (id_a + rng.integers(1, n_people, n)) % n_people)
-    covered = rng.choice(3, n, p=[0.5, 0.35, 0.15])
-    shift = np.array([0.0, -0.06, 0.08])[covered]
+    state_a, state_b = rng.choice(3, n, p=[0.5, 0.25, 0.25]), rng.choice(3, n, p=[0.5, 0.25, 0.25])
+    condition = fc.CONDITION_OF_STATES[state_a, state_b]
+    # per condition (CONDITIONS order): open/open, open/noisy, open/covered, noisy/noisy, noisy/covered, both covered
+    shift = np.array([0.0, -0.04, -0.06, 0.1, 0.02, 0.08])[condition]
     sface = np.where(same, rng.normal(0.6, 0.12, n), rng.normal(0.05, 0.1, n) + shift)
     dlib = np.where(same, rng.normal(0.95, 0.02, n), rng.normal(0.88, 0.025, n) + shift / 4)
-    cover = np.array([[0.01, 0.01], [0.9, 0.01], [0.9, 0.9]])[covered]
+    damage = np.array(["clean", "blur+noise", "mask"])
     pairs = fc.Pairs(
         sface=sface,
         dlib=dlib,
@@ -97,26 +103,30 @@ def test_each_condition_gets_thresholds_that_hold_on_its_own_impostors() -> None
         id_a=id_a,
         id_b=id_b,
         kind=np.where(same, "genuine", "real-real"),
-        cond_a=np.where(cover[:, 0] >= 0.5, "mask", "clean"),
-        cond_b=np.where(cover[:, 1] >= 0.5, "mask", "clean"),
+        cond_a=damage[state_a],
+        cond_b=damage[state_b],
         source=np.full(n, "dev"),
-        cover_a=cover[:, 0],
-        cover_b=cover[:, 1],
+        state_a=state_a,
+        state_b=state_b,
     )
-    assert np.array_equal(pairs.covered_sides, covered)
+    assert np.array_equal(pairs.condition, condition)
     result = fc.fit_all(pairs, n_people, set(range(n_people)), {})
     thresholds = result["thresholds"]
-    assert set(thresholds) == {"open", "one_covered", "both_covered"}
-    fused = result["_oof"]["fused"]["score"]
-    assert np.isfinite(fused).all()
-    for k, condition in enumerate(("open", "one_covered", "both_covered")):
+    assert tuple(thresholds) == CONDITIONS
+    assert np.isfinite(result["_oof"]["fused"]["score"]).all()
+    for k, name in enumerate(CONDITIONS):
         for far in ("0.01", "0.001"):
-            impostors = pairs.sface[~same & (covered == k)]
-            assert np.mean(impostors >= thresholds[condition]["sface"][far]) <= float(far)
-    # the conditions were told apart: a masked probe's threshold sits below the open one, two masks above it
+            impostors = pairs.sface[~same & (condition == k)]
+            assert np.mean(impostors >= thresholds[name]["sface"][far]) <= float(far)
+    # the conditions were told apart: one damaged face's threshold sits below the open one, two above it
     t = {c: thresholds[c]["sface"]["0.01"] for c in thresholds}
-    assert t["one_covered"] < t["open"] < t["both_covered"]
+    assert t["open/covered"] < t["open/noisy"] < t["open/open"] < t["covered/covered"] < t["noisy/noisy"]
     assert set(result["uncertain_band"]) == set(thresholds)
-    fewer = fc.Pairs(**{**pairs.__dict__, "cover_a": np.zeros(n), "cover_b": np.zeros(n)})
-    with pytest.raises(RuntimeError, match="one_covered"):
+    # the rule of Quality.face_state on the quality columns: a covered lower face first, then the noise
+    quality = np.zeros((3, len(cc.QUALITY)))
+    quality[:, cc.QUALITY.index("lower_face_cover")] = [0.9, 0.1, 0.1]
+    quality[:, cc.QUALITY.index("noise_level")] = [12.0, 12.0, 2.0]
+    assert [FACE_STATES[i] for i in fc.face_states(quality)] == ["covered", "noisy", "open"]
+    fewer = fc.Pairs(**{**pairs.__dict__, "state_a": np.zeros(n, int), "state_b": np.zeros(n, int)})
+    with pytest.raises(RuntimeError, match="open/noisy"):
         fc.fit_all(fewer, n_people, set(range(n_people)), {})

@@ -114,7 +114,7 @@ def test_a_pair_with_a_covered_face_is_judged_at_its_conditions_threshold(tmp_pa
     ]
     _write_pairs(tmp_path / "pairs.csv", rows)
     rep = evaluate_verification(tmp_path / "pairs.csv", tmp_path)
-    assert rep["n_failed"] == 0 and rep["n_covered_pairs"] == 3
+    assert rep["n_failed"] == 0 and rep["pairs_by_condition"] == {"open/covered": 2, "covered/covered": 1}
     assert rep["accuracy"] == 1.0 and rep["far_observed"] == 0.0
     assert rep["fast_path"]["accuracy"] == 1.0 and rep["fast_path"]["agreement_with_fusion"] == 1.0
     assert rep["threshold"] == load_calibration().threshold(1e-3, "fused")  # the report names the open threshold

@@ -21,7 +21,7 @@ from faceproof.intake import DecodedImage, IntakeLimits, load_image
 from faceproof.measure.appearance import Appearance, measure_appearance
 from faceproof.measure.cover import CoverReading, read_cover
 from faceproof.measure.geometry import Geometry, measure_geometry
-from faceproof.measure.identity import Embedding, dlib_embedding, identity_view, sface_pass
+from faceproof.measure.identity import Embedding, dlib_embedding, face_noise, identity_view, sface_pass
 from faceproof.measure.quality import Quality, assess_quality
 from faceproof.models.facemesh import get_facemesh
 from faceproof.models.mesh_keypoints import refine
@@ -125,7 +125,8 @@ def measure_face(
         landmarks = get_facemesh().landmarks(rgb, face.box)
         face = refine(face, landmarks)  # alignment keypoints: YuNet's and the mesh's, averaged
     with timer.stage("sface"):
-        view = identity_view(rgb, face)  # made once for both recognizers
+        noise = face_noise(rgb, face)
+        view = identity_view(rgb, face, noise)  # made once for both recognizers
         emb, activations = sface_pass(rgb, face, get_sface().taps, view)
         embeddings[emb.key] = emb
         probe = learned.probe_from_pass(activations) if activations else None
@@ -140,7 +141,13 @@ def measure_face(
         geometry = measure_geometry(landmarks, (width, height)) if landmarks is not None else None
         appearance = measure_appearance(rgb, landmarks) if landmarks is not None else None
         quality = assess_quality(
-            rgb, face.box, landmarks, geometry, face.keypoints, cover.probability if cover is not None else None
+            rgb,
+            face.box,
+            landmarks,
+            geometry,
+            face.keypoints,
+            cover.probability if cover is not None else None,
+            noise,
         )
         text = describe(geometry, appearance, quality)
         measured = (asdict(geometry) if geometry else None, asdict(appearance) if appearance else None)

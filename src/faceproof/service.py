@@ -23,7 +23,7 @@ from faceproof.authenticity.engine import AuthenticityReport, assess, feature_va
 from faceproof.authenticity.fusion import load_fusion
 from faceproof.config import Settings
 from faceproof.decision import wording
-from faceproof.decision.calibration import MatchDecision, load_calibration
+from faceproof.decision.calibration import MatchDecision, load_calibration, pair_condition
 from faceproof.decision.verify import VerifyOutcome, decide_verdict, geometry_agreement, score_against
 from faceproof.errors import DuplicateProfile, EnrolmentRefused, InvalidRequest, ProfileNotFound
 from faceproof.intake import IntakeLimits
@@ -98,15 +98,15 @@ def verify_probe(
     """The verdict on one prepared probe against one profile (pure apart from the lazy dlib embedding)."""
     calibration = load_calibration()
     s = probe.analysis.subject
-    # The pair's condition: enrolment refuses covered photos, so only the probe's lower face can be covered.
-    covered = int(s.quality.lower_face_covered)
+    # The pair's condition: enrolment refuses covered and noisy photos, so the profile's side is open.
+    condition = pair_condition(s.quality.face_state, "open")
     sface_score, _ = score_against({SFACE_KEY: probe.embeddings[SFACE_KEY]}, enrolled)
     scored = {SFACE_KEY: probe.embeddings[SFACE_KEY]}
-    if calibration.needs_second_model(sface_score, far, covered):
+    if calibration.needs_second_model(sface_score, far, condition):
         probe.ensure_dlib()
         scored[DLIB_KEY] = probe.embeddings[DLIB_KEY]
     sface_score, dlib_score = score_against(scored, enrolled)
-    match = calibration.decide(sface_score, dlib_score, far, covered)
+    match = calibration.decide(sface_score, dlib_score, far, condition)
     measurements = s.geometry.measurements() if s.geometry else {}
     agreement = geometry_agreement(measurements, profile.summary.get("geometry", {}))
     features = feature_values(probe.findings)
@@ -315,8 +315,8 @@ class Service:
         a, b = self.analyze(first), self.analyze(second)
         sface = float(np.dot(a.embedding(SFACE_KEY).vector, b.embedding(SFACE_KEY).vector))
         dlib = float(np.dot(a.embedding(DLIB_KEY).vector, b.embedding(DLIB_KEY).vector))
-        covered = int(a.subject.quality.lower_face_covered) + int(b.subject.quality.lower_face_covered)
-        match = load_calibration().decide(sface, dlib, far, covered)
+        condition = pair_condition(a.subject.quality.face_state, b.subject.quality.face_state)
+        match = load_calibration().decide(sface, dlib, far, condition)
         reasons = [
             wording.reason_unusable_photo(n, x.subject.quality.reasons)
             for n, x in ((1, a), (2, b))
@@ -330,8 +330,9 @@ class Service:
         far = self._far(far)
         result = self.analyze(data, face_index, with_dlib=False)
         calibration = load_calibration()
-        # enrolled photos are open (enrolment refuses covered ones): the probe's cover sets the condition
-        threshold = calibration.threshold(far, "sface", int(result.subject.quality.lower_face_covered))
+        # enrolled photos are open (enrolment refuses covered and noisy ones): the probe's state sets the condition
+        condition = pair_condition(result.subject.quality.face_state, "open")
+        threshold = calibration.threshold(far, "sface", condition)
         hits: list[SearchHit] = self.store.search(SFACE_KEY, result.embedding(SFACE_KEY).vector, top_k)
         candidates = []
         for hit in hits:

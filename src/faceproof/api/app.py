@@ -59,8 +59,8 @@ photo of that same person.
 2. **Verify** the new image (`POST /profiles/{id}/verify`). Read `verdict` first:
    * `genuine` - the identity matches at the operating point (`match.far`, default 1 false accept in 1000) and no
      authenticity signal objects;
-   * `different_person` - a usable photo whose identity score is below the threshold (a masked face is decided at
-     the threshold of its own condition, `match.condition`, which holds the same false-accept rate);
+   * `different_person` - a usable photo whose identity score is below the threshold (a masked or noisy face is
+     decided at the threshold of its own condition, `match.condition`, which holds the same false-accept rate);
    * `suspected_fake` - an authenticity finding flags it (generated, swapped, recaptured, edited), whatever the
      identity says: a convincing fake of the right person is exactly what must not pass;
    * `inconclusive` - the photo is too poor to decide (see `quality.reasons`).

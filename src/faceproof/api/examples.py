@@ -21,7 +21,7 @@ PROFILE_ID = "3aacf3b92725489d96226a230f42d007"
 IMAGE_ID = "ef60414491c14399b0abbb71b4c3a297"
 SECOND_IMAGE_ID = "6c489d6dc5f34f4997e3b63bf381f46d"
 CREATED_AT = "2026-12-06T18:55:35.700188Z"
-CALIBRATION_VERSION = "2026.12.07.0620-sface@2021dec-int8bq-rgb+dlib@resnet-v1-5pt"
+CALIBRATION_VERSION = "2026.12.07.0707-sface@2021dec-int8bq-rgb+dlib@resnet-v1-5pt"
 
 # --- One photo, measured (df01_01.jpg) -------------------------------------------------------------------------
 
@@ -132,6 +132,7 @@ QUALITY: JSON = {
     "usable_for_identity": True,
     "reasons": [],
     "lower_face_cover": 0.0003,
+    "noise_level": 2.718,
 }
 SUBJECT: JSON = {
     "face_index": 0,
@@ -445,13 +446,13 @@ MATCH: JSON = {
     "same_person": True,
     "match_probability": 0.99996,
     "scores": {"sface": 0.642226, "dlib": 0.964217, "fused": 10.134112},
-    "threshold": 3.0597,
+    "threshold": 2.87077,
     "far": 0.001,
-    "condition": "open",
+    "condition": "open/open",
     "models_used": ["sface", "dlib"],
     "calibration_version": CALIBRATION_VERSION,
     "tone": "pass",
-    "sentence": "same person: match probability 99.996 % ≥ 95.520 % at FAR 0.001",
+    "sentence": "same person: match probability 99.996 % ≥ 94.638 % at FAR 0.001",
 }
 PROBE_DESCRIPTION = (
     "Face between oval, round and square with a balanced to long upper third, a balanced to long middle third and a "
@@ -466,6 +467,8 @@ PROBE_QUALITY: JSON = {
     "bright_fraction": 0.0,
     "ipd_px": 123.913,
     "box_px": 276.685,
+    "lower_face_cover": 0.0004,
+    "noise_level": 2.471,
 }
 VERIFY_FINDINGS: list[JSON] = [
     {
@@ -520,7 +523,7 @@ VERIFY: JSON = {
     "verdict": "genuine",
     "headline": {
         "title": "Genuine",
-        "text": "The face matches the profile (match probability 99.999 % ≥ 92.600 %), in what looks like a real "
+        "text": "The face matches the profile (match probability 99.999 % ≥ 92.440 %), in what looks like a real "
         "photo.",
         "tone": "pass",
     },
@@ -529,11 +532,11 @@ VERIFY: JSON = {
         **MATCH,
         "match_probability": 0.999987,
         "scores": {"sface": 0.744214, "dlib": None, "fused": 11.217953},
-        "threshold": 2.526767,
+        "threshold": 2.503677,
         "models_used": ["sface"],
-        "sentence": "same person: match probability 99.999 % ≥ 92.600 % at FAR 0.001",
+        "sentence": "same person: match probability 99.999 % ≥ 92.440 % at FAR 0.001",
     },
-    "reasons": ["identity match: probability 1.000, fused score 11.218 ≥ threshold 2.527 (FAR 0.001)"],
+    "reasons": ["identity match: probability 1.000, fused score 11.218 ≥ threshold 2.504 (FAR 0.001)"],
     "geometry": {"compared": 12, "outside": [], "agreement": 1.0},
     "findings": VERIFY_FINDINGS,
     "authenticity": {
@@ -557,7 +560,7 @@ COMPARE: JSON = {
     "same_person": True,
     "headline": {
         "title": "Same person",
-        "text": "The two faces are the same person (match probability 99.996 % ≥ 95.520 %).",
+        "text": "The two faces are the same person (match probability 99.996 % ≥ 94.638 %).",
         "tone": "pass",
     },
     "match": MATCH,
@@ -588,10 +591,10 @@ IDENTIFY: JSON = {
             "match_probability": 0.067615,
             "above_threshold": False,
             "tone": "fail",
-            "sentence": "no match (similarity 0.134 < 0.361)",
+            "sentence": "no match (similarity 0.134 < 0.360)",
         },
     ],
-    "threshold": 0.361024,
+    "threshold": 0.360006,
     "far": 0.001,
     "faces_found": 1,
 }

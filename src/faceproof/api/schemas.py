@@ -431,8 +431,9 @@ class MatchOut(BaseModel):
     threshold: float = Field(description="Operating threshold on the fused score.")
     far: float = Field(description="The false-accept rate that threshold was derived for.")
     condition: Condition = Field(
-        description="Whose threshold it is: `open` faces, or one or both lower faces read covered (a mask): each "
-        "condition has the threshold that holds the FAR on its own impostor pairs."
+        description="Whose threshold it is: the two faces' states (`open`, `noisy`: sensor noise, `covered`: the "
+        "lower face, a mask), e.g. `open/covered`; each condition has the threshold that holds the FAR on its own "
+        "impostor pairs."
     )
     models_used: list[str] = Field(description="`[sface]` when SFace alone was conclusive, else both models.")
     calibration_version: str

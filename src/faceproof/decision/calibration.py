@@ -16,11 +16,12 @@ What the numbers mean:
 - Thresholds are chosen for a false accept rate (FAR) on impostor pairs - 1e-2, 1e-3 or 1e-4 - not for a
   probability: a pair matches when its score is at or above the threshold. ``threshold(far, "fused")`` is on the
   fused-score scale, ``threshold(far, "sface"|"dlib")`` on that model's cosine scale.
-- Thresholds and the uncertain band exist per **condition** of the pair: ``open`` (neither face's lower half
-  covered), ``one_covered`` or ``both_covered`` (a mask, a scarf, a hand: the cover head's reading,
-  :mod:`faceproof.measure.cover`). A covered face moves both genuine and impostor scores - a clean photo against a
-  masked one runs at a quarter of the target FAR under the open threshold, two masked photos at twice it - so each
-  condition has the threshold that holds the target FAR on its own impostors (docs/calibration.md).
+- Thresholds and the uncertain band exist per **condition** of the pair: the two faces' states, each ``open``,
+  ``noisy`` (sensor noise, :func:`faceproof.measure.identity.face_noise`) or ``covered`` (the lower face: a mask,
+  a scarf, a hand; the cover head's reading, :mod:`faceproof.measure.cover`), e.g. ``open/covered``. A covered or
+  noisy face moves both genuine and impostor scores - a clean photo against a masked one ran at a quarter of the
+  target FAR under one shared threshold, two masked or two noisy photos at two to five times it - so each condition
+  has the threshold that holds the target FAR on its own impostors (docs/calibration.md).
 - The uncertain band is the SFace cosine interval where SFace alone can disagree with the fusion; outside it
   the second model (dlib, ~125 ms) cannot change the decision on >= 99.5 % of pairs and can be skipped.
 
@@ -46,9 +47,21 @@ from faceproof.models import artifact
 from faceproof.models.lazy import Lazy
 
 ModelName = Literal["fused", "sface", "dlib"]
-Condition = Literal["open", "one_covered", "both_covered"]
-#: Indexed by the number of faces in the pair whose lower face reads covered (0, 1 or 2).
-CONDITIONS: tuple[Condition, ...] = ("open", "one_covered", "both_covered")
+FaceState = Literal["open", "noisy", "covered"]
+#: What a face is read as (:attr:`faceproof.measure.quality.Quality.face_state`): a covered lower face first, then
+#: sensor noise.
+FACE_STATES: tuple[FaceState, ...] = ("open", "noisy", "covered")
+Condition = Literal["open/open", "open/noisy", "open/covered", "noisy/noisy", "noisy/covered", "covered/covered"]
+#: Every unordered pair of face states, named in :data:`FACE_STATES` order.
+CONDITIONS: tuple[Condition, ...] = (
+    "open/open",
+    "open/noisy",
+    "open/covered",
+    "noisy/noisy",
+    "noisy/covered",
+    "covered/covered",
+)
+OPEN: Condition = "open/open"
 SUPPORTED_FARS: tuple[float, ...] = (1e-2, 1e-3, 1e-4)
 DEFAULT_FAR = 1e-3
 ARTIFACT = "verification_calibration"
@@ -64,7 +77,7 @@ class MatchDecision:
     ``models_used`` says which score the decision rests on: ``("sface", "dlib")`` for the fusion, ``("sface",)``
     when dlib was not computed (then ``fused_score`` and ``threshold`` are SFace's own calibrated score and
     threshold). ``threshold`` is on the ``fused_score`` scale; ``same_person`` is ``fused_score >= threshold``.
-    ``condition`` names whose threshold it is (:data:`CONDITIONS`: how many of the two faces read covered).
+    ``condition`` names whose threshold it is (:data:`CONDITIONS`: the two faces' states).
     """
 
     same_person: bool
@@ -76,7 +89,7 @@ class MatchDecision:
     dlib: float | None
     models_used: tuple[str, ...]
     calibration_version: str
-    condition: Condition = "open"
+    condition: Condition = OPEN
 
     @property
     def per_model(self) -> dict[str, float]:
@@ -101,11 +114,18 @@ def _check_cosine(name: str, value: float) -> float:
     return v
 
 
-def condition_of(covered_sides: int) -> Condition:
-    """The pair's condition from how many of its two faces read covered (0, 1 or 2)."""
-    if covered_sides not in (0, 1, 2):
-        raise ValueError(f"covered_sides counts the faces of a pair: 0, 1 or 2, got {covered_sides!r}")
-    return CONDITIONS[covered_sides]
+def pair_condition(a: str, b: str) -> Condition:
+    """The condition of a pair of faces in states ``a`` and ``b`` (:data:`FACE_STATES`, in either order)."""
+    if a not in FACE_STATES or b not in FACE_STATES:
+        raise ValueError(f"a face state is one of {FACE_STATES}, got {a!r} and {b!r}")
+    first, second = sorted((a, b), key=FACE_STATES.index)
+    return f"{first}/{second}"  # type: ignore[return-value]
+
+
+def _check_condition(condition: str) -> str:
+    if condition not in CONDITIONS:
+        raise ValueError(f"unknown condition {condition!r}: one of {CONDITIONS}")
+    return condition
 
 
 def _sigmoid(x: float) -> float:
@@ -116,8 +136,8 @@ def _sigmoid(x: float) -> float:
 class Calibration:
     """Fitted fusion, thresholds and uncertain band. Build with :func:`load_calibration` (or ``from_artifact``).
 
-    Every table is per condition (:data:`CONDITIONS`); methods take ``covered_sides``, the number of the pair's
-    faces whose lower face reads covered (0 for a pair of open faces, the default).
+    Every table is per condition (:data:`CONDITIONS`); methods take the pair's ``condition``
+    (:func:`pair_condition`; two open faces by default).
     """
 
     version: str
@@ -187,20 +207,20 @@ class Calibration:
         """Probability of "same person" at even prior odds: sigmoid of :meth:`fused_score`."""
         return _sigmoid(self.fused_score(sface, dlib))
 
-    def threshold(self, far: float, model: ModelName = "fused", covered_sides: int = 0) -> float:
+    def threshold(self, far: float, model: ModelName = "fused", condition: str = OPEN) -> float:
         """Score at or above which a pair is accepted at the given FAR: fused score for "fused", cosine otherwise."""
-        per_model = self.thresholds[condition_of(covered_sides)]
+        per_model = self.thresholds[_check_condition(condition)]
         if model not in per_model:
             raise ValueError(f"unknown model {model!r}: one of {sorted(per_model)}")
         return per_model[model][_far_key(far)]
 
-    def needs_second_model(self, sface: float, far: float = DEFAULT_FAR, covered_sides: int = 0) -> bool:
+    def needs_second_model(self, sface: float, far: float = DEFAULT_FAR, condition: str = OPEN) -> bool:
         """True when SFace's cosine lies in the uncertain band, where dlib's score may change the decision."""
-        lo, hi = self.sface_band[condition_of(covered_sides)][_far_key(far)]
+        lo, hi = self.sface_band[_check_condition(condition)][_far_key(far)]
         return lo <= _check_cosine("sface", sface) <= hi
 
     def decide(
-        self, sface: float, dlib: float | None, far: float = DEFAULT_FAR, covered_sides: int = 0
+        self, sface: float, dlib: float | None, far: float = DEFAULT_FAR, condition: str = OPEN
     ) -> MatchDecision:
         """Same person or not at the operating point ``far`` of the pair's condition, with the fusion when dlib's
         cosine is given.
@@ -209,7 +229,7 @@ class Calibration:
         fused decision on >= 99.5 % of pairs whenever :meth:`needs_second_model` is False.
         """
         key = _far_key(far)
-        condition = condition_of(covered_sides)
+        condition = _check_condition(condition)
         score = self.fused_score(sface, dlib)
         if dlib is None:
             models_used: tuple[str, ...] = ("sface",)
@@ -227,7 +247,7 @@ class Calibration:
             dlib=None if dlib is None else float(dlib),
             models_used=models_used,
             calibration_version=self.version,
-            condition=condition,
+            condition=condition,  # type: ignore[arg-type]
         )
 
 

@@ -149,10 +149,15 @@ def _match_numbers(match: MatchDecision) -> str:
 
 #: How the operating point is named per condition of the pair (:data:`faceproof.decision.calibration.CONDITIONS`).
 CONDITION_WORDS = {
-    "open": "",
-    "one_covered": ", threshold for a covered lower face",
-    "both_covered": ", threshold for two covered lower faces",
+    "open/open": "",
+    "open/noisy": ", threshold for a noisy face",
+    "open/covered": ", threshold for a covered lower face",
+    "noisy/noisy": ", threshold for two noisy faces",
+    "noisy/covered": ", threshold for a noisy face and a covered lower face",
+    "covered/covered": ", threshold for two covered lower faces",
 }
+#: A face state as the quality headline names the threshold it is decided at.
+STATE_WORDS = {"noisy": "a noisy face", "covered": "a covered lower face"}
 
 
 def operating_point(m: MatchDecision) -> str:
@@ -221,7 +226,7 @@ def quality(q: Quality) -> Headline:
         return Headline(
             "Probe only",
             f"The photo is not usable for enrolment: {reasons}. A verification still decides it, at the threshold "
-            "for a covered lower face.",
+            f"for {STATE_WORDS[q.face_state]}.",
             "warn",
         )
     return usability(q.usable_for_identity, q.reasons)

@@ -12,8 +12,8 @@ Report keys (all rates in [0, 1]):
 
 - ``n_pairs``, ``n_genuine``, ``n_impostor``, ``n_failed``, ``n_images``, ``n_images_failed``
 - ``far``, ``threshold``: the operating point (default FAR 1e-3) and the shipped fused threshold there for two
-  open faces; a pair where the cover head reads one or both lower faces covered is decided at its condition's
-  threshold, as the service decides it (``n_covered_pairs`` counts them)
+  open faces; a pair with a noisy or covered face is decided at its condition's threshold, as the service decides
+  it (``pairs_by_condition`` counts the pairs of each condition)
 - ``accuracy``: share of pairs decided correctly at that operating point
 - ``auc``: ROC AUC of the fused score over the pairs that did not fail
 - ``tar_at_far``: ``{"0.01": tar, "0.001": tar}`` at the shipped thresholds for those FARs
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import csv
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from faceproof.batch.engine import Engine, InlineEngine, Progress
-from faceproof.decision.calibration import DEFAULT_FAR, Calibration, load_calibration
+from faceproof.decision.calibration import DEFAULT_FAR, OPEN, Calibration, load_calibration, pair_condition
 from faceproof.errors import FaceproofError
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ class _Pair:
 class _Vectors:
     sface: np.ndarray
     dlib: np.ndarray
-    covered: bool  # the lower face reads covered (the pair's condition counts these)
+    state: str  # the face's state (open, noisy, covered): a pair of them is the pair's condition
 
 
 def read_pairs(pairs_csv: Path) -> list[_Pair]:
@@ -89,7 +90,7 @@ def _vectors_of(path: Path) -> tuple[_Vectors | None, float]:
         log.info("no usable face in %s: %s", path, exc.message)
         return None, float("nan")
     s = a.subject
-    vectors = _Vectors(s.embeddings[SFACE_KEY].vector, s.embeddings[DLIB_KEY].vector, s.quality.lower_face_covered)
+    vectors = _Vectors(s.embeddings[SFACE_KEY].vector, s.embeddings[DLIB_KEY].vector, s.quality.face_state)
     return vectors, a.timings_ms.get("dlib", float("nan"))
 
 
@@ -157,19 +158,19 @@ def evaluate_verification(
     ok = np.array([vectors[p.file_a] is not None and vectors[p.file_b] is not None for p in pairs])
     s = np.zeros(n)
     d = np.zeros(n)
-    covered = np.zeros(n, int)  # faces of the pair whose lower face reads covered: the pair's condition
+    condition = [OPEN] * n  # the pair's condition, from its faces' states
     from faceproof.measure.identity import cosine  # imports the models' modules: only when evaluating
 
     for i, p in enumerate(pairs):
         va, vb = vectors[p.file_a], vectors[p.file_b]
         if va is not None and vb is not None:
             s[i], d[i] = cosine(va.sface, vb.sface), cosine(va.dlib, vb.dlib)
-            covered[i] = int(va.covered) + int(vb.covered)
+            condition[i] = pair_condition(va.state, vb.state)
     fused = np.array([cal.fused_score(s[i], d[i]) if ok[i] else 0.0 for i in range(n)])
     fars = sorted({far, *REPORT_FARS})
 
     def pair_thresholds(model: str, f: float) -> np.ndarray:
-        return np.array([cal.threshold(f, model, c) for c in covered])  # type: ignore[arg-type]
+        return np.array([cal.threshold(f, model, c) for c in condition])  # type: ignore[arg-type]
 
     report_fused = {
         "threshold": cal.threshold(far, "fused"),
@@ -181,9 +182,9 @@ def evaluate_verification(
     }
 
     # What verification does in production: dlib only inside SFace's uncertain band.
-    needed = np.array([ok[i] and cal.needs_second_model(s[i], far, covered[i]) for i in range(n)])
+    needed = np.array([ok[i] and cal.needs_second_model(s[i], far, condition[i]) for i in range(n)])
     fast = np.array(
-        [ok[i] and cal.decide(s[i], d[i] if needed[i] else None, far, covered[i]).same_person for i in range(n)]
+        [ok[i] and cal.decide(s[i], d[i] if needed[i] else None, far, condition[i]).same_person for i in range(n)]
     )
 
     report: dict[str, Any] = {
@@ -191,7 +192,7 @@ def evaluate_verification(
         "n_genuine": int(same.sum()),
         "n_impostor": int((~same).sum()),
         "n_failed": int((~ok).sum()),
-        "n_covered_pairs": int((ok & (covered > 0)).sum()),
+        "pairs_by_condition": dict(Counter(c for c, good in zip(condition, ok, strict=True) if good)),
         "n_images": len(files),
         "n_images_failed": sum(v is None for v in vectors.values()),
         "far": far,

@@ -57,7 +57,14 @@ def noise_level(aligned_rgb: np.ndarray) -> float:
     return float(np.median(response) / (0.6745 * 6.0))
 
 
-def identity_view(rgb: np.ndarray, face: DetectedFace) -> np.ndarray:
+def face_noise(rgb: np.ndarray, face: DetectedFace) -> float:
+    """:func:`noise_level` of the face as the recognizers' template crops it (aligned at 112 px): what
+    :func:`identity_view` reads, and what makes a face ``noisy`` for the quality gate and the verification
+    calibration's conditions (:data:`NOISE_FROM`)."""
+    return noise_level(align_face(rgb, face.keypoints))
+
+
+def identity_view(rgb: np.ndarray, face: DetectedFace, level: float | None = None) -> np.ndarray:
     """The image both recognizers see: ``rgb`` itself, unless the face is noisy - then a copy whose face region is
     smoothed in proportion to the noise.
 
@@ -68,7 +75,7 @@ def identity_view(rgb: np.ndarray, face: DetectedFace) -> np.ndarray:
     blurred and noisy: 0.643 -> 0.807 at 1e-2. Clean, downsized, recompressed and masked faces of that set measure
     below ``NOISE_FROM``: their embeddings are unchanged (SFace's figures on them identical to the last digit).
     """
-    level = noise_level(align_face(rgb, face.keypoints))
+    level = face_noise(rgb, face) if level is None else level  # ``level``: the caller's face_noise, made once
     strength = min(1.0, max(0.0, (level - NOISE_FROM) / (NOISE_FULL - NOISE_FROM)))
     if strength == 0.0:
         return rgb

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from faceproof.measure.geometry import Geometry
+from faceproof.measure.identity import NOISE_FROM
 
 #: The face box is brought down to at most this square before the Laplacian (normalising large faces); a smaller
 #: face is measured at its own size, never upsampled: interpolation invents no detail, so an upsampled small but
@@ -28,7 +29,7 @@ COVERED = 0.5
 #: Reasons the verification calibration has operating points of its own for (a pair's *condition*,
 #: :mod:`faceproof.decision.calibration`): a probe with no other reason is decided at its condition's threshold,
 #: which holds the target FAR there, instead of being withheld. Enrolment still refuses it (a weak template).
-CALIBRATED_REASONS = frozenset({"lower_face_covered"})
+CALIBRATED_REASONS = frozenset({"lower_face_covered", "noisy"})
 MIN_SHARPNESS = 60.0  # variance of the Laplacian on that crop
 MIN_BRIGHTNESS = 60.0  # mean 8-bit grey level of the face box
 MAX_BRIGHTNESS = 220.0
@@ -69,11 +70,22 @@ class Quality:
     #: The lower-face cover head's reading (:mod:`faceproof.measure.cover`; 0.5 is its operating point), None when
     #: it was not read.
     lower_face_cover: float | None = None
+    #: Sensor noise on the aligned face (:func:`faceproof.measure.identity.face_noise`; ``noisy`` from
+    #: :data:`~faceproof.measure.identity.NOISE_FROM`), None when it was not measured.
+    noise_level: float | None = None
 
     @property
     def lower_face_covered(self) -> bool:
         """The cover head read the lower face covered (a mask, a scarf, a hand)."""
         return "lower_face_covered" in self.reasons
+
+    @property
+    def face_state(self) -> str:
+        """What the verification calibration's conditions read of this face: ``covered`` (the lower face), else
+        ``noisy``, else ``open`` (:data:`faceproof.decision.calibration.FACE_STATES`)."""
+        if self.lower_face_covered:
+            return "covered"
+        return "noisy" if "noisy" in self.reasons else "open"
 
     @property
     def usable_for_verification(self) -> bool:
@@ -160,9 +172,11 @@ def assess_quality(
     geometry: Geometry | None,
     keypoints: np.ndarray | None = None,
     lower_face_cover: float | None = None,
+    noise_level: float | None = None,
 ) -> Quality:
     """Measure the photo quality of the face at ``box`` (x, y, w, h) with its mesh and geometry, and the cover
-    head's reading of it (``lower_face_cover``, :mod:`faceproof.measure.cover`) when it was read.
+    head's reading of it (``lower_face_cover``, :mod:`faceproof.measure.cover`) and its sensor noise (``noise_level``,
+    :func:`faceproof.measure.identity.face_noise`) when they were read.
 
     Without a mesh (MediaPipe found no face inside the detector's box: heavy occlusion, extreme pose, a
     false detection) pose and eyes cannot be checked, the inter-pupillary distance comes from the detector's
@@ -207,6 +221,11 @@ def assess_quality(
         reasons.append("no_mesh")
     if lower_face_cover is not None and lower_face_cover >= COVERED:
         reasons.append("lower_face_covered")
+    # Sensor noise from where the recognizers start to see a smoothed face (NOISE_FROM; clean development photos
+    # 1.7-5.7, with sensor noise 12-21): the Laplacian sharpness takes noise for detail, so without this reason a
+    # blurred, noisy face passed the gate as sharp (docs/calibration.md).
+    if noise_level is not None and noise_level >= NOISE_FROM:
+        reasons.append("noisy")
     return Quality(
         sharpness=sharp,
         brightness=brightness,
@@ -221,4 +240,5 @@ def assess_quality(
         usable_for_identity=not reasons,
         reasons=tuple(reasons),
         lower_face_cover=lower_face_cover,
+        noise_level=noise_level,
     )

@@ -35,6 +35,7 @@ _REASON_WORDS = {
     "face_cut_by_border": "face cut by the image border",
     "no_mesh": "face mesh not found",
     "lower_face_covered": "lower face covered",
+    "noisy": "noisy (sensor noise)",
 }
 
 

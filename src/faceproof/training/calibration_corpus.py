@@ -11,8 +11,9 @@ uploads: ``lowres+jpeg`` (a thumbnail re-sent by a messaging app), ``blur+noise`
 frame) and ``mask`` (a surgical or cloth mask over the lower face). Like the service, the face is detected again on
 the damaged image. Besides the two vectors, each variant records what the service can measure about it at run
 time (face size, sharpness, detector score, the length of SFace's raw feature vector, the cover head's reading of
-the lower face), which a quality-aware score may use; the cover reading decides each side's *condition* (open or
-covered), which has thresholds of its own (:mod:`faceproof.training.fit_calibration`).
+the lower face, the sensor noise on the aligned face), which a quality-aware score may use; the cover reading and
+the noise decide each face's *state* (open, noisy or covered), and a pair of states is a condition with thresholds
+of its own (:mod:`faceproof.training.fit_calibration`).
 
 Embedding is the slow part (~0.13 s per variant and core): it runs in chunks written to ``cache`` as they finish,
 so an interrupted run resumes where it stopped.
@@ -38,7 +39,7 @@ from faceproof.evaluation.damage import face_hint
 from faceproof.intake import load_image
 from faceproof.measure import cover, identity
 from faceproof.measure.cover import read_cover
-from faceproof.measure.identity import DLIB_KEY, SFACE_KEY, dlib_embedding, identity_view
+from faceproof.measure.identity import DLIB_KEY, SFACE_KEY, dlib_embedding, face_noise, identity_view
 from faceproof.measure.quality import face_grey, sharpness
 from faceproof.models import artifact, facemesh, mesh_keypoints, sface, yunet
 from faceproof.training import augment as degrade_module
@@ -63,7 +64,7 @@ GENUINE_SOURCE = "lfw_gray"
 IMPOSTOR_SOURCES = ("utkface", "allagefaces")
 IMPOSTORS_PER_SOURCE = 300
 CHUNK = 100  # photos per checkpoint
-QUALITY = ("box_px", "sharpness", "det_score", "sface_norm", "lower_face_cover")
+QUALITY = ("box_px", "sharpness", "det_score", "sface_norm", "lower_face_cover", "noise_level")
 LICENCE = (
     "LFW (via muxspace/facial_expressions, Apache-2.0 repository; LFW itself research use), UTKFace (non-commercial "
     "research), All-Age-Faces (research use, citation asked)"
@@ -123,12 +124,15 @@ def embed_face(img: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | N
         return None
     # aligned as the service aligns: keypoints refined by the mesh
     face = mesh_keypoints.refine(faces[0], facemesh.get_facemesh().landmarks(img, faces[0].box))
-    view = identity_view(img, face)
+    noise = face_noise(img, face)
+    view = identity_view(img, face, noise)
     raw = sface.get_sface().features(align_face(view, face.keypoints))
     box = min(face.box[2], face.box[3])
     reading = read_cover(img, face.box)
     covered = reading.probability if reading is not None else np.nan
-    quality = np.array([box, sharpness(face_grey(img, face.box)), face.score, np.linalg.norm(raw), covered], np.float32)
+    quality = np.array(
+        [box, sharpness(face_grey(img, face.box)), face.score, np.linalg.norm(raw), covered, noise], np.float32
+    )
     return raw / max(float(np.linalg.norm(raw)), 1e-12), dlib_embedding(img, face, view).vector, quality
 
 
@@ -153,12 +157,12 @@ def _embed_photo(root: Path, photo: Photo) -> list[tuple[str, np.ndarray, np.nda
 
 def embedding_code() -> int:
     """A checksum of the code that makes the damage, finds the face (YuNet's decoding and the retry ladder) and
-    makes the recognizers' input (the view and the alignment keypoints' map), and of the cover head: editing any
-    of them must not reuse cached embeddings."""
+    makes the recognizers' input (the view and the alignment keypoints' map), of the cover head and of the quality
+    columns recorded: editing any of them must not reuse cached embeddings."""
     keypoints = artifact.read_card(mesh_keypoints.ARTIFACT).onnx_sha256 + facemesh.VIEW_RECIPE
     models = keypoints + artifact.read_card(cover.ARTIFACT).onnx_sha256
     code = b"".join(Path(m.__file__).read_bytes() for m in (degrade_module, detect_ladder, yunet))
-    return zlib.crc32(code + (identity.VIEW_VERSION + models).encode())
+    return zlib.crc32(code + (identity.VIEW_VERSION + models + ",".join(QUALITY)).encode())
 
 
 def cache_dir(cache: Path) -> Path:

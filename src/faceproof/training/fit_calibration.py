@@ -24,8 +24,8 @@ Steps:
 4. Thresholds at FAR 1e-2, 1e-3, 1e-4 from the impostor scores of the final models, over the impostor pairs with
    a real face on at least one side (:attr:`Pairs.sets_threshold`) (empirical quantile, and a generalised Pareto
    tail fitted to the top impostor scores; the higher of the two is shipped) - one set per *condition* of the
-   pair (:data:`faceproof.decision.calibration.CONDITIONS`: how many of its faces the cover head reads covered,
-   as the service reads them), each from that condition's own impostors.
+   pair (:data:`faceproof.decision.calibration.CONDITIONS`: the two faces' states - open, noisy, covered - read as
+   the service reads them), each from that condition's own impostors.
 5. SFace's uncertain band per condition and FAR: outside it, SFace alone agrees with the fusion on >= 99.5 % of
    genuine and of impostor pairs, so verification can skip dlib there.
 6. Writes the ``verification_calibration`` artefact (:func:`save_calibration`: the three logistic models as one
@@ -49,10 +49,11 @@ from typing import Any
 import numpy as np
 
 from faceproof.decision import calibration
+from faceproof.decision.calibration import FACE_STATES
 from faceproof.errors import FaceproofError
 from faceproof.evaluation.damage import face_hint
 from faceproof.intake import load_image
-from faceproof.measure.identity import DLIB_KEY, SFACE_KEY
+from faceproof.measure.identity import DLIB_KEY, NOISE_FROM, SFACE_KEY
 from faceproof.measure.quality import COVERED
 from faceproof.training import calibration_corpus, export
 from faceproof.training.augment import DEGRADATIONS, degrade
@@ -129,6 +130,7 @@ def plan_variants(data: Path) -> list[Variant]:
 
 Vectors = tuple[np.ndarray, np.ndarray, np.ndarray]  # sface, dlib, quality (calibration_corpus.QUALITY)
 COVER_COLUMN = calibration_corpus.QUALITY.index("lower_face_cover")
+NOISE_COLUMN = calibration_corpus.QUALITY.index("noise_level")
 
 
 def _embed_variants(data: Path, variants: list[Variant]) -> dict[str, Vectors | None]:
@@ -194,8 +196,8 @@ class Pairs:
     cond_a: np.ndarray  # "clean", a degradation name, "combo", or a corpus damage ("lowres+jpeg", ...)
     cond_b: np.ndarray
     source: np.ndarray  # "dev" or "corpus"
-    cover_a: np.ndarray  # the cover head's reading of each side (NaN: not read), as the service reads it
-    cover_b: np.ndarray
+    state_a: np.ndarray  # each face's state, an index into calibration.FACE_STATES, read as the service reads it
+    state_b: np.ndarray
 
     @property
     def sets_threshold(self) -> np.ndarray:
@@ -210,9 +212,24 @@ class Pairs:
         return (self.cond_a != "clean").astype(int) + (self.cond_b != "clean").astype(int)
 
     @property
-    def covered_sides(self) -> np.ndarray:
-        """How many faces of each pair read covered (0, 1, 2): the index of its condition, as in the service."""
-        return (self.cover_a >= COVERED).astype(int) + (self.cover_b >= COVERED).astype(int)
+    def condition(self) -> np.ndarray:
+        """Each pair's condition as its index in :data:`faceproof.decision.calibration.CONDITIONS`."""
+        return CONDITION_OF_STATES[self.state_a, self.state_b]
+
+
+#: CONDITION_OF_STATES[i, j]: the index in CONDITIONS of a pair of faces in states FACE_STATES[i] and [j].
+CONDITION_OF_STATES = np.array(
+    [[calibration.CONDITIONS.index(calibration.pair_condition(a, b)) for b in FACE_STATES] for a in FACE_STATES]
+)
+
+
+def face_states(quality: np.ndarray) -> np.ndarray:
+    """Each embedded face's state (its index in :data:`FACE_STATES`) from its run-time quality row
+    (:data:`calibration_corpus.QUALITY`), by the rule of :attr:`faceproof.measure.quality.Quality.face_state`: a
+    covered lower face first, then sensor noise."""
+    cover, noise = quality[:, COVER_COLUMN], quality[:, NOISE_COLUMN]
+    state = np.where(cover >= COVERED, "covered", np.where(noise >= NOISE_FROM, "noisy", "open"))
+    return np.array([FACE_STATES.index(x) for x in state], int)
 
 
 def build_pairs(variants: list[Variant], emb: dict[str, Vectors | None]) -> Pairs:
@@ -227,7 +244,7 @@ def build_pairs(variants: list[Variant], emb: dict[str, Vectors | None]) -> Pair
     clean = np.array([not v.names for v in ok])
     family = np.array([v.family for v in ok])
     cond = np.array([v.condition for v in ok])
-    cover = np.array([emb[v.key][2][COVER_COLUMN] for v in ok], np.float64)  # type: ignore[index]
+    state = face_states(np.stack([emb[v.key][2] for v in ok]))  # type: ignore[index]
     ia, ib = np.triu_indices(len(ok), k=1)
     keep = (files[ia] != files[ib]) & ~((family[ia] != "") & (family[ia] == family[ib]))
     same = ident[ia] == ident[ib]
@@ -248,8 +265,8 @@ def build_pairs(variants: list[Variant], emb: dict[str, Vectors | None]) -> Pair
         cond_a=cond[ia],
         cond_b=cond[ib],
         source=np.full(len(ia), "dev"),
-        cover_a=cover[ia],
-        cover_b=cover[ib],
+        state_a=state[ia],
+        state_b=state[ib],
     )
 
 
@@ -288,7 +305,7 @@ def build_corpus_pairs(
     ia = np.array([r for r, _ in rows], int)
     ib = np.array([q for _, q in rows], int)
     same = ident[ia] == ident[ib]
-    cover = emb.quality[:, COVER_COLUMN].astype(np.float64)
+    state = face_states(emb.quality)
     return (
         Pairs(
             sface=np.einsum("ij,ij->i", emb.sface[ia], emb.sface[ib]).astype(np.float64),
@@ -300,8 +317,8 @@ def build_corpus_pairs(
             cond_a=emb.damage[ia],
             cond_b=emb.damage[ib],
             source=np.full(len(ia), "corpus"),
-            cover_a=cover[ia],
-            cover_b=cover[ib],
+            state_a=state[ia],
+            state_b=state[ib],
         ),
         names,
     )
@@ -378,7 +395,7 @@ def cross_validate(p: Pairs, folds: np.ndarray) -> dict[str, dict[str, np.ndarra
     """
     fa, fb = folds[p.id_a], folds[p.id_b]
     y = p.same.astype(int)
-    covered = p.covered_sides
+    cond_index = p.condition
     out: dict[str, dict[str, np.ndarray]] = {}
     for model in FEATURES:
         score = np.full(len(y), np.nan)
@@ -391,9 +408,9 @@ def cross_validate(p: Pairs, folds: np.ndarray) -> dict[str, dict[str, np.ndarra
             coef, icpt = fit_logistic(features(p, model, train), y[train])
             score[test] = features(p, model, test) @ coef + icpt
             for k in range(len(calibration.CONDITIONS)):
-                train_imp = features(p, model, train & p.sets_threshold & (covered == k)) @ coef + icpt
+                train_imp = features(p, model, train & p.sets_threshold & (cond_index == k)) @ coef + icpt
                 for far in FARS:
-                    thr[str(far)][test & (covered == k)] = far_threshold(train_imp, far)
+                    thr[str(far)][test & (cond_index == k)] = far_threshold(train_imp, far)
         out[model] = {"score": score, **thr}
     return out
 
@@ -499,17 +516,17 @@ def _subsets(p: Pairs) -> dict[str, np.ndarray]:
                 subsets[f"corpus:{name}-vs-{name}"] = corpus & (p.cond_a == name) & (p.cond_b == name)
     for kind in ("real-real", "real-generated", "generated-generated"):
         subsets[f"impostors:{kind}"] = p.same | (p.kind == kind)  # all genuine pairs, impostors of one kind
-    for k, condition in enumerate(calibration.CONDITIONS):  # as the cover head reads the pair, not as it was made
-        subsets[f"condition:{condition}"] = p.covered_sides == k
+    for k, condition in enumerate(calibration.CONDITIONS):  # as the pair is read, not as it was made
+        subsets[f"condition:{condition}"] = p.condition == k
     return subsets
 
 
 def fit_all(p: Pairs, n_identities: int, real_ids: set[int], data: dict[str, Any]) -> dict:
     """Everything the artefact holds, plus the out-of-fold scores for the plots (key ``_oof``). ``data``
     describes the pairs' sources for the card; the pair counts are added here."""
-    covered = p.covered_sides
+    cond_index = p.condition
     for k, condition in enumerate(calibration.CONDITIONS):
-        n = int((p.sets_threshold & (covered == k)).sum())
+        n = int((p.sets_threshold & (cond_index == k)).sum())
         if n < MIN_CONDITION_IMPOSTORS:
             raise RuntimeError(f"only {n} impostor pairs of condition {condition!r}: too few to set its thresholds")
     folds = fold_of_identity(p, n_identities, real_ids)
@@ -529,7 +546,7 @@ def fit_all(p: Pairs, n_identities: int, real_ids: set[int], data: dict[str, Any
         # sface and dlib thresholds are shipped as cosines (their own scale); the fusion's as a fused score
         raw = final[model] if model == "fused" else getattr(p, model)
         for k, condition in enumerate(calibration.CONDITIONS):
-            sets = p.sets_threshold & (covered == k)
+            sets = p.sets_threshold & (cond_index == k)
             imp = raw[sets]
             thresholds[condition][model], detail[condition][model] = {}, {}
             for far in FARS:
@@ -552,7 +569,7 @@ def fit_all(p: Pairs, n_identities: int, real_ids: set[int], data: dict[str, Any
     def pair_thresholds(model: str, far: float) -> np.ndarray:
         """Each pair's shipped threshold: the one of its condition."""
         table = np.array([thresholds[c][model][str(far)] for c in calibration.CONDITIONS])
-        return table[covered]
+        return table[cond_index]
 
     metrics: dict[str, dict] = {"cross_validated": {}, "shipped": {}}
     for model in FEATURES:
@@ -580,7 +597,7 @@ def fit_all(p: Pairs, n_identities: int, real_ids: set[int], data: dict[str, Any
     bands: dict[str, dict[str, dict[str, list[float]]]] = {}
     band_stats: dict[str, dict[str, dict[str, float]]] = {}
     for k, condition in enumerate(calibration.CONDITIONS):
-        m = covered == k
+        m = cond_index == k
         bands[condition], band_stats[condition] = {"sface": {}}, {}
         for far in FARS:
             accept = final["fused"][m] >= thresholds[condition]["fused"][str(far)]

@@ -46,7 +46,7 @@ from PIL import Image
 from faceproof.authenticity import consistency
 from faceproof.authenticity.engine import assess, feature_values
 from faceproof.authenticity.fusion import load_fusion
-from faceproof.decision.calibration import load_calibration
+from faceproof.decision.calibration import load_calibration, pair_condition
 from faceproof.decision.verify import geometry_agreement, score_against
 from faceproof.errors import FaceproofError
 from faceproof.intake import IntakeLimits
@@ -115,9 +115,9 @@ def probe_row(probe: Probe, summary: dict[str, Any], enrolled: list[dict[str, np
     sface, dlib = score_against(probe.embeddings, enrolled)
     assert dlib is not None
     s = probe.analysis.subject
-    covered = int(s.quality.lower_face_covered)
-    second = calibration.needs_second_model(sface, FAR, covered)
-    match = calibration.decide(sface, dlib if second else None, FAR, covered)
+    condition = pair_condition(s.quality.face_state, "open")
+    second = calibration.needs_second_model(sface, FAR, condition)
+    match = calibration.decide(sface, dlib if second else None, FAR, condition)
     measurements = s.geometry.measurements() if s.geometry else {}
     agreement = geometry_agreement(measurements, summary.get("geometry", {}))
     auth_features = feature_values(probe.findings)
