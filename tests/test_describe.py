@@ -66,6 +66,9 @@ def test_unusable_photo_says_why() -> None:
     bad = dataclasses.replace(q, usable_for_identity=False, reasons=("low_sharpness", "face_too_small"))
     text = describe(g, a, bad)
     assert "blurred" in text and text.endswith("Not usable for identity: blurred, face too small.")
+    noisy = describe(g, a, dataclasses.replace(q, usable_for_identity=False, reasons=("noisy",)))
+    assert "noisy, well-exposed photo" in noisy and "sharp" not in noisy  # noise is not sharpness
+    assert noisy.endswith("Not usable for identity: noisy (sensor noise).")
 
 
 def test_missing_measurements_are_not_invented() -> None:

@@ -118,7 +118,8 @@ def photo_words(yaw: float, pitch: float, roll: float, reasons: Sequence[str]) -
         pose = f"head {'raised' if pitch > 0 else 'lowered'} {abs(pitch):.0f}°"
     if abs(roll) > TILTED_DEG:
         pose += f", tilted {abs(roll):.0f}°"
-    sharp = "blurred" if "low_sharpness" in reasons else "sharp"
+    # sensor noise reads as detail to the sharpness measure: a noisy photo is called noisy, not sharp
+    sharp = "blurred" if "low_sharpness" in reasons else "noisy" if "noisy" in reasons else "sharp"
     exposure = [r for r in ("underexposed", "overexposed") if r in reasons]
     return f"{pose}, {sharp}, {exposure[0] if exposure else 'well-exposed'} photo"
 
