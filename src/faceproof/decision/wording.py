@@ -220,7 +220,8 @@ def refusal_identity(index: int, m: MatchDecision) -> str:
 
 def quality(q: Quality) -> Headline:
     """Whether the photo can be used for identity, and if not why; a photo that cannot be enrolled but is still
-    decided as a probe (its only reasons have a calibrated condition: a covered lower face) says both."""
+    decided as a probe (its only reasons have a calibrated condition: a covered lower face, sensor noise) says
+    both."""
     if not q.usable_for_identity and q.usable_for_verification:
         reasons = ", ".join(human(r) for r in q.reasons)
         return Headline(

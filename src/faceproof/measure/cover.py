@@ -1,10 +1,11 @@
 """Is the lower face covered - a mask, a scarf, a hand over the mouth and chin?
 
-Why it is measured: both recognizers lose ground on a covered lower face (docs/calibration.md: a clean photo against
-a masked one verifies at TAR 0.888 at the shipped threshold, two clean photos at 0.974). A masked probe that does
-not match is therefore no evidence of another person, and a masked enrolment photo makes a weak template: the
-quality gate says ``lower_face_covered`` (:mod:`faceproof.measure.quality`), which makes the photo unusable for
-identity like blur does - a match above the calibrated threshold still counts, a miss is ``inconclusive``.
+Why it is measured: both recognizers lose ground on a covered lower face, and masked faces of different people look
+alike (docs/calibration.md: under one shared threshold a clean photo against a masked one verified at TAR 0.888,
+two clean photos at 0.974, and two masked photos ran at twice the target FAR). So a masked enrolment photo makes a
+weak template - the quality gate says ``lower_face_covered`` (:mod:`faceproof.measure.quality`) and enrolment
+refuses it - and a masked probe is decided at the thresholds of its own condition
+(:mod:`faceproof.decision.calibration`: ``open/covered``), which hold the target FAR there.
 
 How: a linear head (artefact ``lower_face_cover``, fitted by ``faceproof train cover``,
 :mod:`faceproof.training.fit_cover`) on the pooled features of the frozen ``crop_backbone`` - the pass the

@@ -81,16 +81,23 @@ class Quality:
 
     @property
     def face_state(self) -> str:
-        """What the verification calibration's conditions read of this face: ``covered`` (the lower face), else
-        ``noisy``, else ``open`` (:data:`faceproof.decision.calibration.FACE_STATES`)."""
-        if self.lower_face_covered:
-            return "covered"
-        return "noisy" if "noisy" in self.reasons else "open"
+        """What the verification calibration's conditions read of this face (:func:`face_state`)."""
+        return face_state(self.lower_face_cover, self.noise_level)
 
     @property
     def usable_for_verification(self) -> bool:
         """Usable as a probe: every reason against it is one the calibration has a condition for."""
         return set(self.reasons) <= CALIBRATED_REASONS
+
+
+def face_state(lower_face_cover: float | None, noise_level: float | None) -> str:
+    """What the verification calibration's conditions read of a face from its cover reading and sensor noise:
+    ``covered`` (the lower face), else ``noisy``, else ``open`` (:data:`faceproof.decision.calibration.FACE_STATES`).
+    The one rule for the service (:attr:`Quality.face_state`) and the calibration fit
+    (:func:`faceproof.training.fit_calibration.face_states`); an unread value (None, NaN) reads as neither."""
+    if lower_face_cover is not None and lower_face_cover >= COVERED:
+        return "covered"
+    return "noisy" if noise_level is not None and noise_level >= NOISE_FROM else "open"
 
 
 def _clipped_box(box: Box, width: int, height: int) -> tuple[int, int, int, int]:

@@ -53,8 +53,8 @@ from faceproof.decision.calibration import FACE_STATES
 from faceproof.errors import FaceproofError
 from faceproof.evaluation.damage import face_hint
 from faceproof.intake import load_image
-from faceproof.measure.identity import DLIB_KEY, NOISE_FROM, SFACE_KEY
-from faceproof.measure.quality import COVERED
+from faceproof.measure.identity import DLIB_KEY, SFACE_KEY
+from faceproof.measure.quality import face_state
 from faceproof.training import calibration_corpus, export
 from faceproof.training.augment import DEGRADATIONS, degrade
 from faceproof.training.common import DEV_DATA, LICENCE, SEED, manifest
@@ -225,11 +225,9 @@ CONDITION_OF_STATES = np.array(
 
 def face_states(quality: np.ndarray) -> np.ndarray:
     """Each embedded face's state (its index in :data:`FACE_STATES`) from its run-time quality row
-    (:data:`calibration_corpus.QUALITY`), by the rule of :attr:`faceproof.measure.quality.Quality.face_state`: a
-    covered lower face first, then sensor noise."""
-    cover, noise = quality[:, COVER_COLUMN], quality[:, NOISE_COLUMN]
-    state = np.where(cover >= COVERED, "covered", np.where(noise >= NOISE_FROM, "noisy", "open"))
-    return np.array([FACE_STATES.index(x) for x in state], int)
+    (:data:`calibration_corpus.QUALITY`), by the service's rule (:func:`faceproof.measure.quality.face_state`)."""
+    rows = zip(quality[:, COVER_COLUMN], quality[:, NOISE_COLUMN], strict=True)
+    return np.array([FACE_STATES.index(face_state(float(c), float(n))) for c, n in rows], int)
 
 
 def build_pairs(variants: list[Variant], emb: dict[str, Vectors | None]) -> Pairs:
