@@ -19,7 +19,7 @@ from faceproof.config import Settings
 from faceproof.decision.calibration import load_calibration
 from faceproof.decision.verify import decide_verdict, geometry_agreement
 from faceproof.models import artifact
-from faceproof.service import Service
+from faceproof.service import Service, prepare_probe, verify_probe
 from faceproof.training.manipulate import swap_faces
 from tests.conftest import fixture_path
 
@@ -119,6 +119,24 @@ def test_agreeing_evidence_and_another_person_are_not_flagged() -> None:
     other = consistency.identity_consistency(evidence(0.20, 0.15, 0.05, 0.85))
     assert other.score == 0.0 and "nothing to check" in other.message
     assert consistency.identity_consistency(None).confidence == 0.0
+
+
+def test_the_outer_face_is_taken_only_where_the_swap_check_runs(enrolled: tuple[Service, str]) -> None:
+    service, pid = enrolled
+    enrolled_templates = [img.embeddings for img in service.store.list_images(pid)]
+    outcomes = {}
+    for name in ("df01_03.jpg", "df02_01.jpg"):  # the enrolled person, and someone else
+        probe = prepare_probe(faceproof.analyze(fixture_path(name), with_dlib=False))
+        assert consistency.INNER_KEY in probe.embeddings and consistency.OUTER_KEY not in probe.embeddings
+        outcomes[name] = verify_probe(probe, service.get_profile(pid), enrolled_templates, 1e-3)
+        applies = consistency.swap_check_applies(
+            consistency.region_scores(probe.embeddings, enrolled_templates), outcomes[name].match.same_person
+        )
+        assert (consistency.OUTER_KEY in probe.embeddings) == applies
+    assert outcomes["df01_03.jpg"].verdict == "genuine" and outcomes["df02_01.jpg"].verdict == "different_person"
+    # Where it applies, the swap check refuses to run without the outer face rather than guess it.
+    with pytest.raises(ValueError, match="outer-face template"):
+        consistency.identity_consistency(evidence(0.80, float("nan"), 0.75, 0.97))
 
 
 def whole_image_regions(rgb: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -17,8 +17,9 @@ What is timed, per image and run, interleaved with the classic path:
   needs it: ``generated_net`` carries the crop backbone's pass, ``replay_net`` only its own head on that pass, and
   ``learned`` reads the SFace activations the analysis pooled from its identity pass (paid in ``sface``).
 - Verification against a profile enrolled from two fixture photos, in process, step by step: the analysis it runs
-  (no dlib), the probe (every single-image signal and the inner/outer region templates; ``verify: region
-  templates`` is that part alone), the decision (dlib when needed, the swap check, the verdict).
+  (no dlib), the probe (every single-image signal and the inner-face template), the decision (dlib and the
+  outer-face template when the swap check applies, the swap check, the verdict); ``verify: region templates`` is
+  both region templates alone, what an enrolment photo pays.
 - The whole verify request over HTTP (``verify over HTTP``): a real uvicorn server on loopback in this process
   (its event loop on a thread of its own), the photo posted to ``/profiles/{id}/verify`` with httpx and the JSON
   answer read: upload, multipart parsing, the work queue, decode, detect, embed, authenticity, decision, JSON.
@@ -151,9 +152,9 @@ def run_benchmark(images: list[Path], repeats: int = 5, warmup: int = 1, http: b
                         assess(result)
                     with stages.time("verify: analysis (no dlib)"):
                         probe_analysis = service.analyze(data, with_dlib=False)
-                    with stages.time("verify: probe (signals + region templates)"):
+                    with stages.time("verify: probe (signals + inner template)"):
                         probe = prepare_probe(probe_analysis)
-                    with stages.time("verify: decision (dlib when needed, swap check, verdict)"):
+                    with stages.time("verify: decision (dlib, outer template when needed; swap check, verdict)"):
                         verify_probe(probe, profile, enrolled, far)
                     s = probe_analysis.subject
                     if s.landmarks is not None:

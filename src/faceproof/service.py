@@ -81,13 +81,22 @@ class Probe:
             s = self.analysis.subject
             self.embeddings[DLIB_KEY] = dlib_embedding(self.analysis.image.rgb, s.face).vector
 
+    def ensure_outer(self) -> None:
+        """The outer-face template, which only the swap check reads (the inner one is taken up front)."""
+        s = self.analysis.subject
+        if consistency.OUTER_KEY not in self.embeddings and s.landmarks is not None:
+            rgb, keys = self.analysis.image.rgb, (consistency.OUTER_KEY,)
+            self.embeddings.update(consistency.region_embeddings(rgb, s.face.keypoints, s.landmarks, keys))
+
 
 def prepare_probe(result: Analysis) -> Probe:
-    """Everything about a probe that does not depend on the profile, computed once (evaluations reuse it)."""
+    """Everything about a probe that does not depend on the profile, computed once (evaluations reuse it). Of the
+    region templates only the inner face's: whether the swap check runs depends on it (``ensure_outer``)."""
     s = result.subject
     regions = {}
     if s.landmarks is not None:
-        regions = consistency.region_embeddings(result.image.rgb, s.face.keypoints, s.landmarks)
+        keys = (consistency.INNER_KEY,)
+        regions = consistency.region_embeddings(result.image.rgb, s.face.keypoints, s.landmarks, keys)
     embeddings = {k: e.vector for k, e in s.embeddings.items()}
     return Probe(analysis=result, findings=measure_signals(result), embeddings={**embeddings, **regions})
 
@@ -111,8 +120,9 @@ def verify_probe(
     agreement = geometry_agreement(measurements, profile.summary.get("geometry", {}))
     features = feature_values(probe.findings)
     regions = consistency.region_scores(probe.embeddings, enrolled)
-    if regions is not None and (match.same_person or regions.inner >= consistency.INNER_MATCH):
+    if consistency.swap_check_applies(regions, match.same_person):
         probe.ensure_dlib()  # the swap model weighs both identity models (a swap convinces dlib, not SFace)
+        probe.ensure_outer()
     evidence = consistency.swap_evidence(probe.embeddings, enrolled, agreement.agreement, s.quality.reasons)
     limits = consistency.check_limits(s.quality.reasons, features)
     conditioned = [consistency.identity_consistency(evidence, limits, match.same_person)]

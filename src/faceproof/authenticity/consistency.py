@@ -146,14 +146,16 @@ def region_images(rgb: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, n
     return inner, outer
 
 
-def region_embeddings(rgb: np.ndarray, keypoints: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarray]:
-    """SFace embeddings of the inner and the outer face, aligned exactly like the full-face template."""
+def region_embeddings(
+    rgb: np.ndarray, keypoints: np.ndarray, landmarks: np.ndarray, keys: Sequence[str] = REGION_KEYS
+) -> dict[str, np.ndarray]:
+    """SFace embeddings of the inner and the outer face (``keys``: which of them), aligned exactly like the
+    full-face template. Each is an SFace pass (~18 ms): a probe takes the outer face only when the swap check runs
+    (:data:`INNER_MATCH`), enrolment photos take both."""
     inner, outer = region_images(rgb, landmarks)
     model = sface.get_sface()
-    return {
-        INNER_KEY: model.embed(align_face(inner, keypoints)),
-        OUTER_KEY: model.embed(align_face(outer, keypoints)),
-    }
+    images = {INNER_KEY: inner, OUTER_KEY: outer}
+    return {key: model.embed(align_face(images[key], keypoints)) for key in keys}
 
 
 @dataclass(frozen=True)
@@ -167,12 +169,20 @@ class RegionScores:
 
 
 def region_scores(probe: dict[str, np.ndarray], enrolled: list[dict[str, np.ndarray]]) -> RegionScores | None:
+    """The probe's inner and outer face against the profile's (mean over its photos); None without the inner
+    templates, ``outer`` NaN while the probe has no outer template yet (it is taken only for the swap check)."""
     pairs = [(e[INNER_KEY], e[OUTER_KEY]) for e in enrolled if INNER_KEY in e and OUTER_KEY in e]
-    if not pairs or INNER_KEY not in probe or OUTER_KEY not in probe:
+    if not pairs or INNER_KEY not in probe:
         return None
     inner = float(np.mean([cosine(probe[INNER_KEY], i) for i, _ in pairs]))
-    outer = float(np.mean([cosine(probe[OUTER_KEY], o) for _, o in pairs]))
+    outer = float(np.mean([cosine(probe[OUTER_KEY], o) for _, o in pairs])) if OUTER_KEY in probe else float("nan")
     return RegionScores(inner=inner, outer=outer)
+
+
+def swap_check_applies(regions: RegionScores | None, identity_matched: bool) -> bool:
+    """Whether the learned swap model has something to judge: the probe could pass as the person - its identity
+    matched the profile or its inner face does (:data:`INNER_MATCH`); otherwise it is simply someone else."""
+    return regions is not None and (identity_matched or regions.inner >= INNER_MATCH)
 
 
 def model_disagreement(sface_similarity: float, dlib_similarity: float) -> float:
@@ -191,7 +201,8 @@ def swap_evidence(
     quality_reasons: Sequence[str],
 ) -> dict[str, float] | None:
     """The measurements the learned swap model reads, of one probe against the profile's images (None without
-    region templates). ``dlib_similarity`` and ``model_disagreement`` are NaN when the probe has no dlib template.
+    region templates). ``dlib_similarity`` and ``model_disagreement`` are NaN when the probe has no dlib template,
+    the outer-face measurements when it has no outer template (taken only where the swap check applies).
 
     ``model_disagreement`` is dlib's calibrated log-likelihood ratio minus SFace's (the verification calibration's
     single-model heads), so the two models are compared on one scale: a swap's inner face convinces dlib far more
@@ -303,8 +314,8 @@ def identity_consistency(
 ) -> Finding:
     """The swap finding: the learned model's verdict on :func:`swap_evidence` (None: no region templates).
 
-    The model runs when the probe could pass as the person: its identity matched the profile
-    (``identity_matched``) or its inner face does (INNER_MATCH); otherwise it is simply someone else.
+    The model runs when the probe could pass as the person (:func:`swap_check_applies`); then the evidence must
+    hold the probe's outer-face template (``Probe.ensure_outer``), otherwise it is simply someone else.
 
     The score is ``sigmoid(logit - threshold)``, so it crosses 0.5 exactly at the model's operating threshold and a
     finding that crosses it is decisive (the engine's conditioned rule). ``quality_limits`` are what limits the
@@ -314,12 +325,14 @@ def identity_consistency(
     if evidence is None:
         return Finding(SIGNAL, 0.0, 0.0, "swapped", "no region templates to compare (no face mesh)")
     inner, outer = evidence["inner_similarity"], evidence["outer_similarity"]
-    if inner < INNER_MATCH and not identity_matched:
+    if not swap_check_applies(RegionScores(inner, outer), identity_matched):
         return Finding(
             SIGNAL, 0.0, 0.2, "swapped",
             f"inner face does not match the profile (similarity {inner:.2f}); nothing to check",
             {"inner_similarity": inner, "outer_similarity": outer},
         )  # fmt: skip
+    if not np.isfinite(outer):
+        raise ValueError("the swap check needs the probe's outer-face template (Probe.ensure_outer)")
     model = load_swap_model()
     logit, terms = model.logit(evidence)
     score = _sigmoid(logit - model.threshold)

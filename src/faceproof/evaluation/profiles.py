@@ -46,7 +46,8 @@ def _probe_of(path: Path, limits: IntakeLimits, damage: Sequence[str] = ()) -> P
         probe = prepare_probe(analyze(source, limits=limits, with_dlib=False))
     except (FaceproofError, OSError):
         return None
-    probe.ensure_dlib()  # here, in the worker, rather than serially when the verdict needs it
+    probe.ensure_dlib()  # here, in the worker, rather than serially when the verdict needs them
+    probe.ensure_outer()
     return probe
 
 

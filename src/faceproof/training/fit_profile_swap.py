@@ -112,6 +112,7 @@ def probe_row(probe: Probe, summary: dict[str, Any], enrolled: list[dict[str, np
     """Everything the verdict and the swap model need of one probe against one profile (as ``verify_probe``)."""
     calibration = load_calibration()
     probe.ensure_dlib()
+    probe.ensure_outer()  # the model is fitted on every probe's evidence, not only where verification asks for it
     sface, dlib = score_against(probe.embeddings, enrolled)
     assert dlib is not None
     s = probe.analysis.subject
