@@ -14,6 +14,7 @@ import faceproof
 from faceproof.decision.calibration import (
     ARTIFACT,
     CONDITIONS,
+    DIFFERENT_PERSON_FRR,
     SUPPORTED_FARS,
     Calibration,
     MatchDecision,
@@ -109,6 +110,21 @@ def test_uncertain_band_contains_sface_threshold(cal: Calibration, covered: str)
         assert not cal.decide(max(-1.0, lo - 0.01), None, far, covered).same_person
 
 
+@pytest.mark.parametrize("condition", CONDITIONS)
+def test_reject_threshold_lies_below_every_decision_and_marks_clear_misses(cal: Calibration, condition: str) -> None:
+    reject = cal.reject_below[condition]
+    # well below where SFace's own decision or the uncertain band begins: it only ever settles clear misses
+    assert -1.0 < reject < min(lo for lo, _ in cal.sface_band[condition].values())
+    far_below, near = cal.decide(reject - 0.01, None, 1e-3, condition), cal.decide(reject + 0.01, None, 1e-3, condition)
+    assert far_below.reject_below == reject and far_below.clearly_different
+    assert not near.same_person and not near.clearly_different
+    assert not cal.decide(0.9, 0.99, 1e-3, condition).clearly_different
+    card = artifact.read(ARTIFACT).card
+    assert card.parameters["reject_target_frr"] == DIFFERENT_PERSON_FRR
+    held_out = card.metrics["reject"][condition]
+    assert held_out["genuine_pairs"] >= 500 and held_out["oof_genuine_below"] < 2 * DIFFERENT_PERSON_FRR
+
+
 def test_decide_without_dlib_uses_sface_threshold(cal: Calibration) -> None:
     t = cal.threshold(1e-3, "sface")
     below, above = cal.decide(t - 1e-4, None), cal.decide(t + 1e-4, None)
@@ -129,6 +145,14 @@ def test_malformed_calibration_is_rejected(cal: Calibration) -> None:
     params = copy.deepcopy(shipped.parameters)
     del params["thresholds"]["open/covered"]["sface"]["0.0001"]
     with pytest.raises(ValueError, match="open/covered thresholds"):
+        Calibration.from_artifact(with_card(shipped_bytes, parameters=params))
+    params = copy.deepcopy(shipped.parameters)
+    params["reject_target_frr"] = 0.05
+    with pytest.raises(ValueError, match="DIFFERENT_PERSON_FRR"):
+        Calibration.from_artifact(with_card(shipped_bytes, parameters=params))
+    params = copy.deepcopy(shipped.parameters)
+    del params["reject_below"]["noisy/noisy"]
+    with pytest.raises(ValueError, match="malformed calibration"):
         Calibration.from_artifact(with_card(shipped_bytes, parameters=params))
     params = copy.deepcopy(shipped.parameters)
     del params["uncertain_band"]["covered/covered"]

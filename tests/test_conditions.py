@@ -57,5 +57,6 @@ def test_a_noisy_probe_is_decided_at_its_own_threshold(df01_profile: tuple[Servi
     expected = load_calibration().decide(match.sface, match.dlib, 1e-3, "open/noisy")
     assert match.threshold == pytest.approx(expected.threshold)
     # someone else, decided where nothing but the noise is wrong with the photo
-    assert outcome.verdict == ("different_person" if quality.usable_for_verification else "inconclusive")
+    decisive = quality.usable_for_verification or match.clearly_different
+    assert outcome.verdict == ("different_person" if decisive else "inconclusive")
     assert any("threshold for a noisy face" in r for r in outcome.reasons) or not quality.usable_for_verification

@@ -50,6 +50,7 @@ from faceproof.decision import wording
 from faceproof.errors import FaceproofError
 from faceproof.evaluation.damage import damaged
 from faceproof.evaluation.manifest import ManifestRow, read_manifest
+from faceproof.measure.quality import CALIBRATED_REASONS
 from faceproof.service import Probe, Service, VerifyResult, new_image, prepare_probe, verify_probe
 from faceproof.storage import ProfileRecord
 from faceproof.training.augment import DEGRADATIONS
@@ -200,6 +201,8 @@ def check_match(m: MatchOut, where: str) -> list[str]:
     problems = check_comparisons(m.sentence, where)
     if m.same_person != (m.scores.fused >= m.threshold):
         problems.append(f"{where}: same_person {m.same_person} for fused {m.scores.fused} vs {m.threshold}")
+    if m.clearly_different != (not m.same_person and m.scores.sface < m.reject_threshold):
+        problems.append(f"{where}: clearly_different {m.clearly_different} for SFace {m.scores.sface}")
     if m.tone != ("pass" if m.same_person else "fail"):
         problems.append(f"{where}: tone {m.tone} for same_person {m.same_person}")
     if _polarities(m.sentence, re.compile(r"\bsame person\b")) != [m.same_person]:
@@ -247,6 +250,12 @@ def check_verify(v: VerifyResponse, where: str) -> list[str]:
         problems.append(f"{where}: verdict {v.verdict} with same_person {m.same_person}")
     if (v.verdict == "suspected_fake") != (a is not None and a.verdict == "suspected_fake"):
         problems.append(f"{where}: verdict {v.verdict} with authenticity {a and a.verdict}")
+    # A miss on a photo the quality gate doubts is "different person" exactly when it is clearly different.
+    usable = set(v.quality.reasons) <= CALIBRATED_REASONS
+    if v.verdict == "different_person" and not (usable or m.clearly_different):
+        problems.append(f"{where}: different_person on a doubted photo above the reject threshold")
+    if v.verdict == "inconclusive" and m.clearly_different:
+        problems.append(f"{where}: inconclusive although clearly different")
     claims = _polarities(h.text, MATCH_CLAIM)
     if not claims or any(c != m.same_person for c in claims):
         problems.append(f"{where}: {h.text!r} says otherwise than same_person={m.same_person}")
@@ -276,10 +285,12 @@ def check_verify(v: VerifyResponse, where: str) -> list[str]:
 
 def check_compare(r: CompareResponse, where: str) -> list[str]:
     """Two photos compared: the headline claims the same person exactly when the match does, says "different
-    people" only when both photos could show it, and prints the match's own numbers."""
+    people" only when both photos could show it or the faces are clearly different, and prints the match's own
+    numbers."""
     h, m = r.headline, r.match
     problems = check_comparisons(h.text, where) + check_match(m, where)
-    expected = ("Same person", "pass") if m.same_person else (("Different people", "fail") if r.usable else None)
+    decisive = r.usable or m.clearly_different
+    expected = ("Same person", "pass") if m.same_person else (("Different people", "fail") if decisive else None)
     if expected is None and (h.title, h.tone) != ("Inconclusive", "neutral"):
         problems.append(f"{where}: {h.title}/{h.tone} for no match on an unusable photo")
     if expected is not None and (h.title, h.tone) != expected:

@@ -22,7 +22,7 @@ from faceproof.authenticity.engine import AuthenticityReport
 from faceproof.authenticity.evidence import EvidenceMap, MapKind, Scope
 from faceproof.authenticity.fusion import load_fusion
 from faceproof.decision import wording
-from faceproof.decision.calibration import Condition, MatchDecision
+from faceproof.decision.calibration import DIFFERENT_PERSON_FRR, Condition, MatchDecision
 from faceproof.decision.verify import GeometryAgreement
 from faceproof.detect import FIRST_PASS, DetectedFace
 from faceproof.measure.appearance import Appearance
@@ -436,6 +436,12 @@ class MatchOut(BaseModel):
         "impostor pairs."
     )
     models_used: list[str] = Field(description="`[sface]` when SFace alone was conclusive, else both models.")
+    reject_threshold: float = Field(
+        description=f"The condition's SFace similarity under which only {DIFFERENT_PERSON_FRR * 100:g} % of genuine "
+        "pairs with a poor photo fall: below it the faces are different people even when a photo is poor (else "
+        "such a miss is inconclusive)."
+    )
+    clearly_different: bool = Field(description="No match, and the SFace similarity is below `reject_threshold`.")
     calibration_version: str
     tone: wording.Tone = tone_field()
     sentence: str = Field(description="The decision with the match probability and its threshold.")
@@ -457,6 +463,8 @@ class MatchOut(BaseModel):
             far=m.far,
             condition=m.condition,
             models_used=list(m.models_used),
+            reject_threshold=round(m.reject_below, 6),
+            clearly_different=m.clearly_different,
             calibration_version=m.calibration_version,
             tone=said.tone,
             sentence=said.text,

@@ -154,7 +154,8 @@ def compare(
         console.print(f"  SFace {m.scores.sface:.3f}, dlib {'-' if m.scores.dlib is None else f'{m.scores.dlib:.3f}'}")
         for reason in response.reasons:
             console.print(f"  - {escape(reason)}")
-    verdict = "genuine" if response.same_person else ("different_person" if response.usable else "inconclusive")
+    decisive = response.usable or response.match.clearly_different
+    verdict = "genuine" if response.same_person else ("different_person" if decisive else "inconclusive")
     raise typer.Exit(VERDICT_EXIT[verdict])
 
 

@@ -64,6 +64,11 @@ CONDITIONS: tuple[Condition, ...] = (
 OPEN: Condition = "open/open"
 SUPPORTED_FARS: tuple[float, ...] = (1e-2, 1e-3, 1e-4)
 DEFAULT_FAR = 1e-3
+#: The share of genuine pairs with a photo the quality gate doubts (blurred, small) that may fall below a condition's
+#: reject threshold (:attr:`Calibration.reject_below`): the SFace similarity under which such a photo is still
+#: answered "different person" rather than "inconclusive". Set on genuine pairs, as the FAR thresholds are on
+#: impostors (``training.fit_calibration.reject_thresholds``).
+DIFFERENT_PERSON_FRR = 0.01
 ARTIFACT = "verification_calibration"
 #: The graph heads (output ``logit_<name>``) and the columns of ``x`` each reads.
 HEADS = {"sface": ("sface",), "dlib": ("dlib",), "fused": ("sface", "dlib")}
@@ -77,7 +82,8 @@ class MatchDecision:
     ``models_used`` says which score the decision rests on: ``("sface", "dlib")`` for the fusion, ``("sface",)``
     when dlib was not computed (then ``fused_score`` and ``threshold`` are SFace's own calibrated score and
     threshold). ``threshold`` is on the ``fused_score`` scale; ``same_person`` is ``fused_score >= threshold``.
-    ``condition`` names whose threshold it is (:data:`CONDITIONS`: the two faces' states).
+    ``condition`` names whose threshold it is (:data:`CONDITIONS`: the two faces' states). ``reject_below`` is the
+    condition's reject threshold (an SFace cosine, :attr:`Calibration.reject_below`).
     """
 
     same_person: bool
@@ -90,6 +96,14 @@ class MatchDecision:
     models_used: tuple[str, ...]
     calibration_version: str
     condition: Condition = OPEN
+    reject_below: float = -1.0
+
+    @property
+    def clearly_different(self) -> bool:
+        """No match, and SFace's similarity below the reject threshold, which nearly every photo of the same person
+        exceeds even damaged: "different person" holds however poor the photo (else a miss on a photo the quality
+        gate doubts is only "inconclusive")."""
+        return not self.same_person and self.sface < self.reject_below
 
     @property
     def per_model(self) -> dict[str, float]:
@@ -145,15 +159,23 @@ class Calibration:
     thresholds: Mapping[str, Mapping[str, Mapping[str, float]]]  # condition -> model -> FAR key -> threshold
     sface_band: Mapping[str, Mapping[str, tuple[float, float]]]  # condition -> FAR key -> (lo, hi) SFace cosines
     sface_threshold_scores: Mapping[str, Mapping[str, float]]  # condition -> FAR key -> SFace's calibrated score
+    #: condition -> the SFace cosine under which only DIFFERENT_PERSON_FRR of genuine pairs with a doubted photo fall
+    #: (:attr:`MatchDecision.clearly_different`)
+    reject_below: Mapping[str, float]
 
     @classmethod
     def from_artifact(cls, model: artifact.Artifact) -> Calibration:
         """Validate the card's tables and the graph's heads (raises ValueError on a malformed artefact)."""
         raw = model.parameters
         fars = {str(f) for f in SUPPORTED_FARS}
-        thresholds, bands = {}, {}
+        if not math.isclose(float(raw.get("reject_target_frr", math.nan)), DIFFERENT_PERSON_FRR):
+            raise ValueError(
+                f"calibration's reject thresholds are not set for DIFFERENT_PERSON_FRR {DIFFERENT_PERSON_FRR}"
+            )
+        thresholds, bands, rejects = {}, {}, {}
         for condition in CONDITIONS:
             try:
+                rejects[condition] = _check_cosine("reject", raw["reject_below"][condition]["sface"])
                 per_model = {
                     name: MappingProxyType({_far_key(float(k)): float(v) for k, v in per_far.items()})
                     for name, per_far in raw["thresholds"][condition].items()
@@ -194,6 +216,7 @@ class Calibration:
             thresholds=MappingProxyType(thresholds),
             sface_band=MappingProxyType(bands),
             sface_threshold_scores=MappingProxyType(sface_scores),
+            reject_below=MappingProxyType(rejects),
         )
 
     def fused_score(self, sface: float, dlib: float | None) -> float:
@@ -248,6 +271,7 @@ class Calibration:
             models_used=models_used,
             calibration_version=self.version,
             condition=condition,  # type: ignore[arg-type]
+            reject_below=self.reject_below[condition],
         )
 
 

@@ -105,12 +105,14 @@ def decide_verdict(
         reasons.append(wording.reason_identity_match(match))
         if not usable:
             reasons.append(wording.reason_matched_despite(quality_reasons))
-    elif not usable:
+    elif not usable and not match.clearly_different:
         verdict = "inconclusive"
         reasons.append(wording.reason_unusable_no_match(quality_reasons))
     else:
         verdict = "different_person"
         reasons.append(wording.reason_no_match(match))
+        if not usable:  # a doubted photo, but far below what the same person scores even damaged
+            reasons.append(wording.reason_clear_miss_despite(match, quality_reasons))
     if geometry.outside:
         reasons.append(wording.reason_geometry([d.measurement for d in geometry.outside]))
     findings = authenticity.findings if authenticity is not None else []

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from faceproof.authenticity.base import Finding
-from faceproof.decision.calibration import MatchDecision
+from faceproof.decision.calibration import DIFFERENT_PERSON_FRR, MatchDecision
 from faceproof.measure.quality import Quality
 
 if TYPE_CHECKING:  # both modules word their reasons through this one
@@ -184,6 +184,13 @@ def compare_headline(m: MatchDecision, usable: bool) -> Headline:
         return Headline("Same person", f"The two faces are the same person ({_match_numbers(m)}).", "pass")
     if usable:
         return Headline("Different people", f"The two faces are different people ({_match_numbers(m)}).", "fail")
+    if m.clearly_different:
+        return Headline(
+            "Different people",
+            f"The two faces are different people ({_match_numbers(m)}): a photo is poor, but the faces are further "
+            "apart than poor photos of one person come.",
+            "fail",
+        )
     return Headline(
         VERDICT_TITLES["inconclusive"],
         f"The faces do not match ({_match_numbers(m)}), but a photo is too poor to tell different people from a "
@@ -432,6 +439,15 @@ def reason_matched_despite(quality_reasons: Sequence[str]) -> str:
 
 def reason_unusable_no_match(quality_reasons: Sequence[str]) -> str:
     return "no match, but the photo is not usable for identity: " + ", ".join(quality_reasons)
+
+
+def reason_clear_miss_despite(m: MatchDecision, quality_reasons: Sequence[str]) -> str:
+    """Why a miss on a photo the quality gate doubts is still "different person"."""
+    v, op, th = compared(m.sface, m.reject_below, digits=3)
+    return (
+        f"different despite photo quality issues ({', '.join(quality_reasons)}): SFace similarity {v} {op} {th}, "
+        f"under which {DIFFERENT_PERSON_FRR * 100:g} % of poor photos of the same person fall"
+    )
 
 
 def reason_no_match(m: MatchDecision) -> str:

@@ -54,7 +54,7 @@ from faceproof.errors import FaceproofError
 from faceproof.evaluation.damage import face_hint
 from faceproof.intake import load_image
 from faceproof.measure.identity import DLIB_KEY, SFACE_KEY
-from faceproof.measure.quality import face_state
+from faceproof.measure.quality import MIN_BOX_PX, MIN_SHARPNESS, face_state
 from faceproof.training import calibration_corpus, export
 from faceproof.training.augment import DEGRADATIONS, degrade
 from faceproof.training.common import DEV_DATA, LICENCE, SEED, manifest
@@ -70,6 +70,7 @@ GEN_GEN_DEGRADED_FRACTION = 0.25  # share of generated x generated pairs kept wh
 BAND_AGREEMENT = 0.995
 #: Fewest impostor pairs a condition needs to set its thresholds (FAR 1e-4 then rests on the tail fit).
 MIN_CONDITION_IMPOSTORS = 1000
+DIFFERENT_PERSON_FRR = calibration.DIFFERENT_PERSON_FRR
 #: Random photo pairs of different corpus people drawn as impostors (each brings its 16 variant pairs).
 CORPUS_IMPOSTOR_PHOTO_PAIRS = 100_000
 # SFHQ figures that show one synthetic person edited (age, ethnicity, expression, hair) or a 3D render next to
@@ -198,6 +199,8 @@ class Pairs:
     source: np.ndarray  # "dev" or "corpus"
     state_a: np.ndarray  # each face's state, an index into calibration.FACE_STATES, read as the service reads it
     state_b: np.ndarray
+    doubted_a: np.ndarray  # bool: the quality gate would doubt this face for blur or size (:func:`doubted_faces`)
+    doubted_b: np.ndarray
 
     @property
     def sets_threshold(self) -> np.ndarray:
@@ -230,6 +233,19 @@ def face_states(quality: np.ndarray) -> np.ndarray:
     return np.array([FACE_STATES.index(face_state(float(c), float(n))) for c, n in rows], int)
 
 
+SHARPNESS_COLUMN = calibration_corpus.QUALITY.index("sharpness")
+BOX_COLUMN = calibration_corpus.QUALITY.index("box_px")
+#: Fewest genuine pairs with a doubted face from which a condition's reject threshold is read; below it, the
+#: condition's genuine pairs with any damaged photo set it.
+MIN_DOUBTED_GENUINE = 500
+
+
+def doubted_faces(quality: np.ndarray) -> np.ndarray:
+    """Whether the quality gate doubts each embedded face for blur or size (``low_sharpness``, ``face_too_small``
+    read from the run-time quality row): the probes whose misses the reject threshold decides."""
+    return (quality[:, SHARPNESS_COLUMN] < MIN_SHARPNESS) | (quality[:, BOX_COLUMN] < MIN_BOX_PX)
+
+
 def build_pairs(variants: list[Variant], emb: dict[str, Vectors | None]) -> Pairs:
     """Genuine: same identity, different photos, every variant pair. Impostor: different identities."""
     ok = [v for v in variants if emb[v.key] is not None]
@@ -242,7 +258,8 @@ def build_pairs(variants: list[Variant], emb: dict[str, Vectors | None]) -> Pair
     clean = np.array([not v.names for v in ok])
     family = np.array([v.family for v in ok])
     cond = np.array([v.condition for v in ok])
-    state = face_states(np.stack([emb[v.key][2] for v in ok]))  # type: ignore[index]
+    quality = np.stack([emb[v.key][2] for v in ok])  # type: ignore[index]
+    state, doubted = face_states(quality), doubted_faces(quality)
     ia, ib = np.triu_indices(len(ok), k=1)
     keep = (files[ia] != files[ib]) & ~((family[ia] != "") & (family[ia] == family[ib]))
     same = ident[ia] == ident[ib]
@@ -265,6 +282,8 @@ def build_pairs(variants: list[Variant], emb: dict[str, Vectors | None]) -> Pair
         source=np.full(len(ia), "dev"),
         state_a=state[ia],
         state_b=state[ib],
+        doubted_a=doubted[ia],
+        doubted_b=doubted[ib],
     )
 
 
@@ -303,7 +322,7 @@ def build_corpus_pairs(
     ia = np.array([r for r, _ in rows], int)
     ib = np.array([q for _, q in rows], int)
     same = ident[ia] == ident[ib]
-    state = face_states(emb.quality)
+    state, doubted = face_states(emb.quality), doubted_faces(emb.quality)
     return (
         Pairs(
             sface=np.einsum("ij,ij->i", emb.sface[ia], emb.sface[ib]).astype(np.float64),
@@ -317,6 +336,8 @@ def build_corpus_pairs(
             source=np.full(len(ia), "corpus"),
             state_a=state[ia],
             state_b=state[ib],
+            doubted_a=doubted[ia],
+            doubted_b=doubted[ib],
         ),
         names,
     )
@@ -592,6 +613,8 @@ def fit_all(p: Pairs, n_identities: int, real_ids: set[int], data: dict[str, Any
             for far in FARS
         }
 
+    reject_below, metrics["reject"] = reject_thresholds(p, folds)
+
     bands: dict[str, dict[str, dict[str, list[float]]]] = {}
     band_stats: dict[str, dict[str, dict[str, float]]] = {}
     for k, condition in enumerate(calibration.CONDITIONS):
@@ -630,9 +653,44 @@ def fit_all(p: Pairs, n_identities: int, real_ids: set[int], data: dict[str, Any
         "thresholds": thresholds,
         "threshold_detail": detail,
         "uncertain_band": bands,
+        "reject_below": reject_below,
         "metrics": metrics,
         "_oof": oof,
     }
+
+
+def reject_thresholds(p: Pairs, folds: np.ndarray) -> tuple[dict[str, dict[str, float]], dict[str, dict]]:
+    """Per condition, the SFace cosine under which only DIFFERENT_PERSON_FRR of the genuine pairs with a face the
+    quality gate doubts fall (rounded down) - the pairs the rule decides; with fewer than MIN_DOUBTED_GENUINE of
+    them, the genuine pairs with any damaged photo. And how it holds out of fold: each identity fold's pairs of that
+    kind against the threshold the other folds' set, and the share of that fold's impostor pairs of that kind below
+    it (the "inconclusive" answers it turns into "different person")."""
+    cond_index, fold = p.condition, folds[p.id_a]
+    doubted = p.doubted_a | p.doubted_b
+    shipped: dict[str, dict[str, float]] = {}
+    report: dict[str, dict] = {}
+    for k, condition in enumerate(calibration.CONDITIONS):
+        kind = doubted if (p.same & doubted & (cond_index == k)).sum() >= MIN_DOUBTED_GENUINE else p.n_degraded > 0
+        genuine = p.same & kind & (cond_index == k)
+        impostor = p.sets_threshold & kind & (cond_index == k)
+        shipped[condition] = {"sface": _r_down(float(np.quantile(p.sface[genuine], DIFFERENT_PERSON_FRR)))}
+        below_genuine, below_impostor = [], []
+        for f in range(N_FOLDS):
+            rest = genuine & (fold != f)
+            if not rest.any():
+                continue
+            thr = float(np.quantile(p.sface[rest], DIFFERENT_PERSON_FRR))
+            below_genuine.append(p.sface[genuine & (fold == f)] < thr)
+            below_impostor.append(p.sface[impostor & (fold == f)] < thr)
+        report[condition] = {
+            "threshold": shipped[condition]["sface"],
+            "set_on": "a doubted face" if kind is doubted else "a damaged photo",
+            "genuine_pairs": int(genuine.sum()),
+            "impostor_pairs": int(impostor.sum()),
+            "oof_genuine_below": _r(float(np.concatenate(below_genuine).mean())),
+            "oof_impostors_below": _r(float(np.concatenate(below_impostor).mean())),
+        }
+    return shipped, report
 
 
 def dev_summary(variants: list[Variant], emb: dict[str, Vectors | None]) -> dict[str, Any]:
@@ -786,6 +844,8 @@ def save_calibration(result: dict[str, Any], directory: Path | None = None) -> P
             "model_keys": result["model_keys"],
             "thresholds": result["thresholds"],
             "uncertain_band": result["uncertain_band"],
+            "reject_below": result["reject_below"],
+            "reject_target_frr": DIFFERENT_PERSON_FRR,
         },
         training={
             "data": "; ".join(
