@@ -93,7 +93,7 @@ def test_the_fusion_operating_point_comes_from_unseen_real_photos() -> None:
 
 def test_verification_scores_are_the_documented_log_likelihood_ratios() -> None:
     cal = calibration.load_calibration()
-    assert cal.version == "2026.12.07.0839-sface@2021dec-int8bq-rgb+dlib@resnet-v1-5pt"
+    assert cal.version == "2026.12.07.0850-sface@2021dec-int8bq-rgb+dlib@resnet-v1-5pt"
     # docs/calibration.md: fused = -50.023148 + 16.05436 s + 51.696592 d; sface = -5.661669 + 22.68114 s
     assert cal.fused_score(0.5, 0.9) == pytest.approx(-50.023148 + 16.05436 * 0.5 + 51.696592 * 0.9, abs=1e-5)
     assert cal.fused_score(0.5, None) == pytest.approx(-5.661669 + 22.68114 * 0.5, abs=1e-5)

@@ -125,6 +125,16 @@ def test_reject_threshold_lies_below_every_decision_and_marks_clear_misses(cal: 
     assert held_out["genuine_pairs"] >= 500 and held_out["oof_genuine_below"] < 2 * DIFFERENT_PERSON_FRR
 
 
+def test_a_profile_of_photos_in_several_states_is_held_to_the_strictest_condition(cal: Calibration) -> None:
+    assert cal.strictest_condition("noisy", []) == "open/noisy"
+    for far in SUPPORTED_FARS:
+        mixed = cal.strictest_condition("covered", ["open", "covered", "open"], far)
+        fused = {c: cal.threshold(far, "fused", c) for c in ("open/covered", "covered/covered")}
+        assert mixed in fused and fused[mixed] == max(fused.values())
+    with pytest.raises(ValueError, match="face state"):
+        cal.strictest_condition("masked", ["open"])
+
+
 def test_decide_without_dlib_uses_sface_threshold(cal: Calibration) -> None:
     t = cal.threshold(1e-3, "sface")
     below, above = cal.decide(t - 1e-4, None), cal.decide(t + 1e-4, None)

@@ -108,6 +108,8 @@ def test_each_condition_gets_thresholds_that_hold_on_its_own_impostors() -> None
         source=np.full(n, "dev"),
         state_a=state_a,
         state_b=state_b,
+        doubted_a=rng.random(n) < 0.3,
+        doubted_b=rng.random(n) < 0.3,
     )
     assert np.array_equal(pairs.condition, condition)
     result = fc.fit_all(pairs, n_people, set(range(n_people)), {})
@@ -122,6 +124,16 @@ def test_each_condition_gets_thresholds_that_hold_on_its_own_impostors() -> None
     t = {c: thresholds[c]["sface"]["0.01"] for c in thresholds}
     assert t["open/covered"] < t["open/noisy"] < t["open/open"] < t["covered/covered"] < t["noisy/noisy"]
     assert set(result["uncertain_band"]) == set(thresholds)
+    # the reject thresholds: about DIFFERENT_PERSON_FRR of the genuine pairs they were read from lie below them
+    doubted = pairs.doubted_a | pairs.doubted_b
+    for k, name in enumerate(CONDITIONS):
+        report = result["metrics"]["reject"][name]
+        kind = {"a doubted face": doubted, "a damaged photo": pairs.n_degraded > 0}.get(report["set_on"], True)
+        genuine = pairs.sface[same & kind & (condition == k)]
+        assert report["genuine_pairs"] == len(genuine)
+        assert len(genuine) >= fc.MIN_DOUBTED_GENUINE or report["set_on"] == "any photo"
+        reject = result["reject_below"][name]["sface"]
+        assert np.mean(genuine < reject) <= fc.DIFFERENT_PERSON_FRR < np.mean(genuine < reject + 0.01)
     # the rule of Quality.face_state on the quality columns: a covered lower face first, then the noise
     quality = np.zeros((3, len(cc.QUALITY)))
     quality[:, cc.QUALITY.index("lower_face_cover")] = [0.9, 0.1, 0.1]

@@ -99,6 +99,21 @@ def test_a_masked_probe_of_the_enrolled_person_is_genuine(df01_profile: tuple[Se
     assert outcome.verdict == "genuine", outcome.reasons
 
 
+def test_a_profile_seeded_from_a_masked_photo_is_decided_as_covered(df01_profile: tuple[Service, str]) -> None:
+    # The classic /create-profile takes any photo: the profile's side of the pair is then covered, not open.
+    service, _ = df01_profile
+    profile, seed = service.create_profile_from_image(jpeg(masked("df01_01.jpg", False, (120, 170, 220))))
+    assert seed.subject.quality.face_state == "covered"
+    both = service.verify(profile.id, jpeg(masked("df01_02.jpg", True, (40, 40, 45)))).outcome.match
+    assert both.condition == "covered/covered"
+    assert both.threshold == pytest.approx(
+        load_calibration().decide(both.sface, both.dlib, 1e-3, both.condition).threshold
+    )
+    assert (
+        service.verify(profile.id, fixture_path("df01_03.jpg").read_bytes()).outcome.match.condition == "open/covered"
+    )
+
+
 def test_a_smoke_fit_separates_covered_faces_and_keeps_its_false_share() -> None:
     """fit_cover's fit, threshold and validation on small made-up features (seconds; the real fit reads the crop
     cache): a cover shifts some features, real masks shift them the same way."""

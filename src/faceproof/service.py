@@ -8,6 +8,7 @@ the enrolment gates, and turns scores into verdicts through :mod:`faceproof.deci
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -28,6 +29,7 @@ from faceproof.decision.verify import VerifyOutcome, decide_verdict, geometry_ag
 from faceproof.errors import DuplicateProfile, EnrolmentRefused, InvalidRequest, ProfileNotFound
 from faceproof.intake import IntakeLimits
 from faceproof.measure.identity import DLIB_KEY, SFACE_KEY, dlib_embedding
+from faceproof.measure.quality import face_state
 from faceproof.profile.aggregate import image_document, image_embeddings, summarize
 from faceproof.storage import ImageRecord, NewImage, ProfileRecord, SearchHit, Store, open_store
 
@@ -102,13 +104,18 @@ def prepare_probe(result: Analysis) -> Probe:
 
 
 def verify_probe(
-    probe: Probe, profile: ProfileRecord, enrolled: list[dict[str, np.ndarray]], far: float
+    probe: Probe,
+    profile: ProfileRecord,
+    enrolled: list[dict[str, np.ndarray]],
+    far: float,
+    enrolled_states: Sequence[str] = ("open",),
 ) -> VerifyOutcome:
-    """The verdict on one prepared probe against one profile (pure apart from the lazy dlib embedding)."""
+    """The verdict on one prepared probe against one profile (pure apart from the lazy dlib and outer-face
+    templates). ``enrolled_states``: the face states of the profile's photos (:func:`stored_face_state`); enrolment
+    refuses covered and noisy photos, but the classic ``/create-profile`` takes any photo."""
     calibration = load_calibration()
     s = probe.analysis.subject
-    # The pair's condition: enrolment refuses covered and noisy photos, so the profile's side is open.
-    condition = pair_condition(s.quality.face_state, "open")
+    condition = calibration.strictest_condition(s.quality.face_state, enrolled_states, far)
     sface_score, _ = score_against({SFACE_KEY: probe.embeddings[SFACE_KEY]}, enrolled)
     scored = {SFACE_KEY: probe.embeddings[SFACE_KEY]}
     if calibration.needs_second_model(sface_score, far, condition):
@@ -309,11 +316,11 @@ class Service:
         """Is the face in ``data`` the enrolled person, in a real photo? dlib runs only when SFace is not conclusive."""
         far = self._far(far)
         profile = self.get_profile(profile_id)
-        enrolled = [img.embeddings for img in self.store.list_images(profile_id)]
+        images = self.store.list_images(profile_id)
+        enrolled, states = [img.embeddings for img in images], [stored_face_state(img.analysis) for img in images]
         probe = prepare_probe(self.analyze(data, face_index, with_dlib=False))
-        return VerifyResult(
-            profile=profile, analysis=probe.analysis, outcome=verify_probe(probe, profile, enrolled, far)
-        )
+        outcome = verify_probe(probe, profile, enrolled, far, states)
+        return VerifyResult(profile=profile, analysis=probe.analysis, outcome=outcome)
 
     def authenticity(self, data: bytes, face_index: int = 0) -> tuple[Analysis, AuthenticityReport]:
         """Is this a real camera photo of a real face? (No profile: the single-image signals only.)"""
@@ -381,6 +388,13 @@ def prepare_enrolment(
     report = assess(result)
     gate_authenticity(report, index)
     return new_image(result, data if keep_bytes else None, report), result
+
+
+def stored_face_state(document: dict[str, Any]) -> str:
+    """The face state (:attr:`~faceproof.measure.quality.Quality.face_state`) of a stored photo, from its analysis
+    document; a photo stored before the cover and noise readings existed reads as open."""
+    quality = document.get("quality") or {}
+    return face_state(quality.get("lower_face_cover"), quality.get("noise_level"))
 
 
 def gate_quality(result: Analysis, index: int) -> None:

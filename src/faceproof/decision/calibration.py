@@ -36,7 +36,7 @@ three were fitted on the same pairs and their thresholds only mean something tog
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
@@ -236,6 +236,14 @@ class Calibration:
         if model not in per_model:
             raise ValueError(f"unknown model {model!r}: one of {sorted(per_model)}")
         return per_model[model][_far_key(far)]
+
+    def strictest_condition(self, state: str, others: Iterable[str], far: float = DEFAULT_FAR) -> Condition:
+        """The condition a face in ``state`` is decided at against photos in the states ``others`` (a profile's
+        enrolment photos; none: one open photo): of the pairs' conditions, the one with the highest fused threshold
+        at ``far``, so that a mean similarity over photos of several states is held to the target FAR of each."""
+        key = _far_key(far)
+        conditions = {pair_condition(state, other) for other in others} or {pair_condition(state, "open")}
+        return max(sorted(conditions), key=lambda c: self.thresholds[c]["fused"][key])
 
     def needs_second_model(self, sface: float, far: float = DEFAULT_FAR, condition: str = OPEN) -> bool:
         """True when SFace's cosine lies in the uncertain band, where dlib's score may change the decision."""

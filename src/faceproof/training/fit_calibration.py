@@ -662,29 +662,42 @@ def fit_all(p: Pairs, n_identities: int, real_ids: set[int], data: dict[str, Any
 def reject_thresholds(p: Pairs, folds: np.ndarray) -> tuple[dict[str, dict[str, float]], dict[str, dict]]:
     """Per condition, the SFace cosine under which only DIFFERENT_PERSON_FRR of the genuine pairs with a face the
     quality gate doubts fall (rounded down) - the pairs the rule decides; with fewer than MIN_DOUBTED_GENUINE of
-    them, the genuine pairs with any damaged photo. And how it holds out of fold: each identity fold's pairs of that
-    kind against the threshold the other folds' set, and the share of that fold's impostor pairs of that kind below
-    it (the "inconclusive" answers it turns into "different person")."""
+    them, the genuine pairs with any damaged photo (failing that, all). And how it holds out of fold: each identity
+    fold's pairs of that kind against the threshold the other folds' set, and the share of that fold's impostor
+    pairs of that kind below it (the "inconclusive" answers it turns into "different person")."""
     cond_index, fold = p.condition, folds[p.id_a]
-    doubted = p.doubted_a | p.doubted_b
+    populations = {
+        "a doubted face": p.doubted_a | p.doubted_b,
+        "a damaged photo": p.n_degraded > 0,
+        "any photo": np.ones(len(p.same), bool),
+    }
     shipped: dict[str, dict[str, float]] = {}
     report: dict[str, dict] = {}
     for k, condition in enumerate(calibration.CONDITIONS):
-        kind = doubted if (p.same & doubted & (cond_index == k)).sum() >= MIN_DOUBTED_GENUINE else p.n_degraded > 0
+        set_on, kind = next(
+            (
+                (name, rows)
+                for name, rows in populations.items()
+                if (p.same & rows & (cond_index == k)).sum() >= MIN_DOUBTED_GENUINE
+            ),
+            ("any photo", populations["any photo"]),
+        )
         genuine = p.same & kind & (cond_index == k)
         impostor = p.sets_threshold & kind & (cond_index == k)
-        shipped[condition] = {"sface": _r_down(float(np.quantile(p.sface[genuine], DIFFERENT_PERSON_FRR)))}
+        shipped[condition] = {
+            "sface": _r_down(float(np.quantile(p.sface[genuine], DIFFERENT_PERSON_FRR, method="lower")))
+        }
         below_genuine, below_impostor = [], []
         for f in range(N_FOLDS):
             rest = genuine & (fold != f)
             if not rest.any():
                 continue
-            thr = float(np.quantile(p.sface[rest], DIFFERENT_PERSON_FRR))
+            thr = float(np.quantile(p.sface[rest], DIFFERENT_PERSON_FRR, method="lower"))
             below_genuine.append(p.sface[genuine & (fold == f)] < thr)
             below_impostor.append(p.sface[impostor & (fold == f)] < thr)
         report[condition] = {
             "threshold": shipped[condition]["sface"],
-            "set_on": "a doubted face" if kind is doubted else "a damaged photo",
+            "set_on": set_on,
             "genuine_pairs": int(genuine.sum()),
             "impostor_pairs": int(impostor.sum()),
             "oof_genuine_below": _r(float(np.concatenate(below_genuine).mean())),
