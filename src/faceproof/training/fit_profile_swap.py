@@ -133,6 +133,7 @@ def probe_row(probe: Probe, summary: dict[str, Any], enrolled: list[dict[str, np
         "dlib": dlib,
         "evidence": evidence,
         "same_person": bool(match.same_person),
+        "clearly_different": bool(match.clearly_different),
         "match_probability": match.match_probability,
         "usable": bool(s.quality.usable_for_verification),
         "limits": list(limits),
@@ -343,7 +344,8 @@ def verdict(row: dict[str, Any], fired: bool, *, decisive_rule: bool = True) -> 
         return "inconclusive"
     if row["same_person"]:
         return "genuine"
-    return "inconclusive" if not row["usable"] else "different_person"
+    # rows cached before the reject threshold existed lack "clearly_different": their doubted misses stay inconclusive
+    return "inconclusive" if not (row["usable"] or row.get("clearly_different", False)) else "different_person"
 
 
 def _hand_set_fired(row: dict[str, Any]) -> bool:
