@@ -18,7 +18,7 @@ from faceproof.detect import detect_faces
 from faceproof.errors import EnrolmentRefused
 from faceproof.measure import cover
 from faceproof.models import artifact
-from faceproof.service import Service
+from faceproof.service import Service, stored_face_state
 from faceproof.training.augment import FaceHint, face_mask
 from tests.conftest import fixture_path, load_rgb
 
@@ -112,6 +112,13 @@ def test_a_profile_seeded_from_a_masked_photo_is_decided_as_covered(df01_profile
     assert (
         service.verify(profile.id, fixture_path("df01_03.jpg").read_bytes()).outcome.match.condition == "open/covered"
     )
+
+
+def test_a_stored_photo_reads_its_state_from_its_readings() -> None:
+    assert stored_face_state({}) == "open"  # stored before the cover and noise readings existed
+    assert stored_face_state({"quality": {"lower_face_cover": 0.9, "noise_level": 12.0}}) == "covered"
+    assert stored_face_state({"quality": {"lower_face_cover": 0.1, "noise_level": 12.0}}) == "noisy"
+    assert stored_face_state({"quality": {"lower_face_cover": None, "noise_level": 2.0}}) == "open"
 
 
 def test_a_smoke_fit_separates_covered_faces_and_keeps_its_false_share() -> None:
