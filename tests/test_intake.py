@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
 from faceproof.errors import (
     EmptyUpload,
@@ -105,7 +105,7 @@ def test_metadata_kept_for_provenance(photo: Image.Image) -> None:
     assert decode_image(_encode(png, "PNG", pnginfo=info)).metadata.text_chunks["parameters"].startswith("a photo")
 
 
-def test_rejections(photo: Image.Image) -> None:
+def test_rejections(photo: Image.Image, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(EmptyUpload):
         decode_image(b"")
     with pytest.raises(NotAnImage):
@@ -115,6 +115,10 @@ def test_rejections(photo: Image.Image) -> None:
     jpeg = _encode(photo, "JPEG")
     with pytest.raises(TruncatedImage):
         decode_image(jpeg[: len(jpeg) // 2])
+    with monkeypatch.context() as patched:  # as face_recognition leaves it, once imported anywhere in the process
+        patched.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+        with pytest.raises(TruncatedImage):
+            decode_image(jpeg[: len(jpeg) // 2])
     with pytest.raises(UploadTooLarge):
         decode_image(jpeg, IntakeLimits(max_bytes=1000))
     with pytest.raises(ImageTooSmall):

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from faceproof.errors import (
     EmptyUpload,
@@ -115,6 +115,9 @@ def decode_image(data: bytes, limits: IntakeLimits | None = None) -> DecodedImag
             size_bytes=len(data),
             limit_bytes=limits.max_bytes,
         )
+    # Pillow's switch for accepting truncated files is process-wide, and libraries turn it on when imported
+    # (face_recognition does, for every caller in the process): a half file must stay an error here.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
