@@ -178,6 +178,11 @@ def test_eval_profiles_damages_only_the_probes(tmp_path: Path) -> None:
     # group_01 has no identity label but shows df01's person, so it is the one "impostor" that may be accepted.
     impostors = report["per_label"]["impostor"]["verdicts"]
     assert impostors.get("genuine", 0) <= 1 and sum(impostors.values()) == 6
+    # each wrong answer is listed with what it rested on: here at most that one
+    assert [e["file"] for e in report["errors"]] == ["group_01.jpg"] * impostors.get("genuine", 0)
+    for error in report["errors"]:
+        assert error["label"] == "impostor" and error["verdict"] == "genuine" and error["condition"] == "open/covered"
+        assert error["reasons"][0].startswith("identity match")
 
 
 def test_analyze_json_landmarks_and_embeddings_as_the_api_sends_them(env: Path) -> None:

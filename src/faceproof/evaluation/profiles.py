@@ -6,7 +6,9 @@ verifies the rest of its real images (should be ``genuine``), the real images of
 be ``genuine``) and every fake whose ``identity`` names it (should not be ``genuine``). Nothing is fitted.
 
 Report keys: ``genuine_accept_rate``, ``impostor_reject_rate``, ``fake_reject_rate``, ``per_label``
-(``{label: {"n", "accept_rate", "reject_rate", "verdicts"}}``), ``n_profiles``, ``n_enrolment_refused``,
+(``{label: {"n", "accept_rate", "reject_rate", "verdicts"}}``), ``errors`` (every genuine probe not answered
+``genuine`` and every other probe answered ``genuine``: file, profile, label, verdict, condition, similarities,
+reasons), ``n_profiles``, ``n_enrolment_refused``,
 ``n_failed`` (probes without a face; they count as rejections, which is what the service does), ``far``,
 ``damage``: names from :mod:`faceproof.training.augment` applied to every *probe* (enrolment photos stay as
 they are, as when a person enrols good photos and later verifies a masked, blurred or compressed one); see
@@ -31,6 +33,7 @@ from faceproof.intake import IntakeLimits
 from faceproof.storage import NewImage, ProfileRecord
 
 if TYPE_CHECKING:
+    from faceproof.decision.verify import VerifyOutcome
     from faceproof.service import Probe, Service
 
 log = logging.getLogger(__name__)
@@ -93,6 +96,7 @@ def evaluate_profiles(
             by_identity.setdefault(row.identity, []).append(row)
     people = {k: v for k, v in by_identity.items() if len(v) > enroll}
     tallies: dict[str, dict[str, int]] = {}
+    errors: list[dict[str, Any]] = []
     refused = failed = 0
     with tempfile.TemporaryDirectory(prefix="faceproof-eval-") as tmp:
         service = Service.open(Settings(data_dir=Path(tmp)))
@@ -113,15 +117,19 @@ def evaluate_profiles(
             probes = engine.imap(work, [root / r.file for r in probe_rows], progress=progress)
             for row, probe in zip(probe_rows, probes, strict=True):
                 for kind, identity in _targets(row, profiles):
+                    outcome = None
                     if probe is None:
                         verdict = "failed"
                         failed += 1
                     else:
                         profile, enrolled = profiles[identity]
-                        verdict = verify_probe(probe, profile, enrolled, far).verdict
+                        outcome = verify_probe(probe, profile, enrolled, far)
+                        verdict = outcome.verdict
                     key = kind if kind != "fake" else row.label
                     tallies.setdefault(key, {}).setdefault(verdict, 0)
                     tallies[key][verdict] += 1
+                    if (verdict == "genuine") != (kind == "genuine"):  # a genuine probe refused, or anyone else let in
+                        errors.append(_error(row, identity, key, verdict, outcome))
         finally:
             service.close()
 
@@ -150,7 +158,18 @@ def evaluate_profiles(
         "enroll": enroll,
         "far": far,
         "damage": list(damage),
+        "errors": errors,
     }
+
+
+def _error(row: ManifestRow, identity: str, label: str, verdict: str, outcome: VerifyOutcome | None) -> dict[str, Any]:
+    """One wrong answer, with what it rested on: the probe, the profile, the verdict, the match and the reasons."""
+    error: dict[str, Any] = {"file": row.file, "profile": identity, "label": label, "verdict": verdict}
+    if outcome is not None:
+        m = outcome.match
+        error |= {"condition": m.condition, "sface": round(m.sface, 4), "fused": round(m.fused_score, 4)}
+        error["reasons"] = outcome.reasons
+    return error
 
 
 def _targets(row: ManifestRow, profiles: dict[str, Any]) -> list[tuple[str, str]]:
