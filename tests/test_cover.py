@@ -112,6 +112,12 @@ def test_a_profile_seeded_from_a_masked_photo_is_decided_as_covered(df01_profile
     assert (
         service.verify(profile.id, fixture_path("df01_03.jpg").read_bytes()).outcome.match.condition == "open/covered"
     )
+    # and a good photo added to it is checked against the seed at that condition's lenient threshold
+    updated, _, _ = service.add_image(profile.id, fixture_path("df01_02.jpg").read_bytes())
+    assert updated.image_count == 2
+    with pytest.raises(EnrolmentRefused) as refused:
+        service.add_image(profile.id, fixture_path("df10_01.jpg").read_bytes())
+    assert refused.value.details["reason"] == "identity_mismatch"
 
 
 def test_a_stored_photo_reads_its_state_from_its_readings() -> None:

@@ -260,7 +260,8 @@ class Service:
         inside the profile's transaction, so concurrent enrolments cannot both pass against a stale list."""
         with self.store.profile_transaction(profile_id) as tx:
             existing = tx.images()
-            gate_identity(new.embeddings, [img.embeddings for img in existing], 0)
+            states = [stored_face_state(img.analysis) for img in existing]
+            gate_identity(new.embeddings, [img.embeddings for img in existing], 0, states)
             image_id = tx.add_image(new)
             tx.set_summary(summarize([(i.analysis, i.embeddings) for i in tx.images()]))
         log.info("profile %s: image %s added", profile_id, image_id)
@@ -419,12 +420,18 @@ def gate_authenticity(report: AuthenticityReport, index: int) -> None:
         )
 
 
-def gate_identity(probe: dict[str, np.ndarray], others: list[dict[str, np.ndarray]], index: int) -> None:
-    """Refuse a photo that is clearly not the person of ``others`` (lenient: FAR 1e-2)."""
+def gate_identity(
+    probe: dict[str, np.ndarray], others: list[dict[str, np.ndarray]], index: int, states: Sequence[str] = ()
+) -> None:
+    """Refuse a photo that is clearly not the person of ``others`` (lenient: FAR 1e-2). The new photo passed the
+    quality gate (open); ``states``: the face states of ``others`` (stored photos may include a masked or noisy
+    ``/create-profile`` seed), read as verification reads a profile's."""
     if not others:
         return
     sface, dlib = score_against(probe, others)
-    match = load_calibration().decide(sface, dlib, far=ENROL_IDENTITY_FAR)
+    calibration = load_calibration()
+    condition = calibration.strictest_condition("open", states, ENROL_IDENTITY_FAR)
+    match = calibration.decide(sface, dlib, ENROL_IDENTITY_FAR, condition)
     if not match.same_person:
         raise EnrolmentRefused(
             wording.refusal_identity(index, match),
