@@ -161,3 +161,7 @@ def test_region_images_in_a_window_equal_the_whole_image_blend(shift: float) -> 
     landmarks[:, 0] -= shift * (inner_x.max() - inner_x.min()) + (inner_x.min() if shift else 0.0)
     for got, want in zip(consistency.region_images(rgb, landmarks), whole_image_regions(rgb, landmarks), strict=True):
         assert np.array_equal(got, want)
+    # one region asked for alone is the same image
+    inner, outer = whole_image_regions(rgb, landmarks)
+    assert np.array_equal(consistency.region_images(rgb, landmarks, (consistency.INNER_KEY,))[0], inner)
+    assert np.array_equal(consistency.region_images(rgb, landmarks, (consistency.OUTER_KEY,))[0], outer)

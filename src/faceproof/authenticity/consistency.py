@@ -117,8 +117,10 @@ def _draw_mask(shape: tuple[int, int], hull: np.ndarray, radius: int) -> np.ndar
 _REGION_MARGIN = 16
 
 
-def region_images(rgb: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(inner-only image, outer-only image): the other region replaced by a flat fill, softened at the seam.
+def region_images(rgb: np.ndarray, landmarks: np.ndarray, keys: Sequence[str] = REGION_KEYS) -> tuple[np.ndarray, ...]:
+    """The inner-only (:data:`INNER_KEY`) and outer-only (:data:`OUTER_KEY`) images, in ``keys`` order: the other
+    region replaced by a flat fill, softened at the seam. Only the images asked for are made (a probe asks for the
+    inner face first and for the outer one only when the swap check runs).
 
     Only a window about the inner face is computed: beyond the seam's blur the inner image is the grey fill and the
     outer image the photo itself, exactly, so the window's pixels are pasted into those (identical output; on a
@@ -130,20 +132,22 @@ def region_images(rgb: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, n
     x0, y0 = (max(0, int(v) - reach) for v in hull.reshape(-1, 2).min(axis=0))
     x1, y1 = (int(v) + reach + 1 for v in hull.reshape(-1, 2).max(axis=0))
     x1, y1 = min(width, x1), min(height, y1)
-    inner, outer = np.full_like(rgb, 128), rgb.copy()
-    if x1 <= x0 or y1 <= y0:  # the inner face lies outside the image: nothing of it to blend
-        return inner, outer
-    window = rgb[y0:y1, x0:x1]
-    mask = _draw_mask(window.shape[:2], hull - np.array([x0, y0], np.int32), radius)
-    soft = cv2.GaussianBlur(mask, (0, 0), 3).astype(np.float32)[:, :, None] / 255.0
-    ring = cv2.dilate(mask, np.ones((9, 9), np.uint8)) & ~mask
-    skin = np.median(window[ring > 0], axis=0) if ring.any() else np.array([128, 128, 128])
-    grey = np.full_like(window, 128)
-    fill = np.empty_like(window)
-    fill[:] = skin.astype(np.uint8)
-    inner[y0:y1, x0:x1] = (window * soft + grey * (1 - soft)).astype(np.uint8)
-    outer[y0:y1, x0:x1] = (fill * soft + window * (1 - soft)).astype(np.uint8)
-    return inner, outer
+    images = {INNER_KEY: np.full_like(rgb, 128) if INNER_KEY in keys else None}
+    images[OUTER_KEY] = rgb.copy() if OUTER_KEY in keys else None
+    if x1 > x0 and y1 > y0:  # else the inner face lies outside the image: nothing of it to blend
+        window = rgb[y0:y1, x0:x1]
+        mask = _draw_mask(window.shape[:2], hull - np.array([x0, y0], np.int32), radius)
+        soft = cv2.GaussianBlur(mask, (0, 0), 3).astype(np.float32)[:, :, None] / 255.0
+        if (inner := images[INNER_KEY]) is not None:
+            grey = np.full_like(window, 128)
+            inner[y0:y1, x0:x1] = (window * soft + grey * (1 - soft)).astype(np.uint8)
+        if (outer := images[OUTER_KEY]) is not None:
+            ring = cv2.dilate(mask, np.ones((9, 9), np.uint8)) & ~mask
+            skin = np.median(window[ring > 0], axis=0) if ring.any() else np.array([128, 128, 128])
+            fill = np.empty_like(window)
+            fill[:] = skin.astype(np.uint8)
+            outer[y0:y1, x0:x1] = (fill * soft + window * (1 - soft)).astype(np.uint8)
+    return tuple(images[key] for key in keys)  # type: ignore[misc]
 
 
 def region_embeddings(
@@ -152,10 +156,9 @@ def region_embeddings(
     """SFace embeddings of the inner and the outer face (``keys``: which of them), aligned exactly like the
     full-face template. Each is an SFace pass (~18 ms): a probe takes the outer face only when the swap check runs
     (:data:`INNER_MATCH`), enrolment photos take both."""
-    inner, outer = region_images(rgb, landmarks)
     model = sface.get_sface()
-    images = {INNER_KEY: inner, OUTER_KEY: outer}
-    return {key: model.embed(align_face(images[key], keypoints)) for key in keys}
+    images = region_images(rgb, landmarks, keys)
+    return {key: model.embed(align_face(image, keypoints)) for key, image in zip(keys, images, strict=True)}
 
 
 @dataclass(frozen=True)
