@@ -90,14 +90,34 @@ class Quality:
         return set(self.reasons) <= CALIBRATED_REASONS
 
 
+def covered(lower_face_cover: float | None) -> bool:
+    """The cover head's reading says the lower face is covered (reason ``lower_face_covered``); unread: no."""
+    return lower_face_cover is not None and lower_face_cover >= COVERED
+
+
+def noisy(noise_level: float | None) -> bool:
+    """The face's sensor noise is where the recognizers start to see it smoothed (reason ``noisy``); unread: no."""
+    return noise_level is not None and noise_level >= NOISE_FROM
+
+
+def low_sharpness(sharp: np.ndarray | float) -> np.ndarray | bool:
+    """Reason ``low_sharpness`` (element-wise on arrays, for the calibration fit's quality columns)."""
+    return sharp < MIN_SHARPNESS
+
+
+def too_small(ipd: np.ndarray | float, box_px: np.ndarray | float) -> np.ndarray | bool:
+    """Reason ``face_too_small``: eyes too close or the detector's box too small (element-wise on arrays)."""
+    return (ipd < MIN_IPD_PX) | (box_px < MIN_BOX_PX)
+
+
 def face_state(lower_face_cover: float | None, noise_level: float | None) -> str:
     """What the verification calibration's conditions read of a face from its cover reading and sensor noise:
     ``covered`` (the lower face), else ``noisy``, else ``open`` (:data:`faceproof.decision.calibration.FACE_STATES`).
     The one rule for the service (:attr:`Quality.face_state`) and the calibration fit
     (:func:`faceproof.training.fit_calibration.face_states`); an unread value (None, NaN) reads as neither."""
-    if lower_face_cover is not None and lower_face_cover >= COVERED:
+    if covered(lower_face_cover):
         return "covered"
-    return "noisy" if noise_level is not None and noise_level >= NOISE_FROM else "open"
+    return "noisy" if noisy(noise_level) else "open"
 
 
 def _clipped_box(box: Box, width: int, height: int) -> tuple[int, int, int, int]:
@@ -210,13 +230,13 @@ def assess_quality(
         ipd = float(np.linalg.norm(keypoints[0] - keypoints[1])) if keypoints is not None else 0.0
 
     reasons: list[str] = []
-    if sharp < MIN_SHARPNESS:
+    if low_sharpness(sharp):
         reasons.append("low_sharpness")
     if brightness < MIN_BRIGHTNESS or dark > MAX_DARK_FRACTION:
         reasons.append("underexposed")
     if brightness > MAX_BRIGHTNESS or bright > MAX_BRIGHT_FRACTION:
         reasons.append("overexposed")
-    if ipd < MIN_IPD_PX or box_px < MIN_BOX_PX:
+    if too_small(ipd, box_px):
         reasons.append("face_too_small")
     if extreme:
         reasons.append("extreme_pose")
@@ -226,12 +246,12 @@ def assess_quality(
         reasons.append("face_cut_by_border")
     if landmarks is None or geometry is None:
         reasons.append("no_mesh")
-    if lower_face_cover is not None and lower_face_cover >= COVERED:
+    if covered(lower_face_cover):
         reasons.append("lower_face_covered")
     # Sensor noise from where the recognizers start to see a smoothed face (NOISE_FROM; clean development photos
     # 1.7-5.7, with sensor noise 12-21): the Laplacian sharpness takes noise for detail, so without this reason a
     # blurred, noisy face passed the gate as sharp (docs/calibration.md).
-    if noise_level is not None and noise_level >= NOISE_FROM:
+    if noisy(noise_level):
         reasons.append("noisy")
     return Quality(
         sharpness=sharp,

@@ -54,7 +54,7 @@ from faceproof.errors import FaceproofError
 from faceproof.evaluation.damage import face_hint
 from faceproof.intake import load_image
 from faceproof.measure.identity import DLIB_KEY, SFACE_KEY
-from faceproof.measure.quality import MIN_BOX_PX, MIN_SHARPNESS, face_state
+from faceproof.measure.quality import face_state, low_sharpness, too_small
 from faceproof.training import calibration_corpus, export
 from faceproof.training.augment import DEGRADATIONS, degrade
 from faceproof.training.common import DEV_DATA, LICENCE, SEED, manifest
@@ -242,8 +242,10 @@ MIN_DOUBTED_GENUINE = 500
 
 def doubted_faces(quality: np.ndarray) -> np.ndarray:
     """Whether the quality gate doubts each embedded face for blur or size (``low_sharpness``, ``face_too_small``
-    read from the run-time quality row): the probes whose misses the reject threshold decides."""
-    return (quality[:, SHARPNESS_COLUMN] < MIN_SHARPNESS) | (quality[:, BOX_COLUMN] < MIN_BOX_PX)
+    by the gate's own rules on the run-time quality row, which records the box but not the eye distance): the
+    probes whose misses the reject threshold decides."""
+    sharp, box = quality[:, SHARPNESS_COLUMN], quality[:, BOX_COLUMN]
+    return np.asarray(low_sharpness(sharp) | too_small(np.inf, box), bool)
 
 
 def build_pairs(variants: list[Variant], emb: dict[str, Vectors | None]) -> Pairs:
