@@ -348,7 +348,8 @@ class Service:
         far = self._far(far)
         result = self.analyze(data, face_index, with_dlib=False)
         calibration = load_calibration()
-        # enrolled photos are open (enrolment refuses covered and noisy ones): the probe's state sets the condition
+        # gallery photos are taken as open (enrolment refuses covered and noisy ones; a masked or noisy seed of the
+        # classic /create-profile is the exception, docs/calibration.md): the probe's state sets the condition
         condition = pair_condition(result.subject.quality.face_state, "open")
         threshold = calibration.threshold(far, "sface", condition)
         hits: list[SearchHit] = self.store.search(SFACE_KEY, result.embedding(SFACE_KEY).vector, top_k)

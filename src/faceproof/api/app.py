@@ -60,10 +60,13 @@ photo of that same person.
    * `genuine` - the identity matches at the operating point (`match.far`, default 1 false accept in 1000) and no
      authenticity signal objects;
    * `different_person` - a usable photo whose identity score is below the threshold (a masked or noisy face is
-     decided at the threshold of its own condition, `match.condition`, which holds the same false-accept rate);
+     decided at the threshold of its own condition, `match.condition`, which holds the same false-accept rate), or
+     a poor photo whose face is further from the profile than poor photos of the same person come
+     (`match.clearly_different`: SFace below `match.reject_threshold`);
    * `suspected_fake` - an authenticity finding flags it (generated, swapped, recaptured, edited), whatever the
      identity says: a convincing fake of the right person is exactly what must not pass;
-   * `inconclusive` - the photo is too poor to decide (see `quality.reasons`).
+   * `inconclusive` - the photo is too poor to decide (see `quality.reasons`): no match, but not clearly someone
+     else.
 3. **Read why**: `match.match_probability` against `match.threshold`, each model's raw score, `geometry.outside`
    (measurements outside the person's own spread), and `findings`: one per signal with its score (0 = like a real
    camera photo, 1 = strong evidence of a fake), confidence and message. Missing metadata is never evidence.
