@@ -108,11 +108,12 @@ def verify_probe(
     profile: ProfileRecord,
     enrolled: list[dict[str, np.ndarray]],
     far: float,
-    enrolled_states: Sequence[str] = ("open",),
+    enrolled_states: Sequence[str] = (),
 ) -> VerifyOutcome:
     """The verdict on one prepared probe against one profile (pure apart from the lazy dlib and outer-face
-    templates). ``enrolled_states``: the face states of the profile's photos (:func:`stored_face_state`); enrolment
-    refuses covered and noisy photos, but the classic ``/create-profile`` takes any photo."""
+    templates). ``enrolled_states``: the face states of the profile's photos (:func:`stored_face_state`; none given:
+    open, as enrolment leaves them); enrolment refuses covered and noisy photos, but the classic ``/create-profile``
+    takes any photo."""
     calibration = load_calibration()
     s = probe.analysis.subject
     condition = calibration.strictest_condition(s.quality.face_state, enrolled_states, far)
