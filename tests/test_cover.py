@@ -120,6 +120,24 @@ def test_a_profile_seeded_from_a_masked_photo_is_decided_as_covered(df01_profile
     assert refused.value.details["reason"] == "identity_mismatch"
 
 
+def test_identify_holds_each_candidate_to_its_profiles_condition(df01_profile: tuple[Service, str]) -> None:
+    # 1:N: a masked probe against an open profile is decided open/covered, against a profile seeded from a masked
+    # photo covered/covered, each at the SFace threshold of its own condition (not the open gallery's)
+    service, pid = df01_profile
+    seeded, _ = service.create_profile_from_image(jpeg(masked("df01_01.jpg", False, (120, 170, 220))))
+    found = service.identify(jpeg(masked("df01_02.jpg", True, (40, 40, 45))), top_k=10)
+    by_profile = {c.profile.id: c for c in found.candidates}
+    calibration = load_calibration()
+    for profile_id, condition in ((pid, "open/covered"), (seeded.id, "covered/covered")):
+        candidate = by_profile[profile_id]
+        assert candidate.condition == condition
+        assert candidate.threshold == pytest.approx(calibration.threshold(1e-3, "sface", condition))
+        assert candidate.above_threshold == (candidate.similarity >= candidate.threshold)
+    assert by_profile[pid].above_threshold and by_profile[seeded.id].above_threshold
+    assert found.threshold == pytest.approx(calibration.threshold(1e-3, "sface", "open/covered"))
+    assert calibration.threshold(1e-3, "sface", "covered/covered") > found.threshold  # the old answer was lenient
+
+
 def test_a_stored_photo_reads_its_state_from_its_readings() -> None:
     assert stored_face_state({}) == "open"  # stored before the cover and noise readings existed
     assert stored_face_state({"quality": {"lower_face_cover": 0.9, "noise_level": 12.0}}) == "covered"

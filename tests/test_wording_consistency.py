@@ -306,14 +306,14 @@ def check_identify(r: IdentifyResponse, where: str) -> list[str]:
     problems = []
     for c in r.candidates:
         at = f"{where} candidate {c.name}"
-        if c.above_threshold != (c.similarity >= r.threshold):
-            problems.append(f"{at}: above_threshold {c.above_threshold} for {c.similarity} vs {r.threshold}")
+        if c.above_threshold != (c.similarity >= c.threshold):
+            problems.append(f"{at}: above_threshold {c.above_threshold} for {c.similarity} vs {c.threshold}")
         if c.tone != ("pass" if c.above_threshold else "fail"):
             problems.append(f"{at}: tone {c.tone} for above_threshold {c.above_threshold}")
         if c.sentence.startswith("no match") == c.above_threshold:
             problems.append(f"{at}: {c.sentence!r} for above_threshold {c.above_threshold}")
         problems += check_comparisons(c.sentence, at)
-        problems += check_labelled(c.sentence, "similarity", c.similarity, r.threshold, c.above_threshold, at)
+        problems += check_labelled(c.sentence, "similarity", c.similarity, c.threshold, c.above_threshold, at)
     return problems
 
 

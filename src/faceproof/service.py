@@ -24,7 +24,7 @@ from faceproof.authenticity.engine import AuthenticityReport, assess, feature_va
 from faceproof.authenticity.fusion import load_fusion
 from faceproof.config import Settings
 from faceproof.decision import wording
-from faceproof.decision.calibration import MatchDecision, load_calibration, pair_condition
+from faceproof.decision.calibration import Condition, MatchDecision, load_calibration, pair_condition
 from faceproof.decision.verify import VerifyOutcome, decide_verdict, geometry_agreement, score_against
 from faceproof.errors import DuplicateProfile, EnrolmentRefused, InvalidRequest, ProfileNotFound
 from faceproof.intake import IntakeLimits
@@ -164,6 +164,8 @@ class Candidate:
     similarity: float
     match_probability: float
     above_threshold: bool
+    threshold: float  # SFace similarity this candidate is held to, at its condition
+    condition: Condition
 
 
 @dataclass(frozen=True)
@@ -345,27 +347,33 @@ class Service:
         return CompareResult(first=a, second=b, match=match, usable=usable, reasons=reasons)
 
     def identify(self, data: bytes, top_k: int = 5, far: float | None = None, face_index: int = 0) -> IdentifyResult:
-        """1:N search on SFace templates (ANN index), best image per profile, calibrated like verification."""
+        """1:N search on SFace templates (ANN index), best image per profile, calibrated like verification: each
+        candidate is held to the SFace threshold of the strictest pairing of the probe's face state with those of
+        the profile's stored photos, so a gallery seeded from a masked or noisy photo
+        through the classic ``/create-profile`` keeps the false-accept target."""
         far = self._far(far)
         result = self.analyze(data, face_index, with_dlib=False)
         calibration = load_calibration()
-        # gallery photos are taken as open (enrolment refuses covered and noisy ones; a masked or noisy seed of the
-        # classic /create-profile is the exception, docs/calibration.md): the probe's state sets the condition
-        condition = pair_condition(result.subject.quality.face_state, "open")
-        threshold = calibration.threshold(far, "sface", condition)
+        state = result.subject.quality.face_state
+        threshold = calibration.threshold(far, "sface", pair_condition(state, "open"))
         hits: list[SearchHit] = self.store.search(SFACE_KEY, result.embedding(SFACE_KEY).vector, top_k)
         candidates = []
         for hit in hits:
             profile = self.store.get_profile(hit.profile_id)
             if profile is None:  # deleted between search and read
                 continue
+            states = [stored_face_state(img.analysis) for img in self.store.list_images(hit.profile_id)]
+            condition = calibration.strictest_condition(state, states, far, model="sface")
+            held_to = calibration.threshold(far, "sface", condition)
             candidates.append(
                 Candidate(
                     profile=profile,
                     image_id=hit.image_id,
                     similarity=hit.similarity,
                     match_probability=calibration.match_probability(hit.similarity, None),
-                    above_threshold=hit.similarity >= threshold,
+                    above_threshold=hit.similarity >= held_to,
+                    threshold=held_to,
+                    condition=condition,
                 )
             )
         return IdentifyResult(analysis=result, candidates=candidates, threshold=threshold, far=far)

@@ -578,8 +578,10 @@ CANDIDATE: JSON = {
     "similarity": 0.80899,
     "match_probability": 0.999997,
     "above_threshold": True,
+    "threshold": 0.360006,
+    "condition": "open/open",
     "tone": "pass",
-    "sentence": "match (similarity 0.809 ≥ 0.356)",
+    "sentence": "match (similarity 0.809 ≥ 0.360)",
 }
 IDENTIFY: JSON = {
     "candidates": [
@@ -592,8 +594,10 @@ IDENTIFY: JSON = {
             "similarity": 0.133933,
             "match_probability": 0.067615,
             "above_threshold": False,
+            "threshold": 0.341218,
+            "condition": "open/covered",
             "tone": "fail",
-            "sentence": "no match (similarity 0.134 < 0.360)",
+            "sentence": "no match (similarity 0.134 < 0.341)",
         },
     ],
     "threshold": 0.360006,

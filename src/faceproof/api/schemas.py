@@ -662,15 +662,23 @@ class CandidateOut(BaseModel):
     image_id: str
     similarity: float = Field(description="SFace cosine similarity to the best image of the profile.")
     match_probability: float
-    above_threshold: bool
+    above_threshold: bool = Field(description="`similarity` reaches this candidate's `threshold`.")
+    threshold: float = Field(
+        description="The SFace similarity this candidate is held to at the FAR: its `condition`'s threshold."
+    )
+    condition: Condition = Field(
+        description="The photo's face state paired with those of the profile's stored photos, the strictest pairing "
+        "(`open`, `noisy`: sensor noise, `covered`: the lower face, a mask), e.g. `open/covered` for a profile "
+        "seeded from a masked photo."
+    )
     tone: wording.Tone = tone_field()
-    sentence: str = Field(description="`match` or `no match`, with the similarity and the threshold.")
+    sentence: str = Field(description="`match` or `no match`, with the similarity and the candidate's threshold.")
 
     model_config = example(examples.CANDIDATE)
 
     @classmethod
-    def of(cls, c: Candidate, threshold: float) -> CandidateOut:
-        said = wording.candidate(c.similarity, threshold, c.above_threshold)
+    def of(cls, c: Candidate) -> CandidateOut:
+        said = wording.candidate(c.similarity, c.threshold, c.above_threshold)
         return cls(
             profile_id=c.profile.id,
             name=c.profile.name,
@@ -679,6 +687,8 @@ class CandidateOut(BaseModel):
             similarity=round(c.similarity, 6),
             match_probability=round(c.match_probability, 6),
             above_threshold=c.above_threshold,
+            threshold=round(c.threshold, 6),
+            condition=c.condition,
             tone=said.tone,
             sentence=said.text,
         )
@@ -686,7 +696,10 @@ class CandidateOut(BaseModel):
 
 class IdentifyResponse(BaseModel):
     candidates: list[CandidateOut] = Field(description="Best first; at most top_k.")
-    threshold: float
+    threshold: float = Field(
+        description="The SFace similarity a profile of open photos is held to at the FAR (each candidate carries "
+        "its own, set for the pairing of this photo with the profile's photos)."
+    )
     far: float
     faces_found: int
 
@@ -695,7 +708,7 @@ class IdentifyResponse(BaseModel):
     @classmethod
     def of(cls, r: IdentifyResult) -> IdentifyResponse:
         return cls(
-            candidates=[CandidateOut.of(c, r.threshold) for c in r.candidates],
+            candidates=[CandidateOut.of(c) for c in r.candidates],
             threshold=round(r.threshold, 6),
             far=r.far,
             faces_found=len(r.analysis.faces),

@@ -178,7 +178,7 @@ def identify(
         emit_json(response.model_dump(mode="json"))
         return
     table = Table(title=f"identify {image.name} (threshold {response.threshold:.3f} at FAR {response.far:g})")
-    for col in ("rank", "profile", "name", "similarity", "probability", "decision"):
+    for col in ("rank", "profile", "name", "similarity", "probability", "condition", "decision"):
         table.add_column(col)
     for i, c in enumerate(response.candidates, 1):
         table.add_row(
@@ -187,6 +187,7 @@ def identify(
             c.name,
             f"{c.similarity:.3f}",
             f"{c.match_probability:.3f}",
+            c.condition,
             toned(c.sentence, c.tone),
         )
     console.print(table)

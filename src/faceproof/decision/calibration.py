@@ -237,13 +237,16 @@ class Calibration:
             raise ValueError(f"unknown model {model!r}: one of {sorted(per_model)}")
         return per_model[model][_far_key(far)]
 
-    def strictest_condition(self, state: str, others: Iterable[str], far: float = DEFAULT_FAR) -> Condition:
+    def strictest_condition(
+        self, state: str, others: Iterable[str], far: float = DEFAULT_FAR, model: ModelName = "fused"
+    ) -> Condition:
         """The condition a face in ``state`` is decided at against photos in the states ``others`` (a profile's
-        enrolment photos; none: one open photo): of the pairs' conditions, the one with the highest fused threshold
-        at ``far``, so that a mean similarity over photos of several states is held to the target FAR of each."""
+        enrolment photos; none: one open photo): of the pairs' conditions, the one with the highest ``model``
+        threshold at ``far`` (fused for verification, SFace for the 1:N search), so that a similarity over photos
+        of several states is held to the target FAR of each."""
         key = _far_key(far)
         conditions = {pair_condition(state, other) for other in others} or {pair_condition(state, "open")}
-        return max(sorted(conditions), key=lambda c: self.thresholds[c]["fused"][key])
+        return max(sorted(conditions), key=lambda c: self.thresholds[c][model][key])
 
     def needs_second_model(self, sface: float, far: float = DEFAULT_FAR, condition: str = OPEN) -> bool:
         """True when SFace's cosine lies in the uncertain band, where dlib's score may change the decision."""

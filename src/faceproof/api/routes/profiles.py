@@ -334,7 +334,9 @@ async def identify(
     face_index: FaceIndex = 0,
 ) -> IdentifyResponse:
     """Searches every profile's SFace templates (an HNSW index) and returns the best `top_k` profiles with their
-    similarity, calibrated probability and whether each clears the threshold for `far`."""
+    similarity, calibrated probability and whether each clears the threshold for `far` at its own condition (the
+    photo's face state paired with those of the profile's stored photos: a profile seeded from a masked photo is
+    held to a covered condition's threshold)."""
     service = service_of(request)
     data = await read_limited(file, service.settings.max_upload_bytes)
     return IdentifyResponse.of(await work.run(service.identify, data, top_k, far, face_index))

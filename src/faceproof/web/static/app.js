@@ -565,7 +565,7 @@ async function verify() {
 // ---- identify ----------------------------------------------------------------------------------------------------
 
 function candidatesView(result, bitmap) {
-  const caption = `Threshold: similarity ${num(result.threshold, 3)} at FAR ${result.far}; ${result.faces_found} face${result.faces_found === 1 ? "" : "s"} in the photo, the largest searched.`;
+  const caption = `Threshold: similarity ${num(result.threshold, 3)} at FAR ${result.far} for a profile of open photos (each decision names its own, set for its profile's photos); ${result.faces_found} face${result.faces_found === 1 ? "" : "s"} in the photo, the largest searched.`;
   if (!result.candidates.length) return el("p", { class: "none" }, "No enrolled profile to compare with. ", caption);
   const rows = result.candidates.map((c, i) => el("tr", {},
     el("td", { class: "num" }, String(i + 1)),
