@@ -76,14 +76,18 @@ def test_genuine_photo_of_the_enrolled_person_passes(enrolled: tuple[Service, st
 
 @pytest.mark.parametrize("head", ["df02_01.jpg", "df10_01.jpg", "df03_01.jpg"])
 @pytest.mark.parametrize("method", ["poisson", "alpha"])
+@pytest.mark.parametrize("region", ["inner", "face"])
 def test_a_swap_onto_the_enrolled_persons_face_is_never_genuine(
-    enrolled: tuple[Service, str], head: str, method: str
+    enrolled: tuple[Service, str], head: str, method: str, region: str
 ) -> None:
     service, pid = enrolled
-    # The enrolled person's inner face (from a photo not used for enrolment) on another person's head.
+    # The enrolled person's inner face, or whole face to its outline (from a photo not used for enrolment), on
+    # another person's head.
     src, dst = faceproof.analyze(fixture_path("df01_03.jpg")), faceproof.analyze(fixture_path(head))
     assert src.subject.landmarks is not None and dst.subject.landmarks is not None
-    swapped = swap_faces(src.image.rgb, src.subject.landmarks, dst.image.rgb, dst.subject.landmarks, 7, method)
+    swapped = swap_faces(
+        src.image.rgb, src.subject.landmarks, dst.image.rgb, dst.subject.landmarks, 7, method, region=region
+    )
     outcome = service.verify(pid, jpeg(swapped)).outcome
     assert outcome.verdict != "genuine", outcome.reasons
     if outcome.match.same_person:  # it fooled the identity models: the swap model must have said why

@@ -52,3 +52,12 @@ def test_swap_faces_is_deterministic_and_changes_the_face(faces: dict[str, tuple
     inside = np.abs(a[y0:y1, x0:x1].astype(int) - dst[y0:y1, x0:x1]).mean()
     outside = np.abs(a[: max(1, y0 - 20)].astype(int) - dst[: max(1, y0 - 20)]).mean()
     assert inside > 5.0 and outside < 0.5
+
+
+def test_a_whole_face_swap_replaces_more_than_an_inner_one(faces: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    (src, src_lm), (dst, dst_lm) = faces["df02_01.jpg"], faces["df01_01.jpg"]
+    changed = {
+        region: (np.abs(swap_faces(src, src_lm, dst, dst_lm, 1, "alpha", region=region).astype(int) - dst) > 8).sum()
+        for region in ("inner", "face")
+    }
+    assert changed["face"] > 1.1 * changed["inner"]

@@ -235,6 +235,10 @@ def colour_transfer(src: np.ndarray, dst: np.ndarray, mask: np.ndarray) -> np.nd
 
 
 SwapMethod = Literal["poisson", "alpha"]
+#: What a swap replaces: ``inner`` the eyebrow-to-chin hull shrunk by 3-12 % (a classic landmark swap), ``face``
+#: that hull whole, to its outline (as 3D-model and neural swaps render the whole face: more of the source's
+#: identity reaches the recognizers, and only the head, hair and ears stay the target's).
+SwapRegion = Literal["inner", "face"]
 
 
 def swap_faces(
@@ -245,13 +249,15 @@ def swap_faces(
     seed: int,
     method: SwapMethod | None = None,
     source_share: float | None = None,
+    region: SwapRegion = "inner",
 ) -> np.ndarray:
     """``dst_rgb`` with its inner face replaced by the one of ``src_rgb`` (a classic landmark face swap).
 
     The source face is warped triangle by triangle onto the destination mesh, colour-matched in Lab, and
-    composited inside the destination's eyebrow-to-chin hull (shrunk a little) either with Poisson blending
-    (``cv2.seamlessClone``, ``method="poisson"``) or with a feathered alpha mask (``"alpha"``); the destination's
-    mouth opening is kept. The seed picks the shrink, the feather width and, when ``method`` is None, the method.
+    composited inside the destination's eyebrow-to-chin hull (``region``: shrunk a little, or whole) either with
+    Poisson blending (``cv2.seamlessClone``, ``method="poisson"``) or with a feathered alpha mask (``"alpha"``);
+    the destination's mouth opening is kept. The seed picks the shrink, the feather width and, when ``method`` is
+    None, the method.
 
     ``source_share``: the source face is first brought down to this share of the destination face's height, as a
     swap generator renders its face at a few hundred pixels and the warp then enlarges it into the frame (Li & Lyu,
@@ -269,7 +275,8 @@ def swap_faces(
     h, w = dst_rgb.shape[:2]
     src_pts, dst_pts = _points(src_landmarks), _points(dst_landmarks)
     warped = warp_mesh(src_rgb, src_pts, dst_pts, (h, w))
-    hull = hull_points(dst_landmarks, "inner", shrink=float(rng.uniform(0.88, 0.97)))
+    shrink = rng.uniform(0.88, 0.97) if region == "inner" else rng.uniform(0.98, 1.0)
+    hull = hull_points(dst_landmarks, "inner", shrink=float(shrink))
     mask = _fill((h, w), hull)
     _, _, height = face_axes(dst_landmarks)
     k = max(1, round(0.02 * height))
