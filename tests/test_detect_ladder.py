@@ -1,5 +1,6 @@
 """The detection retry ladder, through the real YuNet: it finds a face the first pass misses, puts its box where
-the face is, runs only when the first pass found nothing, and still finds no face where there is none."""
+the face is, runs only when the first pass found nothing, and still finds no face where there is none. And the order
+faces are numbered in (largest first, a face cut by the border at its whole size)."""
 
 from __future__ import annotations
 
@@ -87,3 +88,18 @@ def test_a_face_the_first_pass_finds_never_enters_the_ladder() -> None:
 )
 def test_no_face_where_there_is_none(image: np.ndarray) -> None:
     assert detect_faces(np.ascontiguousarray(image)) == []
+
+
+def test_a_face_cut_by_the_border_ranks_at_its_whole_size() -> None:
+    from faceproof.detect import order_faces
+    from faceproof.models.yunet import RawDetection
+
+    kp = np.zeros((5, 2))
+    # a subject cut through the face at the bottom of a 1000 x 460 photo (box 320 x 300, shortened by the cut)
+    # and a whole bystander face of 330 x 320: the bystander's box is larger, the subject's face is not
+    subject = RawDetection(box=(100.0, 180.0, 320.0, 300.0), keypoints=kp, score=0.93)
+    bystander = RawDetection(box=(600.0, 100.0, 330.0, 320.0), keypoints=kp, score=0.8)
+    assert [f.box for f in order_faces([bystander, subject], (1000, 460))] == [subject.box, bystander.box]
+    # uncut, the larger box comes first as before
+    inside = RawDetection(box=(100.0, 100.0, 320.0, 300.0), keypoints=kp, score=0.93)
+    assert [f.box for f in order_faces([inside, bystander], (1000, 460))] == [bystander.box, inside.box]

@@ -8,10 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from faceproof.detect import detect_faces
+from faceproof.detect import detect_faces, whole_face_size
 from faceproof.intake import decode_image
 from faceproof.measure.geometry import measure_geometry
-from faceproof.measure.quality import Quality, assess_quality, cut_face_sharpness, face_grey, sharpness, whole_face_size
+from faceproof.measure.quality import Quality, assess_quality, cut_face_sharpness, face_grey, sharpness
 from faceproof.models.facemesh import get_facemesh
 from tests.conftest import largest_box
 

@@ -76,7 +76,10 @@ class HeadlineOut(BaseModel):
 
 
 class FaceOut(BaseModel):
-    index: int = Field(description="0 = the largest face; pass it as `face_index` to profile another face.")
+    index: int = Field(
+        description="0 = the largest face (one cut by the image border counts at its whole estimated size); pass it "
+        "as `face_index` to profile another face."
+    )
     box: tuple[float, float, float, float] = Field(description="x, y, width, height in pixels of the upright image.")
     score: float = Field(description="YuNet detection confidence (0..1).")
     keypoints: list[tuple[float, float]] = Field(

@@ -57,7 +57,8 @@ from faceproof.authenticity import (
 from faceproof.authenticity.base import FakeKind, Finding, SignalInput
 from faceproof.authenticity.fusion import load_fusion
 from faceproof.decision import wording
-from faceproof.measure.quality import MIN_BOX_PX, MIN_IPD_PX, cut_face_sharpness, whole_face_size
+from faceproof.detect import whole_face_size
+from faceproof.measure.quality import MIN_BOX_PX, MIN_IPD_PX, cut_face_sharpness
 
 AuthVerdict = Literal["likely_real", "suspected_fake", "inconclusive"]
 
@@ -96,7 +97,7 @@ def vouch_blockers(analysis: Analysis) -> list[str]:
     :data:`CANNOT_VOUCH` and a face sharpness under :data:`VOUCH_MIN_SHARPNESS` (``low_sharpness``).
 
     On a face cut by the image border (``face_cut_by_border``) blur and size are judged at the whole face's
-    estimated size (:func:`~faceproof.measure.quality.whole_face_size`, which errs towards a smaller face), not
+    estimated size (:func:`~faceproof.detect.whole_face_size`, which errs towards a smaller face), not
     at the box of what the cut left: the cut shortens the box, and a shortened box made the same pixels read
     blurred (:func:`~faceproof.measure.quality.cut_face_sharpness`) and the face too small, while the crop
     detectors were validated on such crops. The eyes' distance is still required, and the other reasons are

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from faceproof.detect import whole_face_size
 from faceproof.measure.geometry import Geometry
 from faceproof.measure.identity import NOISE_FROM
 
@@ -43,11 +44,6 @@ MAX_ABS_YAW = 40.0
 MAX_ABS_PITCH = 30.0
 MAX_BOX_OUTSIDE = 0.05  # fraction of the box area allowed outside the image
 MAX_MESH_OUTSIDE = 0.02  # fraction of the 478 mesh points allowed outside the image
-#: Height / width of the production detector's box on uncut faces: 10th and 90th percentile over 137 corpus real
-#: photos outside the held-out evaluation (up to 40 per source; median 1.32; the dev photos: 1.31-1.44).
-#: :func:`whole_face_size` takes the end of this range that makes a cut face's estimate smallest.
-FACE_ASPECT_RANGE = (1.19, 1.43)
-
 Box = tuple[float, float, float, float]
 
 
@@ -143,21 +139,6 @@ def sharpness(grey: np.ndarray) -> float:
     side = min(SHARPNESS_SIZE, *grey.shape)
     norm = cv2.resize(grey, (side, side), interpolation=cv2.INTER_AREA)
     return float(cv2.Laplacian(norm.astype(np.float32), cv2.CV_32F).var())
-
-
-def whole_face_size(box: Box) -> tuple[float, float]:
-    """(width, height) of the whole face whose detector box is ``box``, for a face cut by the image border.
-
-    On a cut face the detector boxes what is left: the box is shortened across the cut (a crop through the face
-    that took 30 % of its height leaves a box about 30 % shorter), so its shorter side and its aspect describe the
-    cut, not the face. Each side is therefore taken as at least what the other implies at the detector's aspect
-    on uncut faces (:data:`FACE_ASPECT_RANGE`), with the end of that range that gives the smaller face: the
-    estimate errs towards a smaller face, which reads blurrier (:func:`cut_face_sharpness`) and sooner too small,
-    never the other way. A box of ordinary aspect is returned as it is.
-    """
-    _, _, w, h = box
-    low, high = FACE_ASPECT_RANGE
-    return max(float(w), h / high), max(float(h), low * w)
 
 
 def cut_face_sharpness(rgb: np.ndarray, box: Box) -> float:

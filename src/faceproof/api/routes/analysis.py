@@ -24,7 +24,14 @@ router = APIRouter()
 
 IMAGE_ERRORS = error_responses(*IMAGE, *BUSY, *AUTH)
 
-FaceIndex = Annotated[int, Query(ge=0, description="Which face to measure: 0 = the largest (default).")]
+FaceIndex = Annotated[
+    int,
+    Query(
+        ge=0,
+        description="Which face to measure: 0 = the largest (default; a face cut by the image border counts at its "
+        "whole estimated size).",
+    ),
+]
 ImageFile = Annotated[UploadFile, File(description="A photo: JPEG, PNG, WebP, BMP, TIFF, GIF (first frame), HEIC.")]
 EvidenceScope = Annotated[
     Literal["none", "flagged", "all"],
