@@ -115,6 +115,34 @@ def profiles(
     )
 
 
+@eval_app.command("swaps-onto-profiles")
+def swaps_onto_profiles(
+    corpus: Annotated[
+        Path,
+        typer.Option(help="The corpus image folder (lfw_faceswap_swapped, lfw_gray).", exists=True, file_okay=False),
+    ],
+    out: Out,
+    engine: EngineOption = EngineChoice.local,
+    workers: WorkersOption = None,
+    ray_address: RayAddressOption = None,
+) -> None:
+    """Swaps made by others (3D-model FaceSwap on LFW, never trained on) verified against profiles of the people
+    in them: how many of their swaps are answered genuine."""
+    from faceproof.evaluation.swaps_onto_profiles import evaluate_swaps_onto_profiles
+
+    with engine_with_progress("embedding", engine, workers, ray_address) as (runner, progress):
+        try:
+            report = evaluate_swaps_onto_profiles(corpus, progress=progress, engine=runner)
+        except FileNotFoundError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--corpus") from exc
+    _write(out, report, "faceproof eval swaps-onto-profiles", None)
+    rates = ", ".join(f"{g} {r:.3f}" if r is not None else f"{g} -" for g, r in report["genuine_rate"].items())
+    console.print(
+        f"{report['recovered']} of {report['swaps']} swaps placed, {report['enrolled']} people enrolled; "
+        f"answered genuine: {rates}"
+    )
+
+
 def _damage(names: list[str] | None) -> tuple[str, ...]:
     from faceproof.evaluation.damage import check_damage
 
