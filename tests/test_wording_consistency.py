@@ -493,6 +493,7 @@ def test_the_api_examples_agree_with_themselves() -> None:
     assert not check_authenticity(AuthenticityOut.model_validate(examples.AUTHENTICITY), "examples.AUTHENTICITY")
     assert not check_match(MatchOut.model_validate(examples.MATCH), "examples.MATCH")
     assert not check_analysis(AnalyzeResponse.model_validate(examples.ANALYZE), "examples.ANALYZE")
+    assert not check_identify(IdentifyResponse.model_validate(examples.IDENTIFY), "examples.IDENTIFY")
 
 
 def _planted_verify(**changes: object) -> VerifyResponse:
