@@ -349,8 +349,8 @@ class Service:
     def identify(self, data: bytes, top_k: int = 5, far: float | None = None, face_index: int = 0) -> IdentifyResult:
         """1:N search on SFace templates (ANN index), best image per profile, calibrated like verification: each
         candidate is held to the SFace threshold of the strictest pairing of the probe's face state with those of
-        the profile's stored photos, so a gallery seeded from a masked or noisy photo
-        through the classic ``/create-profile`` keeps the false-accept target."""
+        the profile's stored photos, so a profile seeded from a masked or noisy photo through the classic
+        ``/create-profile`` keeps the false-accept target."""
         far = self._far(far)
         result = self.analyze(data, face_index, with_dlib=False)
         calibration = load_calibration()

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from faceproof.detect import whole_face_size
+from faceproof.detect import Box, whole_face_size
 from faceproof.measure.geometry import Geometry
 from faceproof.measure.identity import NOISE_FROM
 
@@ -44,7 +44,6 @@ MAX_ABS_YAW = 40.0
 MAX_ABS_PITCH = 30.0
 MAX_BOX_OUTSIDE = 0.05  # fraction of the box area allowed outside the image
 MAX_MESH_OUTSIDE = 0.02  # fraction of the 478 mesh points allowed outside the image
-Box = tuple[float, float, float, float]
 
 
 @dataclass(frozen=True)
