@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from faceproof.api.app import create_app
 from faceproof.authenticity.consistency import BASELINE_Z, baseline_deviation
@@ -160,8 +160,14 @@ def test_identify_and_compare(client: TestClient) -> None:
     found = client.post("/identify", files=one("df01_03.jpg"), params={"top_k": 3}).json()
     assert found["candidates"][0]["profile_id"] == ids["df01"] and found["candidates"][0]["above_threshold"]
     assert len(found["candidates"]) == 3 and not any(c["above_threshold"] for c in found["candidates"][1:])
+    assert found["usable"] is True and found["reasons"] == []
     nobody = client.post("/identify", files=one("df03_01.jpg")).json()
     assert not any(c["above_threshold"] for c in nobody["candidates"])
+    # a blurred photo: the answer says a miss may not mean the person is not enrolled
+    buf = io.BytesIO()
+    Image.open(fixture_path("df01_03.jpg")).filter(ImageFilter.GaussianBlur(6)).save(buf, format="JPEG")
+    blurred = client.post("/identify", files={"file": ("blurred.jpg", buf.getvalue(), "image/jpeg")}).json()
+    assert blurred["usable"] is False and "low_sharpness" in blurred["reasons"]
     same = client.post("/compare", files={**one("df02_01.jpg", "first"), **one("df02_02.jpg", "second")}).json()
     assert same["same_person"] is True and same["usable"] is True
     assert same["match"]["models_used"] == ["sface", "dlib"] and same["match"]["scores"]["dlib"] is not None

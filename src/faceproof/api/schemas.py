@@ -27,7 +27,7 @@ from faceproof.decision.verify import GeometryAgreement
 from faceproof.detect import FIRST_PASS, DetectedFace
 from faceproof.measure.appearance import Appearance
 from faceproof.measure.geometry import Geometry
-from faceproof.measure.quality import Quality
+from faceproof.measure.quality import CALIBRATED_REASONS, Quality
 from faceproof.service import Candidate, CompareResult, IdentifyResult, VerifyResult
 from faceproof.storage import ImageRecord, ProfileRecord
 
@@ -705,14 +705,26 @@ class IdentifyResponse(BaseModel):
     )
     far: float
     faces_found: int
+    usable: bool = Field(
+        description="False when the photo has quality problems (see reasons): a candidate above its threshold is "
+        "still a match at the FAR, but one below it may be the person all the same (verify would answer "
+        "`inconclusive`), so no candidate above its threshold does not mean the person is not enrolled."
+    )
+    reasons: list[str] = Field(
+        description="The photo's quality problems that make it unusable (empty when usable; a masked or noisy face "
+        "is usable, decided at its own condition)."
+    )
 
     model_config = example(examples.IDENTIFY)
 
     @classmethod
     def of(cls, r: IdentifyResult) -> IdentifyResponse:
+        quality = r.analysis.subject.quality
         return cls(
             candidates=[CandidateOut.of(c) for c in r.candidates],
             threshold=round(r.threshold, 6),
             far=r.far,
             faces_found=len(r.analysis.faces),
+            usable=quality.usable_for_verification,
+            reasons=[reason for reason in quality.reasons if reason not in CALIBRATED_REASONS],
         )

@@ -191,6 +191,10 @@ def identify(
             toned(c.sentence, c.tone),
         )
     console.print(table)
+    if not response.usable:
+        console.print(
+            toned(f"photo quality: {', '.join(response.reasons)} - a miss may still be an enrolled person", "warn")
+        )
 
 
 @profiles_app.command("list")

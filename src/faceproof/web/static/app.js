@@ -566,6 +566,7 @@ async function verify() {
 
 function candidatesView(result, bitmap) {
   const caption = `Threshold: similarity ${num(result.threshold, 3)} at FAR ${result.far} for a profile of open photos (each decision names its own, set for its profile's photos); ${result.faces_found} face${result.faces_found === 1 ? "" : "s"} in the photo, the largest searched.`;
+  const quality = result.usable ? "" : ` Photo quality: ${result.reasons.join(", ").replaceAll("_", " ")} - a candidate below its threshold may still be the person.`;
   if (!result.candidates.length) return el("p", { class: "none" }, "No enrolled profile to compare with. ", caption);
   const rows = result.candidates.map((c, i) => el("tr", {},
     el("td", { class: "num" }, String(i + 1)),
@@ -579,7 +580,7 @@ function candidatesView(result, bitmap) {
       el("caption", { class: "visually-hidden" }, "Best matching profiles, best first"),
       el("thead", {}, el("tr", {}, ["#", "Profile", "Match probability", "Similarity", "Decision"].map((h) => el("th", { scope: "col" }, h)))),
       el("tbody", {}, rows)),
-    el("p", { class: "none" }, caption)));
+    el("p", { class: "none" }, caption + quality)));
 }
 
 async function identify() {
