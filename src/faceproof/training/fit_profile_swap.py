@@ -71,8 +71,8 @@ GENUINE_FLAG_RATE = 0.05
 #: Operating point of the verification the probes go through (the service's default).
 FAR = 1e-3
 #: The swaps made onto each person's probe, one attacker head each: (kind suffix, blending, region replaced). The
-#: whole-face swaps carry more of the source's identity (as 3D-model and neural swaps do), so the model cannot lean
-#: on SFace failing alone.
+#: whole-face swaps replace what 3D-model and neural swaps replace, and match the profile more often (89 of 250
+#: validation swaps against 65 of the inner-face ones).
 SWAPS: tuple[tuple[str, SwapMethod, SwapRegion], ...] = (
     ("poisson", "poisson", "inner"),
     ("alpha", "alpha", "inner"),

@@ -236,8 +236,8 @@ def colour_transfer(src: np.ndarray, dst: np.ndarray, mask: np.ndarray) -> np.nd
 
 SwapMethod = Literal["poisson", "alpha"]
 #: What a swap replaces: ``inner`` the eyebrow-to-chin hull shrunk by 3-12 % (a classic landmark swap), ``face``
-#: that hull whole, to its outline (as 3D-model and neural swaps render the whole face: more of the source's
-#: identity reaches the recognizers, and only the head, hair and ears stay the target's).
+#: that hull whole, to its outline (as 3D-model and neural swaps render the whole face: only the head, hair and
+#: ears stay the target's, and a little more of the source's identity reaches the recognizers).
 SwapRegion = Literal["inner", "face"]
 
 
