@@ -22,7 +22,9 @@ LFW people, face crops with names):
 
 Nothing is fitted. Report keys: ``verdicts`` per group (``source_swap``, ``target_swap``, ``genuine``) and per half
 of the profile swap model's people split (``fit``: the person's own photos were in its fitting half; never these
-swaps), ``genuine_rate`` per group, ``swaps``/``recovered``/``people``/``enrolled`` counts, the constants used.
+swaps), ``genuine_rate`` per group, ``errors`` (every swap answered ``genuine`` and every genuine photo that was
+not: file, person, group, verdict, similarities, reasons), ``swaps``/``recovered``/``people``/``enrolled`` counts,
+the constants used.
 """
 
 from __future__ import annotations
@@ -32,13 +34,16 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
 from faceproof.batch.engine import Engine, InlineEngine, Progress
 from faceproof.errors import EnrolmentRefused, FaceproofError
+
+if TYPE_CHECKING:
+    from faceproof.decision.verify import VerifyOutcome
 
 SWAPS_DIR = "lfw_faceswap_swapped/data/raw/LFW_faceswap/fake"
 PEOPLE_DIR = "lfw_gray/images"
@@ -149,6 +154,7 @@ def evaluate_swaps_onto_profiles(
             by_person.setdefault(person, []).append(Recovered(swaps[i], person, "target" if base else "source"))
 
     verdicts: dict[str, dict[str, Counter[str]]] = {}
+    errors: list[dict[str, Any]] = []
     enrolled = 0
     with tempfile.TemporaryDirectory(prefix="faceproof-swaps-") as tmp:
         service = Service.open(Settings(data_dir=Path(tmp)))
@@ -172,17 +178,22 @@ def evaluate_swaps_onto_profiles(
                 half = half_of(person)
                 probes = [(f"{r.role}_swap", r.swap) for r in items] + [("genuine", p) for p in rest[:1]]
                 for group, path in probes:
+                    outcome = None
                     try:
-                        verdict = service.verify(profile.id, path.read_bytes(), FAR).outcome.verdict
+                        outcome = service.verify(profile.id, path.read_bytes(), FAR).outcome
+                        verdict = outcome.verdict
                     except FaceproofError as exc:
                         verdict = exc.code
                     verdicts.setdefault(group, {}).setdefault(half, Counter())[verdict] += 1
+                    if (verdict == "genuine") != (group == "genuine"):
+                        errors.append(_error(path, person, group, verdict, outcome))
         finally:
             service.close()
     groups = ("source_swap", "target_swap", "genuine")
     return {
         "verdicts": {g: {h: dict(sorted(c.items())) for h, c in sorted(verdicts.get(g, {}).items())} for g in groups},
         "genuine_rate": {g: _share(verdicts.get(g, {}), "genuine") for g in groups},
+        "errors": errors,
         "swaps": len(swaps),
         "recovered": sum(len(items) for items in by_person.values()),
         "people": len(by_person),
@@ -191,6 +202,15 @@ def evaluate_swaps_onto_profiles(
         "identity_margin": IDENTITY_MARGIN,
         "base_photo_correlation": BASE_PHOTO_CORRELATION,
     }
+
+
+def _error(path: Path, person: str, group: str, verdict: str, outcome: VerifyOutcome | None) -> dict[str, Any]:
+    """One wrong answer (a swap answered ``genuine``, or a genuine photo that was not), with what it rested on."""
+    error: dict[str, Any] = {"file": path.name, "person": person, "group": group, "verdict": verdict}
+    if outcome is not None:
+        error |= {"sface": round(outcome.match.sface, 4), "fused": round(outcome.match.fused_score, 4)}
+        error["reasons"] = outcome.reasons
+    return error
 
 
 def _share(per_half: dict[str, Counter[str]], verdict: str) -> float | None:
