@@ -11,6 +11,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -26,7 +27,7 @@ from faceproof.config import Settings
 from faceproof.decision import wording
 from faceproof.decision.calibration import Condition, MatchDecision, load_calibration, pair_condition
 from faceproof.decision.verify import VerifyOutcome, decide_verdict, geometry_agreement, score_against
-from faceproof.errors import DuplicateProfile, EnrolmentRefused, InvalidRequest, ProfileNotFound
+from faceproof.errors import DuplicateProfile, EnrolmentRefused, FaceproofError, InvalidRequest, ProfileNotFound
 from faceproof.intake import IntakeLimits
 from faceproof.measure.identity import DLIB_KEY, SFACE_KEY, dlib_embedding
 from faceproof.measure.quality import face_state
@@ -399,6 +400,39 @@ def prepare_enrolment(
     report = assess(result)
     gate_authenticity(report, index)
     return new_image(result, data if keep_bytes else None, report), result
+
+
+@dataclass(frozen=True)
+class FirstEnrollable:
+    """What :func:`enrol_first` found: the images that passed, the photos they came from, the photos not tried, and
+    why each refused photo was refused."""
+
+    images: list[NewImage]
+    used: list[Path]
+    rest: list[Path]
+    refused: list[tuple[Path, FaceproofError]]
+
+
+def enrol_first(photos: Sequence[Path], limits: IntakeLimits, count: int = 2) -> FirstEnrollable:
+    """The first ``count`` of ``photos`` that pass enrolment one after the other: the quality and authenticity gates
+    (:func:`prepare_enrolment`), then the identity gate against those taken before. For building profiles from a
+    person's photo folder when many are refused (LFW's soft photos), as the training and evaluation of the swap check
+    do; the photos after the last one tried are left for probes."""
+    images: list[NewImage] = []
+    used: list[Path] = []
+    refused: list[tuple[Path, FaceproofError]] = []
+    rest = list(photos)
+    while rest and len(images) < count:
+        path = rest.pop(0)
+        try:
+            image, _ = prepare_enrolment(path.read_bytes(), limits, index=len(images))
+            gate_identity(image.embeddings, [i.embeddings for i in images], 1)
+        except FaceproofError as exc:
+            refused.append((path, exc))
+            continue
+        images.append(image)
+        used.append(path)
+    return FirstEnrollable(images, used, rest, refused)
 
 
 def stored_face_state(document: dict[str, Any]) -> str:

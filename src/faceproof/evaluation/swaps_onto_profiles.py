@@ -122,7 +122,7 @@ def evaluate_swaps_onto_profiles(
     corpus: Path, progress: Progress | None = None, engine: Engine | None = None
 ) -> dict[str, Any]:
     from faceproof.config import Settings
-    from faceproof.service import Service, gate_identity
+    from faceproof.service import Service, enrol_first
     from faceproof.training.fit_profile_swap import half_of
 
     engine = engine or InlineEngine()
@@ -160,18 +160,12 @@ def evaluate_swaps_onto_profiles(
         service = Service.open(Settings(data_dir=Path(tmp)))
         try:
             for person, items in sorted(by_person.items()):
-                images, rest = [], list(photos[person])
-                while rest and len(images) < 2:
-                    try:
-                        image, _ = service.prepare_enrolment(rest.pop(0).read_bytes(), index=len(images))
-                        gate_identity(image.embeddings, [i.embeddings for i in images], 1)
-                    except FaceproofError:
-                        continue
-                    images.append(image)
-                if len(images) < 2:
+                first = enrol_first(photos[person], service.limits)
+                if len(first.images) < 2:
                     continue
+                rest = first.rest
                 try:
-                    profile = service.create_prepared_profile(images, name=person)
+                    profile = service.create_prepared_profile(first.images, name=person)
                 except EnrolmentRefused:
                     continue
                 enrolled += 1

@@ -51,7 +51,7 @@ from faceproof.decision.verify import geometry_agreement, score_against
 from faceproof.errors import FaceproofError
 from faceproof.intake import IntakeLimits
 from faceproof.profile.aggregate import summarize
-from faceproof.service import Probe, gate_identity, prepare_enrolment, prepare_probe
+from faceproof.service import Probe, enrol_first, prepare_probe
 from faceproof.training.common import SEED
 from faceproof.training.export import LinearHead, linear_contract, linear_model_graph, write_artifact
 from faceproof.training.manipulate import SwapMethod, SwapRegion, swap_faces
@@ -166,18 +166,11 @@ def collect_person(
 ) -> dict[str, Any]:
     """Enrol ``name`` from two photos and measure its genuine, swap and impostor probes (one JSON-able dict)."""
     out: dict[str, Any] = {"person": name, "half": half, "rows": [], "skipped": []}
-    enrolled_images = []
-    rest = list(photos)
-    while rest and len(enrolled_images) < 2:
-        p = rest.pop(0)
-        try:
-            image, _ = prepare_enrolment(p.read_bytes(), limits, index=len(enrolled_images))
-            gate_identity(image.embeddings, [i.embeddings for i in enrolled_images], 1)
-        except FaceproofError as exc:
-            out["skipped"].append(f"enrol {p.name}: {exc}")
-            continue
-        enrolled_images.append(image)
-        out.setdefault("enrolled", []).append(p.name)
+    first = enrol_first(photos, limits)
+    out["skipped"] += [f"enrol {p.name}: {exc}" for p, exc in first.refused]
+    if first.used:
+        out["enrolled"] = [p.name for p in first.used]
+    enrolled_images, rest = first.images, first.rest
     if len(enrolled_images) < 2 or not rest:
         out["skipped"].append("fewer than two enrolment photos or no probe photo left")
         return out
