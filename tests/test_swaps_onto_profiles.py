@@ -13,6 +13,7 @@ import numpy as np
 from faceproof.evaluation.swaps_onto_profiles import (
     BASE_PHOTO_CORRELATION,
     base_photo_correlation,
+    crop_templates,
     lfw_person,
     recover_identities,
 )
@@ -53,7 +54,11 @@ def test_a_swaps_base_photo_is_told_from_another_photo(tmp_path: Path) -> None:
     cv2.imwrite(str(swap), cv2.cvtColor(edited, cv2.COLOR_RGB2BGR))
     own = grey_crop(photo, tmp_path / "Ada_Example_0001.jpg")
     foreign = grey_crop(other, tmp_path / "Bo_Example_0001.jpg")
-    assert base_photo_correlation(swap, [own]) > BASE_PHOTO_CORRELATION > base_photo_correlation(swap, [foreign])
+    assert (
+        base_photo_correlation(swap, crop_templates([own]))
+        > BASE_PHOTO_CORRELATION
+        > base_photo_correlation(swap, crop_templates([foreign]))
+    )
     assert lfw_person(own) == "Ada_Example"
 
 

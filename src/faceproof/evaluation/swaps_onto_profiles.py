@@ -104,17 +104,21 @@ def recover_identities(
     return out
 
 
-def base_photo_correlation(swap: Path, crops: Sequence[Path]) -> float:
-    """The best normalised correlation of any of ``crops`` (grey LFW face crops) over the swap photo."""
+def crop_templates(crops: Sequence[Path]) -> list[np.ndarray]:
+    """The grey LFW face crops at each of :data:`CROP_SIDES`, made once per person and matched over each swap."""
+    faces = [cv2.imread(str(crop), cv2.IMREAD_GRAYSCALE) for crop in crops]
+    return [cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA) for face in faces for side in CROP_SIDES]
+
+
+def base_photo_correlation(swap: Path, templates: Sequence[np.ndarray]) -> float:
+    """The best normalised correlation of any of ``templates`` (:func:`crop_templates`) over the swap photo."""
     grey = cv2.imread(str(swap), cv2.IMREAD_GRAYSCALE)
     lo, hi = SEARCH_WINDOW
     window = grey[lo:hi, lo:hi].astype(np.float32)
     best = -1.0
-    for crop in crops:
-        face = cv2.imread(str(crop), cv2.IMREAD_GRAYSCALE)
-        for side in CROP_SIDES:
-            template = cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA).astype(np.float32)
-            best = max(best, float(cv2.matchTemplate(window, template, cv2.TM_CCOEFF_NORMED).max()))
+    for template in templates:
+        score = cv2.matchTemplate(window, template.astype(np.float32), cv2.TM_CCOEFF_NORMED).max()
+        best = max(best, float(score))
     return best
 
 
@@ -147,10 +151,13 @@ def evaluate_swaps_onto_profiles(
     distinct = np.unique(owners)
     found = recover_identities(swap_vectors, people_vectors, owners)
     by_person: dict[str, list[Recovered]] = {}
+    templates: dict[str, list[np.ndarray]] = {}
     for i, k in zip(kept_swaps, found, strict=True):
         if k is not None:
             person = names[distinct[k]]
-            base = base_photo_correlation(swaps[i], photos[person]) > BASE_PHOTO_CORRELATION
+            if person not in templates:
+                templates[person] = crop_templates(photos[person])
+            base = base_photo_correlation(swaps[i], templates[person]) > BASE_PHOTO_CORRELATION
             by_person.setdefault(person, []).append(Recovered(swaps[i], person, "target" if base else "source"))
 
     verdicts: dict[str, dict[str, Counter[str]]] = {}
