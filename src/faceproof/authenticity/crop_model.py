@@ -8,12 +8,16 @@ that recipe (``cache_size``, ``cache_context``, ``input_size``, ``context``) and
 held-out real photos so that ``threshold_share`` of them are flagged; the finding's score is the sigmoid of the
 margin above that threshold, so 0.5 is the operating point whatever the detector.
 
-Why the backbone runs once per face: every detector is a head of a few kilobytes on one frozen EfficientNet-Lite0
-(``crop_backbone``, pinned by sha256 in each head's card and resolved by the loader), and the backbone's pass is
-nearly all of a detector's cost. Its outputs for a face are memoised on that face's :class:`~faceproof.
-authenticity.base.SignalInput` (:class:`~faceproof.authenticity.base.Memo`), keyed by the backbone and the view
-recipe: the second detector with the same recipe reads them, a head that asked for another view would get its
-own pass, and nothing outlives the input - no process-wide cache keyed on image arrays, nothing kept across
+Why a head may read more than one view: the generated-face head reads the face at two crop sides (1.5 and 1.15
+face sizes, card parameter ``extra_contexts``): the tight view gives the skin's texture more of the network's
+pixels, and the two together generalised to left-out generators better than either (docs/authenticity.md).
+
+Why the backbone runs once per face and view: every detector is a head of a few kilobytes on one frozen
+EfficientNet-Lite0 (``crop_backbone``, pinned by sha256 in each head's card and resolved by the loader), and the
+backbone's pass is nearly all of a detector's cost. Its outputs for a face are memoised on that face's
+:class:`~faceproof. authenticity.base.SignalInput` (:class:`~faceproof.authenticity.base.Memo`), keyed by the backbone
+and the view recipe: the second detector with the same recipe reads them, a head that asked for another view would get
+its own pass, and nothing outlives the input - no process-wide cache keyed on image arrays, nothing kept across
 requests.
 
 The head also returns a class-activation map (the last feature map weighted by the probe): where in the crop the
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -104,9 +109,17 @@ def backbone_output(inp: SignalInput, backbone: artifact.Artifact, params: dict)
     return inp.memo.get(pass_key(backbone, params), lambda: backbone_pass(inp.rgb, inp.face_box, backbone, params))
 
 
-def head_score(head: artifact.Artifact, seen: BackboneOutput) -> CropScore:
-    """A head's verdict on a backbone pass: its logit against its operating threshold, and where it looked."""
-    out = head.run(seen.outputs)
+def extra_views(params: dict) -> list[dict]:
+    """The recipes of the further views a head reads besides its own (card parameter ``extra_contexts``: the same
+    cut at other crop sides, in face sizes); each view's pooled features feed the head as ``features_1`` ..."""
+    return [{**params, "context": float(c)} for c in params.get("extra_contexts", ())]
+
+
+def head_score(head: artifact.Artifact, seen: BackboneOutput, extra: Sequence[BackboneOutput] = ()) -> CropScore:
+    """A head's verdict on a backbone pass (and on the passes of its :func:`extra_views`, in order): its logit
+    against its operating threshold, and where it looked (on the first view)."""
+    feeds = seen.outputs | {f"features_{i}": e.outputs["features"] for i, e in enumerate(extra, 1)}
+    out = head.run(feeds)
     margin = float(out["logit"][0]) - float(head.parameters["threshold_logit"])
     activation = Activation(
         cam=out["cam"][0], view_to_image=seen.view_to_image, view_size=int(head.parameters["input_size"])
@@ -117,7 +130,9 @@ def head_score(head: artifact.Artifact, seen: BackboneOutput) -> CropScore:
 def run(name: str, inp: SignalInput) -> CropScore:
     """Score the face of ``inp`` with the shipped detector ``name``."""
     head = artifact.load(name)
-    return head_score(head, backbone_output(inp, backbone_of(head), head.parameters))
+    backbone = backbone_of(head)
+    extra = [backbone_output(inp, backbone, params) for params in extra_views(head.parameters)]
+    return head_score(head, backbone_output(inp, backbone, head.parameters), extra)
 
 
 @dataclass(frozen=True)

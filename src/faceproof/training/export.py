@@ -155,7 +155,7 @@ def linear_contract(
     return inputs, outputs
 
 
-def crop_head_graph(weight: np.ndarray, bias: float, cam: slice, name: str) -> bytes:
+def crop_head_graph(weight: np.ndarray, bias: float, cam: slice, name: str, views: int = 1) -> bytes:
     """A linear head on the crop backbone's outputs: ``logit = features @ weight + bias`` [N] and ``cam``
     [N, H, W], the weights of the last stage's channel means (``weight[cam]``) applied to ``feature_map``
     [N, C, H, W] at every position.
@@ -163,17 +163,25 @@ def crop_head_graph(weight: np.ndarray, bias: float, cam: slice, name: str) -> b
     Why the CAM reads a slice of ``weight`` rather than weights of its own: it is by construction the probe's own
     evidence, spread over the map. MatMul, Add and Einsum are the operators the former single-graph export used,
     so ported heads give its outputs bit for bit.
+
+    A head on ``views`` > 1 views of the face reads the backbone's pooled features of each (``features``, then
+    ``features_1`` ...; ``weight`` holds their coefficients in that order) and draws its map on the first view's
+    ``feature_map`` (``cam`` indexes the first view's part of ``weight``).
     """
     weight = np.asarray(weight, np.float32).reshape(-1)
-    channels = len(range(*cam.indices(weight.size)))
+    if views < 1 or weight.size % views:
+        raise ValueError(f"{weight.size} weights do not split into {views} views")
+    channels = len(range(*cam.indices(weight.size // views)))
     inits = [
         numpy_helper.from_array(weight, "weight"),
         numpy_helper.from_array(np.array([bias], np.float32), "bias"),
         numpy_helper.from_array(np.array([cam.start], np.int64), "cam_start"),
         numpy_helper.from_array(np.array([cam.stop], np.int64), "cam_stop"),
     ]
-    nodes = [
-        helper.make_node("MatMul", ["features", "weight"], ["dot"]),
+    feature_inputs = ["features", *(f"features_{i}" for i in range(1, views))]
+    nodes = [helper.make_node("Concat", feature_inputs, ["all_features"], axis=1)] if views > 1 else []
+    nodes += [
+        helper.make_node("MatMul", ["all_features" if views > 1 else "features", "weight"], ["dot"]),
         helper.make_node("Add", ["dot", "bias"], ["logit"]),
         helper.make_node("Slice", ["weight", "cam_start", "cam_stop"], ["cam_weight"]),
         helper.make_node("Einsum", ["feature_map", "cam_weight"], ["cam"], equation="nchw,c->nhw"),
@@ -183,8 +191,9 @@ def crop_head_graph(weight: np.ndarray, bias: float, cam: slice, name: str) -> b
         nodes,
         name,
         [
-            helper.make_tensor_value_info("features", elem, ["N", weight.size]),
+            *(helper.make_tensor_value_info(f, elem, ["N", weight.size // views]) for f in feature_inputs[:1]),
             helper.make_tensor_value_info("feature_map", elem, ["N", channels, "H", "W"]),
+            *(helper.make_tensor_value_info(f, elem, ["N", weight.size // views]) for f in feature_inputs[1:]),
         ],
         [
             helper.make_tensor_value_info("logit", elem, ["N"]),

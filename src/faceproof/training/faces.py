@@ -101,16 +101,27 @@ def model_view(cache_crop: np.ndarray, rng: np.random.Generator | None = None) -
     Without ``rng`` this is exactly what the service cuts (:func:`service_view`); with it (training) the window is
     jittered (scale 0.9-1.1, shift 4 %) and sometimes mirrored.
     """
+    return model_views(cache_crop, (MODEL_CONTEXT,), rng)[0]
+
+
+def model_views(
+    cache_crop: np.ndarray, contexts: Sequence[float], rng: np.random.Generator | None = None
+) -> list[np.ndarray]:
+    """:func:`model_view` at each of ``contexts`` (the crop's side in face sizes), all from one jitter and one
+    mirroring: a detector reading several views of a face learns them as the service cuts them, of one face box.
+    The random draws are those of :func:`model_view`, so a one-view detector's training is unchanged."""
     face = CACHE_SIZE / CONTEXT
-    cx = cy = CACHE_SIZE / 2.0
+    shift = (0.0, 0.0)
     if rng is not None:
         face *= float(rng.uniform(0.9, 1.1))
-        cx += float(rng.uniform(-0.04, 0.04)) * face * MODEL_CONTEXT
-        cy += float(rng.uniform(-0.04, 0.04)) * face * MODEL_CONTEXT
-    view, _ = context_crop(cache_crop, (cx - face / 2, cy - face / 2, face, face), INPUT_SIZE, MODEL_CONTEXT)
-    if rng is not None and rng.random() < 0.5:
-        view = view[:, ::-1]
-    return np.ascontiguousarray(view)
+        shift = (float(rng.uniform(-0.04, 0.04)) * face, float(rng.uniform(-0.04, 0.04)) * face)
+    mirror = rng is not None and rng.random() < 0.5
+    views = []
+    for context in contexts:
+        cx, cy = (CACHE_SIZE / 2.0 + d * context for d in shift)
+        view, _ = context_crop(cache_crop, (cx - face / 2, cy - face / 2, face, face), INPUT_SIZE, context)
+        views.append(np.ascontiguousarray(view[:, ::-1] if mirror else view))
+    return views
 
 
 def service_view(rgb: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:

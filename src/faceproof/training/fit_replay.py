@@ -125,7 +125,7 @@ def run(cache_root: Path, out_dir: Path, work_dir: Path, seed: int, manifest: Pa
     card each, :mod:`faceproof.training.probe`) to ``out_dir``."""
     data = validation.split(cache_root, TRAIN_SOURCES, validation.UNSEEN_REAL, {}, TRAIN_FAKES, HELD_OUT_SHARE)
     log.info("training on %d crops; validation sets %s", len(data.train.meta), sorted([*data.real, *data.fakes]))
-    backbone = probe.backbone_graph(INPUT_SIZE)
+    backbone = probe.reproduce_backbone(INPUT_SIZE, out_dir)
     fitted_path = work_dir / "head.onnx"
     if fitted_path.exists():  # resume: the fit is done, validate and export it
         head = fitted_path.read_bytes()

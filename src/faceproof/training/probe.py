@@ -8,14 +8,15 @@ logistic regression. Pooling every stage of EfficientNet-Lite0 (channel mean and
 each of its 7 stages, then the head's 1280 channels: 4128 numbers) keeps low-level statistics (texture, colour,
 grid patterns) beside the semantic ones, which a replay or a generator changes.
 
-Why two artefacts per detector rather than one graph: the backbone is frozen and every probe reads the same view
-of the face, so it is one artefact, ``crop_backbone`` (uint8-range crop in, ``features`` and the last
-``feature_map`` out), written by every ``faceproof train generated|replay`` run (:func:`write_backbone`: the same
-bytes for the same torch and weights, left untouched when already installed). Each probe is a head of a few
-kilobytes (:meth:`Probe.to_onnx`: the standardisation folded into one linear layer, plus a coarse ``cam`` - the
-probe's weights on the last stage's channel means applied at every position - to show where the evidence lies)
-whose card pins the backbone's sha256. The service then runs the backbone once per face for every head
-(:mod:`faceproof.authenticity.crop_model`), and ships and loads its 13 MB once.
+Why two artefacts per detector rather than one graph: the backbone is frozen and every probe reads views cut alike of a
+face, so it is one artefact, ``crop_backbone`` (uint8-range crop in, ``features`` and the last ``feature_map`` out),
+written by every ``faceproof train generated|replay`` run (:func:`write_backbone`, left untouched when already
+installed; a fresh export that gives the installed one's features is taken for it, :func:`reproduce_backbone`, as float
+rounding at export differs between CPUs). Each probe is a head of a few kilobytes (:meth:`Probe.to_onnx`: the
+standardisation folded into one linear layer, plus a coarse ``cam`` - the probe's weights on the last stage's channel
+means applied at every position - to show where the evidence lies) whose card pins the backbone's sha256. The service
+then runs the backbone once per face for every head (:mod:`faceproof.authenticity.crop_model`), and ships and loads its
+13 MB once.
 """
 
 from __future__ import annotations
@@ -82,6 +83,38 @@ def backbone_graph(size: int) -> bytes:
             dynamo=False,
         )
     return buf.getvalue()
+
+
+#: How far a fresh export's features may lie from the installed backbone's on the check crops and still count as the
+#: same network: the same torch and weights export bytes that differ by float rounding on another CPU (the shipped
+#: graph and one exported on a later machine differed by 5e-6 on features of order 1-10).
+SAME_BACKBONE_TOLERANCE = 1e-4
+
+
+def reproduce_backbone(size: int, directory: Path | None = None) -> bytes:
+    """The backbone graph a fit should run: the installed one (in ``directory`` if it holds one, else the
+    package's) when a fresh export reproduces it (same outputs to ``SAME_BACKBONE_TOLERANCE`` on seeded crops),
+    else the fresh export.
+
+    Why not always the fresh bytes: constant folding at export rounds differently on different CPUs, so bytes
+    differ while the network is the same; installing them would change the backbone's sha256 and orphan every
+    shipped head pinned to it. Why check at all rather than always reuse: other weights or another torch that
+    really change the features must give a new backbone (and refitted heads).
+    """
+    fresh = backbone_graph(size)
+    folder = directory if directory is not None and (directory / f"{BACKBONE}.onnx").exists() else None
+    try:
+        installed = artifact.read(BACKBONE, folder)
+    except artifact.ArtifactError:
+        return fresh
+    crops = np.random.default_rng(1).integers(0, 256, (CHECK_CROPS, size, size, 3)).astype(np.float32)
+    ours = _session(fresh).run(["features"], {"image": crops})[0]
+    theirs = installed.run({"image": crops}, ["features"])["features"]
+    gap = float(np.abs(ours - theirs).max())
+    if gap > SAME_BACKBONE_TOLERANCE:
+        log.warning("a fresh export of %s differs from the installed one by %.2g: using the fresh one", BACKBONE, gap)
+        return fresh
+    return ((folder or artifact.models_dir()) / f"{BACKBONE}.onnx").read_bytes()  # read() checked its sha256
 
 
 def write_backbone(graph: bytes, size: int, directory: Path) -> str:
@@ -182,8 +215,9 @@ class Probe:
     def logit(self, x: np.ndarray) -> np.ndarray:
         return ((x - self.mean) / self.scale) @ self.coef + self.intercept
 
-    def to_onnx(self, name: str) -> bytes:
-        """The probe as a head on the backbone's outputs (standardisation folded in): ``logit``, ``cam``."""
+    def to_onnx(self, name: str, views: int = 1) -> bytes:
+        """The probe as a head on the backbone's outputs (standardisation folded in): ``logit``, ``cam``; a probe
+        on ``views`` views' features side by side reads each view's ``features`` (:func:`export.crop_head_graph`)."""
         weight = self.coef / self.scale
         bias = self.intercept - float(np.sum(self.coef * self.mean / self.scale))
-        return export.crop_head_graph(weight, bias, CAM_WEIGHTS, name)
+        return export.crop_head_graph(weight, bias, CAM_WEIGHTS, name, views)

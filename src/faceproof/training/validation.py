@@ -15,7 +15,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -251,15 +251,24 @@ def crop_detector_contract(
 
 
 def crop_head_contract(
-    metrics: dict[str, object], backbone: str, backbone_sha256: str, share: float = TARGET_FALSE_FLAGS
+    metrics: dict[str, object],
+    backbone: str,
+    backbone_sha256: str,
+    share: float = TARGET_FALSE_FLAGS,
+    extra_contexts: Sequence[float] = (),
 ) -> dict[str, dict[str, object]]:
     """:func:`crop_detector_contract` of a probe head: its inputs are the outputs of ``backbone`` (which sees the
-    view the parameters describe), and its card pins that backbone's sha256."""
+    view the parameters describe, and for a head on several views each of ``extra_contexts`` as well), and its
+    card pins that backbone's sha256."""
     contract = crop_detector_contract(metrics, "the probe's last-stage weights at each position", share)
     contract["inputs"] = {
         "features": f"float32 (N, F), {backbone}'s pooled features of the face view (see parameters)",
         "feature_map": f"float32 (N, C, H, W), {backbone}'s last feature map of the same view",
     }
+    for i, context in enumerate(extra_contexts, 1):
+        contract["inputs"][f"features_{i}"] = f"float32 (N, F), the same of the view cut at {context} face sizes"
+    if extra_contexts:
+        contract["parameters"]["extra_contexts"] = [float(c) for c in extra_contexts]
     contract["requires"] = {backbone: backbone_sha256}
     return contract
 
