@@ -77,7 +77,8 @@ def test_ported_models_give_the_documented_outputs(name: str) -> None:
 
 def test_the_fusion_operating_point_comes_from_unseen_real_photos() -> None:
     """The card's kind offsets were set on out-of-fold real photos of the corpus (faceproof train operating-point):
-    they make a kind stricter, never more lenient, and the card says how many real photos they flag."""
+    they make a kind stricter, never more lenient, and the card says how many real photos they flag - at most the
+    target share of every source's photos, not only of the pool."""
     model = fusion.load_fusion()
     point = artifact.load(fusion.ARTIFACT).card.metrics["operating_point"]
     assert model.kind_offsets == point["kind_offsets"] and all(v >= 0 for v in model.kind_offsets.values())
@@ -85,10 +86,28 @@ def test_the_fusion_operating_point_comes_from_unseen_real_photos() -> None:
         point["photos"] >= 1000
         and point["flagged"] <= point["target_share"] < point["flagged_at_the_fitted_operating_point"]
     )
+    assert len(point["per_source"]) >= 7
+    assert all(s["flagged"] <= point["target_share"] for s in point["per_source"].values())
     values = feature_values(measure_signals(faceproof.analyze(FIXTURES / "stylegan2_001.jpg")))
     shifted = model.evaluate(values).kind_probabilities
     fitted = replace(model, kind_offsets={}).evaluate(values).kind_probabilities
     assert all(shifted[k] <= fitted[k] + 1e-12 for k in fitted)
+
+
+def test_the_operating_point_holds_for_every_source_not_only_the_pool() -> None:
+    """A source that looks unlike the rest sets the offset: pooled, its photos would bear the false flags."""
+    from faceproof.training.fit_operating_point import TARGET_SHARE, offsets_for
+
+    rng = np.random.default_rng(0)
+    sources = np.repeat(["easy", "hard"], [3000, 300])
+    generated = np.r_[rng.uniform(0.0, 0.5, (3000, 2)), rng.uniform(0.3, 0.95, (300, 2))]
+    probs = {"generated": generated, "swapped": rng.uniform(0.0, 0.4, (3300, 2))}
+    offsets = offsets_for(probs, sources)
+    assert offsets["swapped"] == 0.0  # never more lenient than the fit
+    flagged = probs["generated"] >= 1.0 / (1.0 + np.exp(-offsets["generated"]))
+    assert flagged[sources == "hard"].mean() <= TARGET_SHARE / 2
+    pooled = np.quantile(generated.ravel(), 1.0 - TARGET_SHARE / 2)
+    assert (generated[sources == "hard"] >= pooled).mean() > 2 * TARGET_SHARE  # what the pooled rule would allow
 
 
 def test_verification_scores_are_the_documented_log_likelihood_ratios() -> None:

@@ -74,9 +74,10 @@ def test_the_heads_give_the_former_single_graphs_margins(name: str) -> None:
 
 
 def test_both_detectors_share_one_backbone_pass_per_face(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """One backbone session serves both heads and the lower-face cover reading, and it runs once per face: the
-    analysis makes the pass for the cover reading and the engine's signals read it; when the two detectors run at
-    the same time on an input without it, they share one pass; a new input (the next request) runs it again."""
+    """One backbone session serves both heads and the lower-face cover reading, and it runs once per face and
+    view: the analysis makes the pass for the cover reading and the engine's signals read it, the generated-face
+    head adds one pass on its tight view; when the two detectors run at the same time on an input without the
+    first pass, they share it; a new input (the next request) runs them again."""
     backbone = crop_model.backbone_of(artifact.load(generated_net.DETECTOR.model))
     assert crop_model.backbone_of(artifact.load(replay_net.DETECTOR.model)) is backbone
     assert crop_model.backbone_of(artifact.load(cover.ARTIFACT)) is backbone
@@ -90,7 +91,7 @@ def test_both_detectors_share_one_backbone_pass_per_face(monkeypatch) -> None:  
     monkeypatch.setattr(backbone, "run", counted)
     analysis = analyze(fixture_path("diffusion_054.jpg"))
     findings = measure_signals(analysis)
-    assert passes == [(1, 160, 160, 3)]
+    assert passes == [(1, 160, 160, 3)] * 2
     generated, replayed = _finding(findings, generated_net.SIGNAL), _finding(findings, replay_net.SIGNAL)
     assert generated.confidence > 0.5 and replayed.confidence > 0.5
     assert generated.features["generated_net_margin"] == pytest.approx(SINGLE_GRAPH_MARGINS["diffusion_054.jpg"][0])
@@ -98,7 +99,7 @@ def test_both_detectors_share_one_backbone_pass_per_face(monkeypatch) -> None:  
     inp = signal_input(replace(analysis, subject=replace(analysis.subject, cover=None)))  # no pass handed on
     with ThreadPoolExecutor(2) as pool:
         together = list(pool.map(lambda analyze_one: analyze_one(inp), [generated_net.analyze, replay_net.analyze]))
-    assert len(passes) == 2
+    assert len(passes) == 4
     assert [f.features for f in together] == [generated.features, replayed.features]
 
 

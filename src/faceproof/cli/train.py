@@ -361,16 +361,18 @@ def replay_cmd(
 def operating_point_cmd(
     cache: CropCache = DEFAULT_CACHE,
     corpus: CorpusDir = None,
-    per_source: Annotated[int, typer.Option(min=10, help="Real photos drawn per real source.")] = 200,
+    per_source: Annotated[int, typer.Option(min=10, help="Real photos drawn per real source.")] = 800,
     seed: Annotated[int, typer.Option(help="Seed of the draw.")] = 20261206,
     workers: Annotated[int, typer.Option(min=1, help="Processes.")] = 2,
     out: ModelsOut = None,
+    work: WorkDir = Path(".corpus-runs/operating-point"),
 ) -> None:
     """Re-set the authenticity fusion's threshold on out-of-fold real photos of the corpus (same graph; the card's
-    threshold and its per-source false-flag rates)."""
+    threshold and its per-source false-flag rates). The photos' scores are kept in --work for a rerun."""
     from faceproof.training import fit_operating_point
 
-    report = fit_operating_point.run(cache, (corpus or _default_out()).resolve(), per_source, seed, workers, out)
+    corpus_dir = (corpus or _default_out()).resolve()
+    report = fit_operating_point.run(cache, corpus_dir, per_source, seed, workers, out, work)
     console.print_json(data=report)
 
 
