@@ -15,7 +15,7 @@ pixels, and the two together generalised to left-out generators better than eith
 Why the backbone runs once per face and view: every detector is a head of a few kilobytes on one frozen
 EfficientNet-Lite0 (``crop_backbone``, pinned by sha256 in each head's card and resolved by the loader), and the
 backbone's pass is nearly all of a detector's cost. Its outputs for a face are memoised on that face's
-:class:`~faceproof. authenticity.base.SignalInput` (:class:`~faceproof.authenticity.base.Memo`), keyed by the backbone
+:class:`~faceproof.authenticity.base.SignalInput` (:class:`~faceproof.authenticity.base.Memo`), keyed by the backbone
 and the view recipe: the second detector with the same recipe reads them, a head that asked for another view would get
 its own pass, and nothing outlives the input - no process-wide cache keyed on image arrays, nothing kept across
 requests.

@@ -15,8 +15,8 @@ own threshold, but none may bear the false flags either. Each source's own rate 
 Why every source and not the pooled draw (the rule until the twelfth session): pooled, the large, easy sources
 set the offset and the source unlike the development photos paid for it - All-Age-Faces (studio portraits of
 Asian people) was flagged at 3 % of its calibration photos and 10 % (6 of 60) of its held-out ones while the
-pool stood at 0.7 %. The generated-face detector sets its threshold the same way (:mod:`faceproof.training.
-fit_generated`).
+pool stood at 0.7 %. The generated-face detector sets its threshold the same way
+(:mod:`faceproof.training.fit_generated`).
 
 The photos come from the crop caches' records, excluding the people the evaluation set
 (:mod:`faceproof.evaluation.heldout`) is drawn from, so the evaluation stays out of sample for this threshold too.
@@ -95,17 +95,23 @@ def _probabilities(path: str) -> dict[str, list[float]] | None:
 
 def score(rows: list[tuple[str, str, str]], workers: int, work_dir: Path | None) -> list[dict | None]:
     """Each row's kind probabilities (:func:`_probabilities`), kept in ``work_dir/scores.json`` with the rows they
-    belong to: a rerun on the same draw (another rule, a stopped run) reads them instead of analysing again."""
+    belong to and the fusion graph that scored them: a rerun on the same draw and fusion (another rule, a stopped
+    run) reads them instead of analysing again. A signal's code is no part of the key: delete the file after
+    changing one."""
     store = work_dir / "scores.json" if work_dir is not None else None
+    key = {
+        "rows": [list(r) for r in rows],
+        "fusion": artifact.read_card(fusion.ARTIFACT).onnx_sha256,
+    }
     if store is not None and store.exists():
         saved = json.loads(store.read_text())
-        if saved["rows"] == [list(r) for r in rows]:
+        if all(saved.get(k) == v for k, v in key.items()):
             return saved["scores"]
     with ProcessPoolExecutor(max_workers=workers) as pool:
         scored = list(pool.map(_probabilities, [p for p, _, _ in rows], chunksize=8))
     if store is not None:
         store.parent.mkdir(parents=True, exist_ok=True)
-        store.write_text(json.dumps({"rows": [list(r) for r in rows], "scores": scored}))
+        store.write_text(json.dumps(key | {"scores": scored}))
     return scored
 
 
