@@ -178,10 +178,11 @@ def crop_head_graph(weight: np.ndarray, bias: float, cam: slice, name: str, view
         numpy_helper.from_array(np.array([cam.start], np.int64), "cam_start"),
         numpy_helper.from_array(np.array([cam.stop], np.int64), "cam_stop"),
     ]
-    feature_inputs = ["features", *(f"features_{i}" for i in range(1, views))]
-    nodes = [helper.make_node("Concat", feature_inputs, ["all_features"], axis=1)] if views > 1 else []
+    extra_inputs = [f"features_{i}" for i in range(1, views)]
+    read = "all_features" if extra_inputs else "features"
+    nodes = [helper.make_node("Concat", ["features", *extra_inputs], [read], axis=1)] if extra_inputs else []
     nodes += [
-        helper.make_node("MatMul", ["all_features" if views > 1 else "features", "weight"], ["dot"]),
+        helper.make_node("MatMul", [read, "weight"], ["dot"]),
         helper.make_node("Add", ["dot", "bias"], ["logit"]),
         helper.make_node("Slice", ["weight", "cam_start", "cam_stop"], ["cam_weight"]),
         helper.make_node("Einsum", ["feature_map", "cam_weight"], ["cam"], equation="nchw,c->nhw"),
@@ -191,9 +192,9 @@ def crop_head_graph(weight: np.ndarray, bias: float, cam: slice, name: str, view
         nodes,
         name,
         [
-            *(helper.make_tensor_value_info(f, elem, ["N", weight.size // views]) for f in feature_inputs[:1]),
+            helper.make_tensor_value_info("features", elem, ["N", weight.size // views]),
             helper.make_tensor_value_info("feature_map", elem, ["N", channels, "H", "W"]),
-            *(helper.make_tensor_value_info(f, elem, ["N", weight.size // views]) for f in feature_inputs[1:]),
+            *(helper.make_tensor_value_info(f, elem, ["N", weight.size // views]) for f in extra_inputs),
         ],
         [
             helper.make_tensor_value_info("logit", elem, ["N"]),

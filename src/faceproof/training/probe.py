@@ -107,7 +107,7 @@ def reproduce_backbone(size: int, directory: Path | None = None) -> bytes:
         installed = artifact.read(BACKBONE, folder)
     except artifact.ArtifactError:
         return fresh
-    crops = np.random.default_rng(1).integers(0, 256, (CHECK_CROPS, size, size, 3)).astype(np.float32)
+    crops = _check_crops(size, seed=1)
     ours = _session(fresh).run(["features"], {"image": crops})[0]
     theirs = installed.run({"image": crops}, ["features"])["features"]
     gap = float(np.abs(ours - theirs).max())
@@ -165,12 +165,17 @@ def write_backbone(graph: bytes, size: int, directory: Path) -> str:
 
 def _export_check(graph: bytes, size: int) -> dict[str, float | int]:
     """Largest difference between the exported graph and torch on seeded random crops."""
-    crops = np.random.default_rng(0).integers(0, 256, (CHECK_CROPS, size, size, 3)).astype(np.float32)
+    crops = _check_crops(size, seed=0)
     with torch.no_grad():
         expected = [t.numpy() for t in Backbone(pretrained_lite0())(torch.from_numpy(crops))]
     got = _session(graph).run(["features", "feature_map"], {"image": crops})
     diffs = [float(np.abs(a - b).max()) for a, b in zip(got, expected, strict=True)]
     return {"crops": CHECK_CROPS, "max_abs_diff_features": diffs[0], "max_abs_diff_feature_map": diffs[1]}
+
+
+def _check_crops(size: int, seed: int) -> np.ndarray:
+    """``CHECK_CROPS`` seeded random uint8-range crops: what two backbone graphs are compared on."""
+    return np.random.default_rng(seed).integers(0, 256, (CHECK_CROPS, size, size, 3)).astype(np.float32)
 
 
 def _session(graph: bytes, threads: int = 2):
