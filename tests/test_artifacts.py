@@ -21,11 +21,11 @@ import faceproof
 from faceproof.authenticity import blending, fusion, generated_net, learned
 from faceproof.authenticity.engine import feature_values, measure_signals, signal_input
 from faceproof.decision import calibration
-from faceproof.models import artifact, registry, sface
+from faceproof.models import artifact, registry
 from faceproof.training import export
 from tests.conftest import FIXTURES
 
-SHIPPED = {learned.ARTIFACT, blending.ARTIFACT, fusion.ARTIFACT, calibration.ARTIFACT, sface.ROBUST_ARTIFACT}
+SHIPPED = {learned.ARTIFACT, blending.ARTIFACT, fusion.ARTIFACT, calibration.ARTIFACT}
 #: Outputs of the former JSON models on fixture images: learned margin, blending probability, fused probability.
 #: The graphs equal the JSON models to ~1e-14; the learned margin (and the fused probability through it) moved
 #: once since the port, when faces began to be aligned with keypoints refined by the mesh

@@ -65,9 +65,8 @@ def face_noise(rgb: np.ndarray, face: DetectedFace) -> float:
 
 
 def identity_view(rgb: np.ndarray, face: DetectedFace, level: float | None = None) -> np.ndarray:
-    """The image dlib sees (and SFace, where its damaged-face view does not embed the face instead:
-    :func:`sface_pass`): ``rgb`` itself, unless the face is noisy - then a copy whose face region is smoothed in
-    proportion to the noise.
+    """The image both recognizers see: ``rgb`` itself, unless the face is noisy - then a copy whose face region is
+    smoothed in proportion to the noise.
 
     Why: both networks were trained on clean photos, and pixel noise moves their embeddings more than a mild blur
     does. On the calibration corpus (the same 1,100 photos of LFW people, UTKFace and All-Age-Faces embedded with
@@ -92,30 +91,17 @@ def identity_view(rgb: np.ndarray, face: DetectedFace, level: float | None = Non
     return out
 
 
-def sface_embedding(rgb: np.ndarray, face: DetectedFace, damaged: bool = False) -> Embedding:
-    return sface_pass(rgb, face, damaged=damaged)[0]
+def sface_embedding(rgb: np.ndarray, face: DetectedFace) -> Embedding:
+    return sface_pass(rgb, face)[0]
 
 
 def sface_pass(
-    rgb: np.ndarray,
-    face: DetectedFace,
-    taps: Sequence[str] = (),
-    view: np.ndarray | None = None,
-    damaged: bool = False,
+    rgb: np.ndarray, face: DetectedFace, taps: Sequence[str] = (), view: np.ndarray | None = None
 ) -> tuple[Embedding, dict[str, np.ndarray]]:
     """SFace's embedding of the face and, from the same pass, the intermediate activations of ``taps`` (see
     :meth:`faceproof.models.sface.SFace.run`) - only when SFace saw the photo itself: the activations of a
     denoised view (:func:`identity_view`) would describe the smoothed copy, so then there are none. ``view``:
-    :func:`identity_view` of ``rgb`` when the caller already has it (both recognizers see the same one).
-
-    ``damaged``: the face reads as noisy or covered (:func:`faceproof.measure.quality.face_state` is not
-    ``open``). Such a face is embedded by SFace's damaged-face view (:func:`faceproof.models.sface.
-    get_sface_robust`), trained to put a damaged face where SFace puts it undamaged - so the vector is compared
-    with SFace's templates under SFace's key. It reads the photo itself: it learned the noise, and the smoothing
-    of :func:`identity_view` would only take information from it. Its activations are not the probe's (none)."""
-    if damaged:
-        raw = sface.get_sface_robust().features(align_face(rgb, face.keypoints))
-        return Embedding(sface.MODEL_NAME, sface.MODEL_VERSION, sface.unit(raw)), {}
+    :func:`identity_view` of ``rgb`` when the caller already has it (both recognizers see the same one)."""
     view = identity_view(rgb, face) if view is None else view
     raw, activations = sface.get_sface().run(align_face(view, face.keypoints), taps if view is rgb else ())
     return Embedding(sface.MODEL_NAME, sface.MODEL_VERSION, sface.unit(raw)), activations
