@@ -4,6 +4,7 @@ per photo (real models on a fixture photo; the corpus images themselves are not 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -41,10 +42,14 @@ def test_one_photo_is_embedded_under_every_damage() -> None:
     assert [i if isinstance(i, str) else i[0] for i in items] == list(cc.DAMAGES)
     embedded = {i[0]: i for i in items if not isinstance(i, str)}
     assert "clean" in embedded and len(embedded) >= 3
-    for _, s, d, quality in embedded.values():
-        assert s.shape == d.shape == (128,)
+    for _, s, d, quality, plain in embedded.values():
+        assert s.shape == d.shape == plain.shape == (128,)
         assert abs(float(np.linalg.norm(s)) - 1.0) < 1e-5
         assert quality.shape == (len(cc.QUALITY),)
+    # an open face is SFace's own vector; a covered or noisy one is the damaged-face view's, SFace's kept beside
+    assert np.array_equal(embedded["clean"][1], embedded["clean"][4])
+    assert not np.allclose(embedded["mask"][1], embedded["mask"][4])
+    assert not np.allclose(embedded["blur+noise"][1], embedded["blur+noise"][4])
     # the cover head's reading and the noise, as the service makes them: the drawn mask reads covered, the sensor
     # noise reads noisy, the clean photo neither
     cover, noise = cc.QUALITY.index("lower_face_cover"), cc.QUALITY.index("noise_level")
@@ -52,7 +57,7 @@ def test_one_photo_is_embedded_under_every_damage() -> None:
     assert embedded["clean"][3][noise] < NOISE_FROM <= embedded["blur+noise"][3][noise]
     # the same person under damage stays closer to the clean photo than a cosine of 0
     clean = embedded["clean"][1]
-    for damage, (_, s, _, _) in embedded.items():
+    for damage, (_, s, _, _, _) in embedded.items():
         assert float(clean @ s) > 0.3, damage
 
 
@@ -71,6 +76,7 @@ def test_corpus_pairs_keep_people_apart() -> None:
         dlib=vec,
         quality=np.ones((n, len(cc.QUALITY)), np.float32),
         missing={},
+        sface_plain=vec[::-1].copy(),
     )
     pairs, names = fc.build_corpus_pairs(photos, emb, first_identity=10)
     assert names == [f"lfw:{i}" for i in range(4)]
@@ -78,6 +84,10 @@ def test_corpus_pairs_keep_people_apart() -> None:
     assert np.all((pairs.id_a == pairs.id_b) == pairs.same)
     assert pairs.id_a.min() >= 10 and (~pairs.same).any()
     assert np.all(pairs.source == "corpus")
+    effect = fc.damaged_view_effect(photos, emb)  # SFace's own vectors against the ones the service uses
+    assert set(effect) >= {"what", "corpus:all", "corpus:clean"}
+    own = fc.damaged_view_effect(photos, replace(emb, sface_plain=emb.sface))
+    assert all(a == b for k, v in own.items() if k != "what" for a, b in v.values())
 
 
 def test_each_condition_gets_thresholds_that_hold_on_its_own_impostors() -> None:

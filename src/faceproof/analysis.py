@@ -22,7 +22,7 @@ from faceproof.measure.appearance import Appearance, measure_appearance
 from faceproof.measure.cover import CoverReading, read_cover
 from faceproof.measure.geometry import Geometry, measure_geometry
 from faceproof.measure.identity import Embedding, dlib_embedding, face_noise, identity_view, sface_pass
-from faceproof.measure.quality import Quality, assess_quality
+from faceproof.measure.quality import Quality, assess_quality, face_state
 from faceproof.models.facemesh import get_facemesh
 from faceproof.models.mesh_keypoints import refine
 from faceproof.models.sface import get_sface
@@ -124,18 +124,19 @@ def measure_face(
     with timer.stage("mesh"):
         landmarks = get_facemesh().landmarks(rgb, face.box)
         face = refine(face, landmarks)  # alignment keypoints: YuNet's and the mesh's, averaged
+    with timer.stage("cover"):
+        cover = read_cover(rgb, face.box)
     with timer.stage("sface"):
         noise = face_noise(rgb, face)
         view = identity_view(rgb, face, noise)  # made once for both recognizers
-        emb, activations = sface_pass(rgb, face, get_sface().taps, view)
+        state = face_state(cover.probability if cover is not None else None, noise)
+        emb, activations = sface_pass(rgb, face, get_sface().taps, view, damaged=state != "open")
         embeddings[emb.key] = emb
         probe = learned.probe_from_pass(activations) if activations else None
     if with_dlib:
         with timer.stage("dlib"):
             emb = dlib_embedding(rgb, face, view)
             embeddings[emb.key] = emb
-    with timer.stage("cover"):
-        cover = read_cover(rgb, face.box)
     with timer.stage("measure"):
         height, width = rgb.shape[:2]
         geometry = measure_geometry(landmarks, (width, height)) if landmarks is not None else None

@@ -109,7 +109,10 @@ def read(name: str, directory: Path | None = None) -> Artifact:
     return _read(name, folder, lambda required: read(required, folder))
 
 
-def _read(name: str, folder: Path, resolve: Callable[[str], Artifact]) -> Artifact:
+def read_graph(name: str, directory: Path | None = None) -> tuple[ModelCard, bytes]:
+    """The card and the ONNX bytes of ``name``, checked against the card's sha256, without starting a session:
+    for an artefact whose weights go into another graph (:func:`faceproof.models.sface.with_weights`)."""
+    folder = directory or models_dir()
     card = read_card(name, folder)
     onnx_path = folder / f"{name}.onnx"
     if not onnx_path.is_file():
@@ -120,6 +123,11 @@ def _read(name: str, folder: Path, resolve: Callable[[str], Artifact]) -> Artifa
         raise ArtifactError(
             f"{onnx_path.name} does not match its card (sha256 {digest[:12]} != {card.onnx_sha256[:12]})"
         )
+    return card, model_bytes
+
+
+def _read(name: str, folder: Path, resolve: Callable[[str], Artifact]) -> Artifact:
+    card, model_bytes = read_graph(name, folder)
     requires: dict[str, Artifact] = {}
     for required, sha in card.requires.items():
         installed = read_card(required, folder)

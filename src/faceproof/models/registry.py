@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from faceproof.models import artifact, dlib_resnet, facemesh, sface, yunet
 
 log = logging.getLogger(__name__)
+
+
+#: Artefacts whose weights run inside another network's graph rather than in a session of their own: how each
+#: is loaded and whether it is.
+_SPLICED: dict[str, tuple[Callable[[], object], Callable[[], bool]]] = {
+    sface.ROBUST_ARTIFACT: (sface.get_sface_robust, sface.robust_is_loaded),
+}
 
 
 def describe_models() -> list[dict[str, Any]]:
@@ -49,7 +57,7 @@ def describe_models() -> list[dict[str, Any]]:
             "version": card.version,
             "role": card.task,
             "licence": "; ".join(f"{what}: {text}" for what, text in card.licence.items()),
-            "loaded": artifact.is_loaded(card.name),
+            "loaded": _SPLICED[card.name][1]() if card.name in _SPLICED else artifact.is_loaded(card.name),
         }
         for card in artifact.shipped()
     ]
@@ -72,7 +80,10 @@ def load_all() -> float:
     dlib_resnet.get_dlib_resnet()
     facemesh.get_facemesh().load()  # the MediaPipe graph itself, not only its wrapper
     for card in artifact.shipped():
-        artifact.load(card.name)
+        if card.name in _SPLICED:
+            _SPLICED[card.name][0]()
+        else:
+            artifact.load(card.name)
     load_calibration()  # validates the artefacts' parameters once
     load_fusion()
     elapsed = time.perf_counter() - started

