@@ -101,6 +101,11 @@ TAGS = [
 ]
 
 
+def _warm_up() -> None:
+    registry.load_all()
+    heap.release_free_memory()  # what building the sessions freed (faceproof.api.heap)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
     heap.limit_arenas()  # before the worker threads exist (faceproof.api.heap)
@@ -111,7 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.service = service
         log.info("faceproof %s serving; storage %s", __version__, service.storage_label)
         if settings.warm_models:  # /readyz turns 200 when this is done; requests meanwhile load what they need
-            threading.Thread(target=registry.load_all, name="faceproof-warm-up", daemon=True).start()
+            threading.Thread(target=_warm_up, name="faceproof-warm-up", daemon=True).start()
         if not keys.configured:
             log.warning(
                 "no API keys configured (%s): authentication is OFF - serve on loopback only, "

@@ -40,3 +40,15 @@ def limit_arenas(arenas: int = ARENAS) -> None:
     libc = _glibc()
     if libc is not None and libc.mallopt(M_ARENA_MAX, arenas) != 1:
         log.warning("could not limit the C heap to %d arenas", arenas)
+
+
+def release_free_memory() -> None:
+    """Hand the heap memory freed so far back to the system (``malloc_trim``); called once, after the models load.
+
+    Why: building the networks' sessions folds their weights in numpy and in ONNX protobufs, ~170 MB of
+    short-lived buffers for each SFace graph; glibc keeps what is freed, so without this the server would stay
+    ~160 MB above what the models need (docs/performance.md, memory). Once at start it costs nothing per request,
+    unlike a trim after every request (above)."""
+    libc = _glibc()
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
