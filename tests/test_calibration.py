@@ -75,8 +75,9 @@ def test_each_condition_decides_at_its_own_threshold(cal: Calibration) -> None:
     assert len(set(thresholds.values())) == len(CONDITIONS)  # the conditions were fitted apart
     for condition in CONDITIONS:
         d = cal.decide(0.5, 0.9, 1e-3, condition)
-        assert d.condition == condition and d.threshold == thresholds[condition]
-        assert d.same_person == (d.fused_score >= thresholds[condition])
+        expected = thresholds[condition] if cal.decide_with[condition] == "fused" else d.threshold
+        assert d.condition == condition and d.threshold == expected
+        assert d.same_person == (d.fused_score >= d.threshold)
         t = cal.threshold(1e-3, "sface", condition)
         assert cal.decide(t + 1e-4, None, 1e-3, condition).same_person
         assert not cal.decide(t - 1e-4, None, 1e-3, condition).same_person
@@ -98,6 +99,10 @@ def test_unsupported_far_and_model_are_clear_errors(cal: Calibration) -> None:
 
 @pytest.mark.parametrize("covered", CONDITIONS)
 def test_uncertain_band_contains_sface_threshold(cal: Calibration, covered: str) -> None:
+    if cal.decide_with[covered] == "sface":  # decided by SFace alone: dlib is never asked for
+        for far in SUPPORTED_FARS:
+            assert not cal.needs_second_model(cal.threshold(far, "sface", covered), far, covered)
+        return
     for far in SUPPORTED_FARS:
         lo, hi = cal.sface_band[covered][str(far)]
         t = cal.threshold(far, "sface", covered)
@@ -144,6 +149,24 @@ def test_decide_without_dlib_uses_sface_threshold(cal: Calibration) -> None:
     assert both.models_used == ("sface", "dlib") and both.threshold == cal.threshold(1e-3, "fused")
 
 
+def test_conditions_decided_by_sface_alone_ignore_dlib(cal: Calibration) -> None:
+    """The fit chooses, per condition, the fusion or SFace alone - whichever accepted more genuine pairs at the same
+    FAR; where SFace decides, dlib's cosine (even a confident one) changes nothing, and the card's cross-validated
+    figures for the decided scores are at least the fusion's there."""
+    card = artifact.read(ARTIFACT).card
+    assert set(cal.decide_with) == set(CONDITIONS) and set(cal.decide_with.values()) <= {"fused", "sface"}
+    cv = card.metrics["cross_validated"]
+    for condition, model in cal.decide_with.items():
+        if model == "fused":
+            assert cal.decide(0.30, 0.99, 1e-3, condition).models_used == ("sface", "dlib")
+            continue
+        for s in (0.2, 0.33, 0.36, 0.5):
+            with_dlib, alone = cal.decide(s, 0.99, 1e-3, condition), cal.decide(s, None, 1e-3, condition)
+            assert with_dlib == alone and with_dlib.models_used == ("sface",)
+        decided = cv["decided"]["at_far"]["0.001"][f"condition:{condition}"]["tar"]
+        assert decided >= cv["fused"]["at_far"]["0.001"][f"condition:{condition}"]["tar"] - 0.005
+
+
 def test_malformed_calibration_is_rejected(cal: Calibration) -> None:
     shipped = artifact.read(ARTIFACT)
     shipped_bytes = (artifact.models_dir() / f"{ARTIFACT}.onnx").read_bytes()
@@ -163,6 +186,14 @@ def test_malformed_calibration_is_rejected(cal: Calibration) -> None:
     params = copy.deepcopy(shipped.parameters)
     del params["reject_below"]["noisy/noisy"]
     with pytest.raises(ValueError, match="malformed calibration"):
+        Calibration.from_artifact(with_card(shipped_bytes, parameters=params))
+    params = copy.deepcopy(shipped.parameters)
+    del params["decide_with"]["open/open"]
+    with pytest.raises(ValueError, match="malformed calibration"):
+        Calibration.from_artifact(with_card(shipped_bytes, parameters=params))
+    params = copy.deepcopy(shipped.parameters)
+    params["decide_with"]["open/open"] = "dlib"
+    with pytest.raises(ValueError, match="not fused or sface"):
         Calibration.from_artifact(with_card(shipped_bytes, parameters=params))
     params = copy.deepcopy(shipped.parameters)
     del params["uncertain_band"]["covered/covered"]

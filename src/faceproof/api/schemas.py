@@ -438,7 +438,10 @@ class MatchOut(BaseModel):
         "lower face, a mask), e.g. `open/covered`; each condition has the threshold that holds the FAR on its own "
         "impostor pairs."
     )
-    models_used: list[str] = Field(description="`[sface]` when SFace alone was conclusive, else both models.")
+    models_used: list[str] = Field(
+        description="`[sface]` when SFace alone was conclusive or decides the pair's condition (the calibration's "
+        "`decide_with`), else both models."
+    )
     reject_threshold: float = Field(
         description=f"The condition's SFace similarity under which only {DIFFERENT_PERSON_FRR * 100:g} % of genuine "
         "pairs with a poor photo fall: below it the faces are different people even when a photo is poor (else "

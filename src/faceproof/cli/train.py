@@ -397,7 +397,7 @@ def generated_cmd(
 def sface_robust_cmd(
     cache: CropCache = DEFAULT_CACHE,
     work: WorkDir = Path(".corpus-runs/sface-robust"),
-    steps: Steps = 1000,
+    steps: Steps = 500,
     exclude: Annotated[
         list[Path] | None,
         typer.Option("--exclude", help="An evaluation manifest (CSV with a file column) whose photos to leave out."),
@@ -407,7 +407,8 @@ def sface_robust_cmd(
     manifest: ManifestPath = DEFAULT_MANIFEST,
 ) -> None:
     """Fine-tune SFace's damaged-face view: SFace's trunk taught to embed blurred, noisy and masked faces where
-    SFace embeds them undamaged (needs torch; ~1 hour per 1,000 steps on 2 cores): artefact sface_robust."""
+    SFace embeds them undamaged, away from other people's faces (needs torch; ~45 min for the 500 steps of the shipped
+    model on 2 cores): artefact sface_robust."""
     from faceproof.models.artifact import models_dir
     from faceproof.training import fit_sface_robust
 

@@ -162,6 +162,9 @@ class Calibration:
     #: condition -> the SFace cosine under which only DIFFERENT_PERSON_FRR of genuine pairs with a doubted photo fall
     #: (:attr:`MatchDecision.clearly_different`)
     reject_below: Mapping[str, float]
+    #: condition -> the model its pairs are decided with: "fused", or "sface" where SFace alone accepted more genuine
+    #: pairs than the fusion at the same FAR (the fit's choice; dlib is then neither needed nor read)
+    decide_with: Mapping[str, str]
 
     @classmethod
     def from_artifact(cls, model: artifact.Artifact) -> Calibration:
@@ -172,10 +175,11 @@ class Calibration:
             raise ValueError(
                 f"calibration's reject thresholds are not set for DIFFERENT_PERSON_FRR {DIFFERENT_PERSON_FRR}"
             )
-        thresholds, bands, rejects = {}, {}, {}
+        thresholds, bands, rejects, deciders = {}, {}, {}, {}
         for condition in CONDITIONS:
             try:
                 rejects[condition] = _check_cosine("reject", raw["reject_below"][condition]["sface"])
+                deciders[condition] = str(raw["decide_with"][condition])
                 per_model = {
                     name: MappingProxyType({_far_key(float(k)): float(v) for k, v in per_far.items()})
                     for name, per_far in raw["thresholds"][condition].items()
@@ -195,6 +199,8 @@ class Calibration:
                     )
             if set(band) != fars:
                 raise ValueError(f"calibration lacks SFace's {condition} uncertain band for some supported FAR")
+            if deciders[condition] not in ("fused", "sface"):
+                raise ValueError(f"calibration decides {condition} with {deciders[condition]!r}: not fused or sface")
             thresholds[condition] = MappingProxyType(per_model)
             bands[condition] = MappingProxyType(band)
         # A linear score must rise with each similarity it reads, or a closer match could score lower.
@@ -217,6 +223,7 @@ class Calibration:
             sface_band=MappingProxyType(bands),
             sface_threshold_scores=MappingProxyType(sface_scores),
             reject_below=MappingProxyType(rejects),
+            decide_with=MappingProxyType(deciders),
         )
 
     def fused_score(self, sface: float, dlib: float | None) -> float:
@@ -249,8 +256,12 @@ class Calibration:
         return max(sorted(conditions), key=lambda c: self.thresholds[c][model][key])
 
     def needs_second_model(self, sface: float, far: float = DEFAULT_FAR, condition: str = OPEN) -> bool:
-        """True when SFace's cosine lies in the uncertain band, where dlib's score may change the decision."""
-        lo, hi = self.sface_band[_check_condition(condition)][_far_key(far)]
+        """True when SFace's cosine lies in the uncertain band, where dlib's score may change the decision; never
+        for a condition decided with SFace alone (:attr:`decide_with`)."""
+        condition = _check_condition(condition)
+        if self.decide_with[condition] == "sface":
+            return False
+        lo, hi = self.sface_band[condition][_far_key(far)]
         return lo <= _check_cosine("sface", sface) <= hi
 
     def decide(
@@ -260,10 +271,13 @@ class Calibration:
         cosine is given.
 
         Without dlib the decision is SFace's own (its calibrated score against its own threshold). That equals the
-        fused decision on >= 99.5 % of pairs whenever :meth:`needs_second_model` is False.
+        fused decision on >= 99.5 % of pairs whenever :meth:`needs_second_model` is False. A condition decided
+        with SFace alone (:attr:`decide_with`) ignores ``dlib``.
         """
         key = _far_key(far)
         condition = _check_condition(condition)
+        if self.decide_with[condition] == "sface":
+            dlib = None
         score = self.fused_score(sface, dlib)
         if dlib is None:
             models_used: tuple[str, ...] = ("sface",)

@@ -34,6 +34,7 @@ Steps:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import logging
@@ -351,6 +352,11 @@ def concat_pairs(*parts: Pairs) -> Pairs:
 
 
 FEATURES = calibration.HEADS
+#: Where a condition's deciding model is chosen (:func:`deciding_model`): the operating point, and the candidates.
+#: Why a choice at all: one logistic fusion weighs dlib alike for every pair, and on masked faces dlib (TAR 0.43
+#: at FAR 1e-3 alone) pulls the far tail down - SFace alone accepted more genuine pairs there (docs/calibration.md).
+DECIDING_FAR = calibration.DEFAULT_FAR
+DECIDERS = ("fused", "sface")
 
 
 def features(p: Pairs, model: str, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
@@ -419,6 +425,8 @@ def cross_validate(p: Pairs, folds: np.ndarray) -> dict[str, dict[str, np.ndarra
     y = p.same.astype(int)
     cond_index = p.condition
     out: dict[str, dict[str, np.ndarray]] = {}
+    # the training part's genuine acceptance per (fold pair, model, condition) at DECIDING_FAR: what "decided" reads
+    train_tar: dict[tuple[int, int, str, int], float] = {}
     for model in FEATURES:
         score = np.full(len(y), np.nan)
         thr = {str(far): np.full(len(y), np.nan) for far in FARS}
@@ -433,8 +441,26 @@ def cross_validate(p: Pairs, folds: np.ndarray) -> dict[str, dict[str, np.ndarra
                 train_imp = features(p, model, train & p.sets_threshold & (cond_index == k)) @ coef + icpt
                 for far in FARS:
                     thr[str(far)][test & (cond_index == k)] = far_threshold(train_imp, far)
+                train_gen = features(p, model, train & p.same & (cond_index == k)) @ coef + icpt
+                train_tar[a, b, model, k] = float(np.mean(train_gen >= far_threshold(train_imp, DECIDING_FAR)))
         out[model] = {"score": score, **thr}
+    out["decided"] = {key: np.full(len(y), np.nan) for key in out["fused"]}
+    for a, b in itertools.combinations_with_replacement(range(N_FOLDS), 2):
+        test = (np.minimum(fa, fb) == a) & (np.maximum(fa, fb) == b)
+        for k in range(len(calibration.CONDITIONS)):
+            rows = test & (cond_index == k)
+            if not rows.any():
+                continue
+            chosen = deciding_model({m: train_tar[a, b, m, k] for m in DECIDERS})
+            for key, values in out[chosen].items():
+                out["decided"][key][rows] = values[rows]
     return out
+
+
+def deciding_model(tar: dict[str, float]) -> str:
+    """The model a condition is decided with: SFace alone where it accepts more genuine pairs than the fusion at
+    the same FAR, the fusion otherwise (ties included)."""
+    return "sface" if tar["sface"] > tar["fused"] else "fused"
 
 
 def tar_at_far(score: np.ndarray, same: np.ndarray, far: float) -> float:
@@ -561,12 +587,17 @@ def fit_all(p: Pairs, n_identities: int, real_ids: set[int], data: dict[str, Any
     final: dict[str, np.ndarray] = {}
     thresholds: dict[str, dict[str, dict[str, float]]] = {c: {} for c in calibration.CONDITIONS}
     detail: dict[str, dict[str, dict[str, dict]]] = {c: {} for c in calibration.CONDITIONS}
+
+    def _raw(model: str) -> np.ndarray:
+        """Each pair's score on the scale its thresholds are shipped in: the fused score, or the model's cosine."""
+        return final[model] if model == "fused" else getattr(p, model)
+
     for model, feats in FEATURES.items():
         coef, icpt = fit_logistic(features(p, model), y)
         models[model] = {"features": list(feats), "coef": [_r(c) for c in coef], "intercept": _r(icpt)}
         final[model] = features(p, model) @ coef + icpt
         # sface and dlib thresholds are shipped as cosines (their own scale); the fusion's as a fused score
-        raw = final[model] if model == "fused" else getattr(p, model)
+        raw = _raw(model)
         for k, condition in enumerate(calibration.CONDITIONS):
             sets = p.sets_threshold & (cond_index == k)
             imp = raw[sets]
@@ -593,8 +624,25 @@ def fit_all(p: Pairs, n_identities: int, real_ids: set[int], data: dict[str, Any
         table = np.array([thresholds[c][model][str(far)] for c in calibration.CONDITIONS])
         return table[cond_index]
 
+    decide_with: dict[str, str] = {}
+    for k, condition in enumerate(calibration.CONDITIONS):
+        genuine = p.same & (cond_index == k)
+        decide_with[condition] = deciding_model(
+            {
+                model: float(np.mean(_raw(model)[genuine] >= thresholds[condition][model][str(DECIDING_FAR)]))
+                for model in DECIDERS
+            }
+        )
+    by_fusion = np.array([decide_with[c] == "fused" for c in calibration.CONDITIONS])[cond_index]
+    sface_head = models["sface"]
+
+    def decided_thresholds(far: float) -> np.ndarray:
+        """Each pair's shipped threshold as the model deciding its condition has it, on the log-LR scale."""
+        as_score = pair_thresholds("sface", far) * sface_head["coef"][0] + sface_head["intercept"]
+        return np.where(by_fusion, pair_thresholds("fused", far), as_score)
+
     metrics: dict[str, dict] = {"cross_validated": {}, "shipped": {}}
-    for model in FEATURES:
+    for model in oof:
         cv = metrics["cross_validated"][model] = {"auc": {}, "at_far": {}, "tar_at_own_far": {}}
         for name in ("all", "clean", "one_degraded", "both_degraded"):
             cv["auc"][name] = _r(roc_auc(oof[model]["score"][subsets[name]], p.same[subsets[name]]))
@@ -607,10 +655,15 @@ def fit_all(p: Pairs, n_identities: int, real_ids: set[int], data: dict[str, Any
                 name: {k: _r(v) for k, v in rates(oof[model]["score"][m], oof[model][str(far)][m], p.same[m]).items()}
                 for name, m in subsets.items()
             }
-        raw = final[model] if model == "fused" else getattr(p, model)
+        if model == "decided":
+            raw = np.where(by_fusion, final["fused"], final["sface"])
+            shipped_thresholds = decided_thresholds
+        else:
+            raw = _raw(model)
+            shipped_thresholds = functools.partial(pair_thresholds, model)
         metrics["shipped"][model] = {
             str(far): {
-                name: {k: _r(v) for k, v in rates(raw[m], pair_thresholds(model, far)[m], p.same[m]).items()}
+                name: {k: _r(v) for k, v in rates(raw[m], shipped_thresholds(far)[m], p.same[m]).items()}
                 for name, m in subsets.items()
             }
             for far in FARS
@@ -654,6 +707,7 @@ def fit_all(p: Pairs, n_identities: int, real_ids: set[int], data: dict[str, Any
         "data": data,
         "models": models,
         "thresholds": thresholds,
+        "decide_with": decide_with,
         "threshold_detail": detail,
         "uncertain_band": bands,
         "reject_below": reject_below,
@@ -877,6 +931,7 @@ def save_calibration(result: dict[str, Any], directory: Path | None = None) -> P
             "score": result["score"],
             "model_keys": result["model_keys"],
             "thresholds": result["thresholds"],
+            "decide_with": result["decide_with"],
             "uncertain_band": result["uncertain_band"],
             "reject_below": result["reject_below"],
             "reject_target_frr": DIFFERENT_PERSON_FRR,

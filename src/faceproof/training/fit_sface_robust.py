@@ -77,7 +77,7 @@ JITTER = 0.02
 
 @dataclass(frozen=True)
 class FitConfig:
-    steps: int = 1200
+    steps: int = 500
     batch: int = 32
     lr: float = 5e-5
     seed: int = 20261207
