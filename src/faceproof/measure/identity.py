@@ -126,9 +126,9 @@ def with_damaged_view(plain: np.ndarray, rgb: np.ndarray, face: DetectedFace) ->
     SFace's key.
 
     Why the mean and not the view alone: on the verification calibration's corpus pairs (docs/calibration.md) the
-    view alone raised impostor similarities more than genuine ones, while the mean of the two unit vectors beat
-    both - the two see the face differently (smoothed and raw; original and fine-tuned weights), and averaging
-    two recognizers' vectors is the oldest ensemble in face recognition.
+    view alone is about as good as SFace (a clean photo against a blurred, noisy one: TAR at FAR 1e-3 0.800 against
+    0.811), the mean of the two unit vectors better than either (0.834) - the two see the face differently (smoothed
+    and raw; original and fine-tuned weights), and their errors are partly independent.
     """
     second = sface.unit(sface.get_sface_robust().features(align_face(rgb, face.keypoints)))
     return sface.unit(plain + second)
