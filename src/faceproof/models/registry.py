@@ -12,11 +12,9 @@ from faceproof.models import artifact, dlib_resnet, facemesh, sface, yunet
 log = logging.getLogger(__name__)
 
 
-#: Artefacts whose weights run inside another network's graph rather than in a session of their own: how each
-#: is loaded and whether it is.
-_SPLICED: dict[str, tuple[Callable[[], object], Callable[[], bool]]] = {
-    sface.ROBUST_ARTIFACT: (sface.get_sface_robust, sface.robust_is_loaded),
-}
+#: Artefacts whose weights run inside another network's graph rather than in a session of their own (loaded by
+#: that network's module, in :func:`load_all`): whether each is loaded.
+_SPLICED: dict[str, Callable[[], bool]] = {sface.ROBUST_ARTIFACT: sface.robust_is_loaded}
 
 
 def describe_models() -> list[dict[str, Any]]:
@@ -57,7 +55,7 @@ def describe_models() -> list[dict[str, Any]]:
             "version": card.version,
             "role": card.task,
             "licence": "; ".join(f"{what}: {text}" for what, text in card.licence.items()),
-            "loaded": _SPLICED[card.name][1]() if card.name in _SPLICED else artifact.is_loaded(card.name),
+            "loaded": _SPLICED[card.name]() if card.name in _SPLICED else artifact.is_loaded(card.name),
         }
         for card in artifact.shipped()
     ]
@@ -83,9 +81,7 @@ def load_all() -> float:
     dlib_resnet.get_dlib_resnet()
     facemesh.get_facemesh().load()  # the MediaPipe graph itself, not only its wrapper
     for card in artifact.shipped():
-        if card.name in _SPLICED:
-            _SPLICED[card.name][0]()
-        else:
+        if card.name not in _SPLICED:  # those are in their network's graph, loaded above
             artifact.load(card.name)
     load_calibration()  # validates the artefacts' parameters once
     load_fusion()

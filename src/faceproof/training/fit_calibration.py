@@ -634,12 +634,10 @@ def fit_all(p: Pairs, n_identities: int, real_ids: set[int], data: dict[str, Any
             }
         )
     by_fusion = np.array([decide_with[c] == "fused" for c in calibration.CONDITIONS])[cond_index]
-    sface_head = models["sface"]
 
     def decided_thresholds(far: float) -> np.ndarray:
-        """Each pair's shipped threshold as the model deciding its condition has it, on the log-LR scale."""
-        as_score = pair_thresholds("sface", far) * sface_head["coef"][0] + sface_head["intercept"]
-        return np.where(by_fusion, pair_thresholds("fused", far), as_score)
+        """Each pair's shipped threshold, of the model deciding its condition (on that model's scale, as ``_raw``)."""
+        return np.where(by_fusion, pair_thresholds("fused", far), pair_thresholds("sface", far))
 
     metrics: dict[str, dict] = {"cross_validated": {}, "shipped": {}}
     for model in oof:
@@ -656,7 +654,7 @@ def fit_all(p: Pairs, n_identities: int, real_ids: set[int], data: dict[str, Any
                 for name, m in subsets.items()
             }
         if model == "decided":
-            raw = np.where(by_fusion, final["fused"], final["sface"])
+            raw = np.where(by_fusion, _raw("fused"), _raw("sface"))
             shipped_thresholds = decided_thresholds
         else:
             raw = _raw(model)
@@ -808,8 +806,8 @@ def corpus_summary(photos: list[calibration_corpus.Photo], emb: calibration_corp
 
 def damaged_view_effect(photos: list[calibration_corpus.Photo], emb: calibration_corpus.Embedded) -> dict[str, Any]:
     """SFace alone on the corpus pairs, TAR at each FAR on each pair set's own ROC: with SFace's own vectors
-    (:attr:`calibration_corpus.Embedded.sface_plain`) and as the service embeds (the damaged-face view for noisy
-    and covered faces) - what the view buys, on the same faces and pairs, measured in every fit."""
+    (:attr:`calibration_corpus.Embedded.sface_plain`) and as the service embeds (for noisy and covered faces, the
+    mean with the damaged-face view's) - what the view buys, on the same faces and pairs, measured in every fit."""
     view, _ = build_corpus_pairs(photos, emb, first_identity=0)
     plain, _ = build_corpus_pairs(photos, replace(emb, sface=emb.sface_plain), first_identity=0)
     out: dict[str, Any] = {
