@@ -270,6 +270,17 @@ SOURCES: tuple[Source, ...] = (
         note="4x4 sample grids cut into tiles (~90 px); epoch-2 grids are a flat colour and are left out",
     ),
     Source(
+        "stylegan3",
+        "sklinderton/vit-real-vs-fake-faces",
+        ("dashboard/assets/stylegan3_pool",),
+        "generated",
+        "no licence file in the repository; StyleGAN3 weights: NVIDIA Source Code License-NC, trained on FFHQ "
+        "(CC BY-NC-SA 4.0): research use",
+        "none",
+        generator="stylegan3",
+        note="StyleGAN3-R (FFHQ 1024 px) samples, seeds 700000-700299, truncation 0.5-1.0, saved at 256 px",
+    ),
+    Source(
         "nuaa_live",
         "allenyangyl/Face_Liveness_Detection",
         ("Matlab/NUAA/ClientNormalized",),
