@@ -1,14 +1,15 @@
 """Fit the generated-face detector: a linear probe on frozen EfficientNet-Lite0 features, from real photos of many
-people and faces of eight generators, validated on generators, families and real sources it never saw.
+people and faces of nine generators, validated on generators, families and real sources it never saw.
 
 What it learns: photos of faces against faces no camera took - GANs (Generated.Photos-style StyleGAN faces,
-StyleGAN2), diffusion models (Stable Diffusion 2.1, SDXL, FLUX.1, a latent diffusion model, a pixel DDPM) and a VAE
-(:data:`GENERATORS`), against real photos of ``REAL_SOURCES`` (UTKFace, All-Age-Faces, LFW, Face-Mask, a web set).
+StyleGAN2, StyleGAN3), diffusion models (Stable Diffusion 2.1, SDXL, FLUX.1, a latent diffusion model, a pixel
+DDPM) and a VAE (:data:`GENERATORS`), against real photos of ``REAL_SOURCES`` (UTKFace, All-Age-Faces, LFW,
+Face-Mask, a web set).
 
 Why a probe on a frozen ImageNet network (Ojha et al., UnivFD, CVPR 2023): a network fitted end to end on a few
 generators learns *those* generators; a linear read-out of a frozen network's multi-stage statistics
 (:mod:`faceproof.training.probe`: channel mean and spread at every stage, so texture and colour statistics
-stay beside the semantic ones) keeps what generation in general leaves behind. Generators are scarce here - eight,
+stay beside the semantic ones) keeps what generation in general leaves behind. Generators are scarce here - nine,
 one of which holds 70 % of the fakes - so each generator (and each real source) carries the same total weight in
 the fit: the rare ones are what a left-out generator resembles, and no one real source's look becomes "real".
 
@@ -59,6 +60,7 @@ class Generator:
 GENERATORS: dict[str, Generator] = {
     "generated_photos": Generator("generated_photos", "gan"),
     "dev_stylegan2": Generator("stylegan2", "gan"),
+    "stylegan3": Generator("stylegan3", "gan"),
     "sdfd": Generator("sd21", "diffusion"),
     "dev_sdxl": Generator("sdxl", "diffusion"),
     "dev_flux": Generator("flux", "diffusion"),
@@ -380,8 +382,8 @@ def run(cache_root: Path, out_dir: Path, work_dir: Path, seed: int, manifest: Pa
         training={
             "data": "real photos of UTKFace, All-Age-Faces, LFW (grey and colour), Face-Mask, deepfake_image_detector "
             "and the hand-edited set's real half; "
-            "generated faces of Generated.Photos-style StyleGAN, StyleGAN2 (SFHQ), SD 2.1 (SDFD), SDXL and FLUX.1 "
-            "(SFHQ-T2I), LDM (FFHQ), DDPM and VAE (CelebA): corpus/manifest.csv.gz",
+            "generated faces of Generated.Photos-style StyleGAN, StyleGAN2 (SFHQ), StyleGAN3 (FFHQ model), "
+            "SD 2.1 (SDFD), SDXL and FLUX.1 (SFHQ-T2I), LDM (FFHQ), DDPM and VAE (CelebA): corpus/manifest.csv.gz",
             **validation.manifest_record(manifest),
             "train_crops_by_source": dict(zip(sources, counts, strict=True))
             | {s: len(feats[s].identity) for s in fakes},
