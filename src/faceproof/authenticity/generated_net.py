@@ -1,5 +1,5 @@
 """Learned generated-face detector: a linear probe on frozen EfficientNet-Lite0 features, trained on real photos of
-thousands of people and faces of nine generators (GAN, diffusion, VAE).
+thousands of people and faces of eight generators (GAN, diffusion, VAE).
 
 What it learns (``faceproof train generated``, :mod:`faceproof.training.fit_generated`): faces no camera took
 against real photos, each class seen clean and through the everyday damage. Validated by leaving each generator,

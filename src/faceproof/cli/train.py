@@ -294,7 +294,7 @@ def crops_cmd(
 
     wanted = {*fit_swap.TRAIN_SOURCES, *fit_replay.TRAIN_SOURCES, *fit_replay.TRAIN_FAKES}
     wanted |= {*validation.UNSEEN_REAL.values(), *fit_swap.EVAL_FAKE.values()}
-    wanted |= {*fit_generated.REAL_SOURCES, *fit_generated.GENERATORS}
+    wanted |= {*fit_generated.REAL_SOURCES, *fit_generated.GENERATORS, *fit_generated.NEVER_TRAINED_GENERATORS}
     # the development set's images are cached per label (real) and per generator (dev_<generator>)
     dev_folders = {validation.UNSEEN_REAL["dev_set_real"]: ("real", "")}
     dev_folders |= {s: ("generated", g.name) for s, g in fit_generated.GENERATORS.items() if s.startswith("dev_")}

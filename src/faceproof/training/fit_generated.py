@@ -1,15 +1,15 @@
 """Fit the generated-face detector: a linear probe on frozen EfficientNet-Lite0 features, from real photos of many
-people and faces of nine generators, validated on generators, families and real sources it never saw.
+people and faces of eight generators, validated on generators, families and real sources it never saw.
 
 What it learns: photos of faces against faces no camera took - GANs (Generated.Photos-style StyleGAN faces,
-StyleGAN2, StyleGAN3), diffusion models (Stable Diffusion 2.1, SDXL, FLUX.1, a latent diffusion model, a pixel
-DDPM) and a VAE (:data:`GENERATORS`), against real photos of ``REAL_SOURCES`` (UTKFace, All-Age-Faces, LFW,
-Face-Mask, a web set).
+StyleGAN2), diffusion models (Stable Diffusion 2.1, SDXL, FLUX.1, a latent diffusion model, a pixel DDPM) and a VAE
+(:data:`GENERATORS`), against real photos of ``REAL_SOURCES`` (UTKFace, All-Age-Faces, LFW, Face-Mask, a web set).
+StyleGAN3 faces (:data:`NEVER_TRAINED_GENERATORS`) are scored by the shipped probe and never trained on.
 
 Why a probe on a frozen ImageNet network (Ojha et al., UnivFD, CVPR 2023): a network fitted end to end on a few
 generators learns *those* generators; a linear read-out of a frozen network's multi-stage statistics
 (:mod:`faceproof.training.probe`: channel mean and spread at every stage, so texture and colour statistics
-stay beside the semantic ones) keeps what generation in general leaves behind. Generators are scarce here - nine,
+stay beside the semantic ones) keeps what generation in general leaves behind. Generators are scarce here - eight,
 one of which holds 70 % of the fakes - so each generator (and each real source) carries the same total weight in
 the fit: the rare ones are what a left-out generator resembles, and no one real source's look becomes "real".
 
@@ -60,7 +60,6 @@ class Generator:
 GENERATORS: dict[str, Generator] = {
     "generated_photos": Generator("generated_photos", "gan"),
     "dev_stylegan2": Generator("stylegan2", "gan"),
-    "stylegan3": Generator("stylegan3", "gan"),
     "sdfd": Generator("sd21", "diffusion"),
     "dev_sdxl": Generator("sdxl", "diffusion"),
     "dev_flux": Generator("flux", "diffusion"),
@@ -68,6 +67,11 @@ GENERATORS: dict[str, Generator] = {
     "ddpm_celeba": Generator("ddpm", "diffusion"),
     "vae_celeba": Generator("vae", "vae"),
 }
+#: Generated faces no fit of this detector trains on, scored by the shipped probe: a GAN generation newer than any
+#: above. Trained on (fifteenth session), StyleGAN3 raised the left-out ranking of six of the eight generators but
+#: lifted the strict threshold, and the verdict then caught 45 instead of 56 of 439 held-out generated faces
+#: (docs/authenticity.md); the evaluation holds faces of this generator (heldout-guard flagged 80 of its 300).
+NEVER_TRAINED_GENERATORS: dict[str, Generator] = {"stylegan3": Generator("stylegan3", "gan")}
 #: Real photo sources the probe trains on (their held-out people validate it). The more camera populations and crop
 #: styles "real" spans, the less "real" means "looks like one data set": adding the two colour web sets (LFW
 #: colour, the hand-edited set's real half) raised the mean left-out-generator AUC from 0.85 to 0.89 in the
@@ -345,7 +349,7 @@ def plot_left_out(report: dict[str, dict], path: Path) -> None:
 def run(cache_root: Path, out_dir: Path, work_dir: Path, seed: int, manifest: Path) -> dict[str, object]:
     """Validate by leaving generators, families and real sources out; fit on everything; write the head and the
     backbone it runs on (ONNX + card each, :mod:`faceproof.training.probe`)."""
-    slugs = [*REAL_SOURCES, *NEVER_TRAINED_REAL, *GENERATORS]
+    slugs = [*REAL_SOURCES, *NEVER_TRAINED_REAL, *GENERATORS, *NEVER_TRAINED_GENERATORS]
     backbone = probe.reproduce_backbone(INPUT_SIZE, out_dir)
     feats = load_features(cache_root, work_dir, slugs, seed, backbone)
     report_path = work_dir / "leave_one_out.json"
@@ -365,6 +369,9 @@ def run(cache_root: Path, out_dir: Path, work_dir: Path, seed: int, manifest: Pa
         "real_count": int(scores.all().size),
         "real_false_flags": scores.false_flags(thr),
         "in_sample_detection": {GENERATORS[g].name: fake_report(model, feats[g], scores, thr) for g in fakes},
+        "never_trained_generators": {
+            g.name: fake_report(model, feats[s], scores, thr) for s, g in NEVER_TRAINED_GENERATORS.items() if s in feats
+        },
         "left_out": {k: v for k, v in held_out_report.items() if k != "roc"},
         "summary": summary(held_out_report),
     }
@@ -382,8 +389,8 @@ def run(cache_root: Path, out_dir: Path, work_dir: Path, seed: int, manifest: Pa
         training={
             "data": "real photos of UTKFace, All-Age-Faces, LFW (grey and colour), Face-Mask, deepfake_image_detector "
             "and the hand-edited set's real half; "
-            "generated faces of Generated.Photos-style StyleGAN, StyleGAN2 (SFHQ), StyleGAN3 (FFHQ model), "
-            "SD 2.1 (SDFD), SDXL and FLUX.1 (SFHQ-T2I), LDM (FFHQ), DDPM and VAE (CelebA): corpus/manifest.csv.gz",
+            "generated faces of Generated.Photos-style StyleGAN, StyleGAN2 (SFHQ), SD 2.1 (SDFD), SDXL and FLUX.1 "
+            "(SFHQ-T2I), LDM (FFHQ), DDPM and VAE (CelebA): corpus/manifest.csv.gz",
             **validation.manifest_record(manifest),
             "train_crops_by_source": dict(zip(sources, counts, strict=True))
             | {s: len(feats[s].identity) for s in fakes},
