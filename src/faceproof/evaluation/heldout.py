@@ -5,9 +5,10 @@ subjects - written as an evaluation manifest (``file,label,identity,kind``) for 
 Why from the crop caches: the learned detectors split people by a stable hash of the identity recorded in their
 crop cache (:func:`faceproof.training.validation.held_out`); reading the same records, with the smallest share
 any detector holds out, guarantees every real photo and print here was held out of every fit. Generated faces
-have no people to hold out: the shipped generated-face detector saw every generator, so per-generator figures
+have no people to hold out: the shipped generated-face detector saw every training generator, so their figures
 here are in-sample for that detector (its left-out-generator figures are on its card); the rest of the engine
-(fusion, hand-set signals) never saw them. A real row's ``kind`` is its source, so the report gives each real
+(fusion, hand-set signals) never saw them. The never-trained generators (StyleGAN3) are unseen by every detector:
+the one blind generator of the set. A real row's ``kind`` is its source, so the report gives each real
 source's false-flag rate.
 """
 
@@ -26,11 +27,13 @@ from faceproof.training.faces import cache_meta
 HELD_OUT_SHARE = validation.DEFAULT_HELD_OUT
 #: Real sources (crop cache folders) and the share of their people held out of every fit.
 REAL = dict.fromkeys(fit_generated.REAL_SOURCES, HELD_OUT_SHARE) | {"dev_real": 1.0}
-#: Fakes: cache folder -> (label, kind); prints are restricted to NUAA subjects held out of the replay fit.
-FAKES = {slug: (g.name, "generated") for slug, g in fit_generated.GENERATORS.items()} | {
-    fit_swap.EVAL_FAKE["faceswap_3d"]: ("faceswap_3d", "swapped"),
-    "nuaa_print": ("print", "replayed"),
-}
+#: Fakes: cache folder -> (label, kind); prints are restricted to NUAA subjects held out of the replay fit. The
+#: never-trained generators come last, so that adding them left every earlier draw of a seed as it was.
+FAKES = (
+    {slug: (g.name, "generated") for slug, g in fit_generated.GENERATORS.items()}
+    | {fit_swap.EVAL_FAKE["faceswap_3d"]: ("faceswap_3d", "swapped"), "nuaa_print": ("print", "replayed")}
+    | {slug: (g.name, "generated") for slug, g in fit_generated.NEVER_TRAINED_GENERATORS.items()}
+)
 
 
 @dataclass(frozen=True)
