@@ -119,6 +119,27 @@ def test_build_runs_heldout_guard_and_reuses_its_result_for_unchanged_files(mirr
     assert not (tmp_path / "a" / "photos" / "pics" / "face1.png").exists()
 
 
+def test_a_build_of_one_source_keeps_the_others_as_they_were(mirrors: Path, tmp_path: Path) -> None:
+    """`corpus build --only SLUG`: the manifest's other sources are carried over, not dropped or re-checked."""
+    full = corpus.build(mirrors, tmp_path / "a", SOURCES, dev_dir=None, guard=None)
+    manifest = tmp_path / "m" / "manifest.csv.gz"
+    corpus.write_manifest(full.rows, manifest)
+    (manifest.parent / "summary.json").write_text(json.dumps(corpus.summarise(full)))
+
+    keep = corpus.carried_over(manifest, ["sheets"])
+    assert {corpus.slug_of(r) for r in keep.rows} == {"photos"} and set(keep.counts) == {"photos"}
+    again = corpus.build(mirrors, tmp_path / "a", SOURCES[1:], dev_dir=None, guard=None, keep=keep)
+
+    assert _hashes(again.rows) == _hashes(full.rows)
+    assert {k: vars(v) for k, v in again.counts.items()} == {k: vars(v) for k, v in full.counts.items()}
+    assert again.commits == full.commits
+    # a source rebuilt on its own finds its files already in the corpus under a kept source: the kept rows stay
+    twice = corpus.build(
+        mirrors, tmp_path / "a", SOURCES[:1], dev_dir=None, guard=None, keep=corpus.carried_over(manifest, ["other"])
+    )
+    assert _hashes(twice.rows) == _hashes(full.rows) and twice.counts["photos"].duplicates == 3
+
+
 @pytest.mark.skipif(not COMMITTED_MANIFEST.is_file(), reason="corpus/manifest.csv.gz not built yet")
 def test_committed_manifest_meets_the_targets() -> None:
     rows = corpus.read_manifest(COMMITTED_MANIFEST)

@@ -56,7 +56,8 @@ def build_cmd(
         list[str] | None, typer.Option("--only", help="Take only this source (its slug); repeatable. Default: all.")
     ] = None,
 ) -> None:
-    """Extract every source, remove what heldout-guard flags, write the manifest and summary.json beside it."""
+    """Extract every source, remove what heldout-guard flags, write the manifest and summary.json beside it. With
+    --only, the manifest's other sources are kept as they are (rows, counts, commits)."""
     from faceproof.training import corpus
 
     unknown = set(only or ()) - {s.slug for s in corpus.SOURCES}
@@ -65,7 +66,8 @@ def build_cmd(
     sources = [s for s in corpus.SOURCES if not only or s.slug in only]
     out = out or _default_out()
     started = time.monotonic()
-    result = corpus.build(mirrors, out, sources, dev_dir=dev_set or corpus.DEFAULT_DEV_SET, jobs=jobs)
+    keep = corpus.carried_over(manifest, [s.slug for s in sources]) if only else None
+    result = corpus.build(mirrors, out, sources, dev_dir=dev_set or corpus.DEFAULT_DEV_SET, jobs=jobs, keep=keep)
     result.seconds["total"] = round(time.monotonic() - started, 1)
     corpus.write_manifest(result.rows, manifest)
     summary = corpus.summarise(result)

@@ -592,14 +592,17 @@ def build(
     dev_dir: Path | None = DEFAULT_DEV_SET,
     guard: Path | None = DEFAULT_GUARD,
     jobs: int = 1,
+    keep: BuildResult | None = None,
 ) -> BuildResult:
     """Extract every source, reference the development set, and drop all that heldout-guard flags.
 
     Flagged files are deleted from ``out_dir`` and their rows dropped, so the manifest cannot name an evaluation
     face; only their number per source survives (``counts``). ``guard=None`` skips the check: for tests only,
-    never for a corpus anything is trained on."""
+    never for a corpus anything is trained on. ``keep`` (:func:`carried_over`): the rows, counts and commits of
+    sources not rebuilt, taken over as they are; a rebuilt file with the same bytes as a kept one is a duplicate
+    (the kept row stays)."""
     sources = tuple(sources)
-    seen: set[str] = set()
+    seen: set[str] = {r["sha256"] for r in keep.rows} if keep else set()
     started = time.monotonic()
     result = extract(sources, mirrors_dir, out_dir, seen)
     if dev_dir is not None:
@@ -624,7 +627,37 @@ def build(
             unreadable |= bad
         result.rows = [r for r in result.rows if not _dropped(r, out_dir, dev_dir, flagged, unreadable, result)]
         result.seconds["heldout_guard"] = round(time.monotonic() - started, 1)
+    if keep:
+        # in SOURCES order, as a full build lists them, so that the summary reads the same either way
+        rank = {slug: i for i, slug in enumerate([*(s.slug for s in SOURCES), DEV_SOURCE])}
+        repo_rank = {s.repo: rank[s.slug] for s in reversed(SOURCES)}
+        counts = keep.counts | result.counts
+        commits = keep.commits | result.commits
+        result.rows = sorted([*keep.rows, *result.rows], key=lambda r: rank.get(slug_of(r), len(rank)))
+        result.counts = dict(sorted(counts.items(), key=lambda kv: rank.get(kv[0], len(rank))))
+        result.commits = dict(sorted(commits.items(), key=lambda kv: repo_rank.get(kv[0], len(rank))))
     return result
+
+
+def carried_over(manifest: Path, rebuilt: Iterable[str]) -> BuildResult:
+    """What a build of some sources (``rebuilt``) keeps of the last full one: the manifest's rows of every other
+    source, and their counts and mirror commits from the ``summary.json`` beside it. Why: adding one source must
+    neither drop the others from the manifest nor re-run heldout-guard over all of them (40 minutes on 2 cores).
+    The development set is referenced again by every build, so it is never carried over."""
+    skip = {*rebuilt, DEV_SOURCE}
+    rows = [r for r in read_manifest(manifest) if slug_of(r) not in skip] if manifest.is_file() else []
+    summary_path = manifest.parent / "summary.json"
+    old = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    fields = set(SourceCount.__dataclass_fields__)
+    present = {slug_of(r) for r in rows}
+    counts = {
+        slug: SourceCount(**{k: v for k, v in info.items() if k in fields})
+        for slug, info in old.get("sources", {}).items()
+        if slug in present
+    }
+    repos = {info["repo"] for slug, info in old.get("sources", {}).items() if slug in present}
+    commits = {repo: c for repo, c in old.get("mirror_commits", {}).items() if repo in repos}
+    return BuildResult(rows, counts, commits)
 
 
 def _guarded(
