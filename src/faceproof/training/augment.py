@@ -313,8 +313,12 @@ def degrade(rgb: np.ndarray, names: str | Sequence[str], seed: int, face: FaceHi
 
 def grayscale(rgb: np.ndarray, rng: np.random.Generator, face: FaceHint | None = None) -> np.ndarray:
     """A monochrome photo (scanned, old, or a camera's B/W mode), kept as 3 equal channels."""
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    return np.ascontiguousarray(np.repeat(gray[..., None], 3, axis=2))
+    return monochrome(rgb)
+
+
+def monochrome(rgb: np.ndarray) -> np.ndarray:
+    """``rgb``'s luminance as 3 equal channels: the shape every network here reads."""
+    return np.ascontiguousarray(np.repeat(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2))
 
 
 def recompress(

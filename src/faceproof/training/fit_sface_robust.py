@@ -38,7 +38,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
@@ -46,7 +45,7 @@ from faceproof.align import align_face
 from faceproof.models import mesh_keypoints, sface
 from faceproof.models.onnx_fold import folded_model
 from faceproof.training import export
-from faceproof.training.augment import combine
+from faceproof.training.augment import combine, monochrome
 from faceproof.training.faces import CropSet, has_mesh, hint, load_cache, selection_key
 from faceproof.training.onnx_torch import GraphModule
 
@@ -100,10 +99,6 @@ class Faces:
     targets: np.ndarray  # (n, 2, 128): [colour, grey]
 
 
-def grey(rgb: np.ndarray) -> np.ndarray:
-    return np.repeat(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
-
-
 def select(crops: CropSet, trainable: set[str], excluded: set[str]) -> CropSet:
     """Faces with a fitted mesh from the training sources whose manifest rows may be trained on (``trainable``:
     ``split_role`` train; evaluation-only sources never), none of ``excluded`` (corpus-relative paths)."""
@@ -123,14 +118,14 @@ def prepare(crops: CropSet) -> Faces:
     for i, (rgb, kp) in enumerate(zip(crops.rgb, keypoints, strict=True)):
         face = align_face(rgb, kp)
         targets[i, 0] = model.embed(face)
-        targets[i, 1] = model.embed(grey(face))
+        targets[i, 1] = model.embed(monochrome(face))
     return Faces(crops, keypoints, targets)
 
 
 def damaged_view(faces: Faces, i: int, kind: str, is_grey: bool, rng: np.random.Generator) -> np.ndarray:
     """The aligned 112 px face SFace's damaged view trains on: the cached crop (grey if asked), damaged with
     ``kind``, aligned with jittered keypoints."""
-    rgb = grey(faces.crops.rgb[i]) if is_grey else faces.crops.rgb[i]
+    rgb = monochrome(faces.crops.rgb[i]) if is_grey else faces.crops.rgb[i]
     rgb = combine(list(KINDS[kind][1]), rgb, rng, hint(faces.crops, i))
     kp = faces.keypoints[i]
     eyes = float(np.linalg.norm(kp[0] - kp[1]))
