@@ -26,6 +26,9 @@ What is trained: every convolution, batch-norm scale / shift and PReLU slope up 
 final fully connected layer and its batch norm stay SFace's (they define the space the templates live in).
 Export: the trunk (input -> last feature map) as an ONNX graph whose weights carry SFace's tensor names; the
 service splices them into SFace's own graph (:func:`faceproof.models.sface.with_weights`).
+
+The data, damage, loop and loss serve dlib's damaged-face view as well (:mod:`faceproof.training.fit_dlib_robust`):
+a :class:`Recognizer` says how each network cuts a face, what it embeds it as, and how its loss is weighed.
 """
 
 from __future__ import annotations
@@ -115,7 +118,7 @@ class Recognizer:
 
 @dataclass(frozen=True)
 class Faces:
-    """Training faces: the cached crops, the alignment keypoints the service would use, and SFace's unit
+    """Training faces: the cached crops, the alignment keypoints the service would use, and the recognizer's unit
     embedding of each face undamaged, in colour and in grey (the targets)."""
 
     crops: CropSet

@@ -5,8 +5,9 @@ ResNet rebuilt as ONNX from its ``.dat`` file by :mod:`faceproof.models.dlib_onn
 load weights into. SFace is a chain of 27 convolutions, batch norms and PReLUs ending in one fully connected layer;
 dlib's a residual network of 29 convolutions, affine layers, ReLUs, pooling and zero-padded shortcuts. Walking their
 nodes with the matching torch functions gives the same output (checked in the tests) and gradients for every
-weight, and the trained weights go back into the very same graph by name (:func:`faceproof.models.sface.with_weights`,
-:func:`faceproof.models.dlib_resnet.with_weights`), so the service runs the graph it always ran.
+weight, and the trained weights go back into the very same graph by name (SFace's spliced into its
+graph by :func:`faceproof.models.sface.with_weights`; dlib's whole graph exported with them by
+:func:`faceproof.training.fit_dlib_robust.graph_with`), so the service runs the graph it always ran.
 
 Batch norms are applied with their stored statistics in training too (only their scale and shift learn): a
 fine-tune of a few thousand steps on batches of 32 should not re-estimate a recognizer's statistics.
