@@ -30,7 +30,7 @@ def test_noisy_faces_land_nearer_the_clean_descriptor() -> None:
         damaged = degrade(rgb, ("gaussian_blur", "noise"), i, FaceHint(face.box, face.keypoints))
         target = model.embed(rgb, face.box)
         alone = dlib_embedding(damaged, face).vector
-        mixed = dlib_embedding(damaged, face, noisy=True).vector
+        mixed = dlib_embedding(damaged, face, state="noisy").vector
         gains.append(float(target @ mixed) - float(target @ alone))
     assert np.mean(gains) > 0.002 and min(gains) > -0.01, gains
 

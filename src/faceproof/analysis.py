@@ -135,7 +135,7 @@ def measure_face(
         probe = learned.probe_from_pass(activations) if activations else None
     if with_dlib:
         with timer.stage("dlib"):
-            emb = dlib_embedding(rgb, face, view, noisy=state == "noisy")
+            emb = dlib_embedding(rgb, face, view, state)
             embeddings[emb.key] = emb
     with timer.stage("measure"):
         height, width = rgb.shape[:2]

@@ -82,8 +82,8 @@ class Probe:
     def ensure_dlib(self) -> None:
         if DLIB_KEY not in self.embeddings:
             s = self.analysis.subject
-            noisy = s.quality.face_state == "noisy"
-            self.embeddings[DLIB_KEY] = dlib_embedding(self.analysis.image.rgb, s.face, noisy=noisy).vector
+            rgb, state = self.analysis.image.rgb, s.quality.face_state
+            self.embeddings[DLIB_KEY] = dlib_embedding(rgb, s.face, state=state).vector
 
     def ensure_outer(self) -> None:
         """The outer-face template, which only the swap check reads (the inner one is taken up front)."""

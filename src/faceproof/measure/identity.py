@@ -135,11 +135,11 @@ def with_damaged_view(plain: np.ndarray, rgb: np.ndarray, face: DetectedFace) ->
 
 
 def dlib_embedding(
-    rgb: np.ndarray, face: DetectedFace, view: np.ndarray | None = None, noisy: bool = False
+    rgb: np.ndarray, face: DetectedFace, view: np.ndarray | None = None, state: str = "open"
 ) -> Embedding:
     """dlib's embedding of the face, seen through :func:`identity_view` (``view``: that view, if already made).
 
-    ``noisy``: the face reads as noisy (:func:`faceproof.measure.quality.face_state`); its vector is then the mean
+    ``state``: what the face reads as (:func:`faceproof.measure.quality.face_state`). A noisy face's vector is the mean
     with dlib's damaged-face view's (:func:`faceproof.models.dlib_resnet.robust_descriptor`, reading the photo
     itself), renormalised - as SFace's is (:func:`with_damaged_view`), and for the same reason: on the calibration
     corpus the mean of the two unit vectors beat either alone. Only noisy faces: a covered face's pairs are decided
@@ -147,9 +147,8 @@ def dlib_embedding(
     """
     model = dlib_resnet.get_dlib_resnet()
     vec = model.embed(identity_view(rgb, face) if view is None else view, face.box)
-    if noisy:
-        second = dlib_resnet.robust_descriptor(model.chip(rgb, face.box))
-        vec = (vec + second) / max(float(np.linalg.norm(vec + second)), 1e-12)
+    if state == "noisy":
+        vec = sface.unit(vec + dlib_resnet.robust_descriptor(model.chip(rgb, face.box)))
     return Embedding(dlib_resnet.MODEL_NAME, dlib_resnet.MODEL_VERSION, vec)
 
 

@@ -25,6 +25,7 @@ import onnx
 from faceproof.models.dlib_onnx import convert
 from faceproof.models.lazy import Lazy
 from faceproof.models.runtime import ort_session
+from faceproof.models.sface import unit
 
 MODEL_NAME = "dlib"
 MODEL_VERSION = "resnet-v1-5pt"
@@ -35,15 +36,20 @@ CHIP_PADDING = 0.25  # compute_face_descriptor's default
 ROBUST_ARTIFACT = "dlib_robust"
 
 
+def network_bytes() -> bytes:
+    """dlib's network as serialized ONNX, rebuilt from the wheel's ``.dat`` file (what the service runs)."""
+    return convert(Path(face_recognition_models.face_recognition_model_location()))
+
+
 def network_graph() -> onnx.ModelProto:
-    """dlib's network as ONNX, rebuilt from the wheel's ``.dat`` file (what the service runs)."""
-    return onnx.load_from_string(convert(Path(face_recognition_models.face_recognition_model_location())))
+    """:func:`network_bytes` parsed: the graph the training stage fine-tunes and exports."""
+    return onnx.load_from_string(network_bytes())
 
 
 class DlibResNet:
     def __init__(self) -> None:
         self._shape = dlib.shape_predictor(face_recognition_models.pose_predictor_five_point_model_location())
-        self._session = ort_session(convert(Path(face_recognition_models.face_recognition_model_location())))
+        self._session = ort_session(network_bytes())
         self._lock = threading.Lock()  # the shape predictor keeps per-call buffers: serialise it (ORT runs are safe)
 
     def chip(self, rgb: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
@@ -60,7 +66,7 @@ class DlibResNet:
     def describe(self, chip: np.ndarray) -> np.ndarray:
         """dlib's unit descriptor of a face chip (:meth:`chip`)."""
         (vec,) = self._session.run(None, {"chip": _blob(chip)})
-        return _unit(vec)
+        return unit(vec.reshape(-1))
 
 
 def robust_descriptor(chip: np.ndarray) -> np.ndarray:
@@ -68,16 +74,11 @@ def robust_descriptor(chip: np.ndarray) -> np.ndarray:
     from faceproof.models import artifact
 
     view = artifact.load(ROBUST_ARTIFACT)
-    return _unit(view.run({"chip": _blob(chip)})["descriptor"])
+    return unit(view.run({"chip": _blob(chip)})["descriptor"].reshape(-1))
 
 
 def _blob(chip: np.ndarray) -> np.ndarray:
     return chip.astype(np.float32).transpose(2, 0, 1)[None]
-
-
-def _unit(vec: np.ndarray) -> np.ndarray:
-    vec = vec.reshape(-1)
-    return vec / max(float(np.linalg.norm(vec)), 1e-12)
 
 
 _dlib: Lazy[DlibResNet] = Lazy(DlibResNet)

@@ -144,7 +144,7 @@ def embed_face(img: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     quality = np.array(
         [box, sharpness(face_grey(img, face.box)), face.score, np.linalg.norm(raw), covered, noise], np.float32
     )
-    return vector, dlib_embedding(img, face, view, noisy=state == "noisy").vector, quality, plain
+    return vector, dlib_embedding(img, face, view, state).vector, quality, plain
 
 
 def _embed_photo(root: Path, photo: Photo) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | str]:

@@ -312,9 +312,7 @@ def fit(
         t = torch.from_numpy(target)
         same = (people[target][:, None] == people[None, :]) | held_out[None, :]
         same[np.arange(len(target)), target] = False
-        loss = 1.0 - torch.nn.functional.cosine_similarity(out, bank[t]).mean()
-        if recognizer.pull != 1.0:
-            loss = recognizer.pull * loss
+        loss = recognizer.pull * (1.0 - torch.nn.functional.cosine_similarity(out, bank[t]).mean())
         if cfg.contrast:
             read = out if centre is None else torch.nn.functional.normalize(out, dim=1) - centre
             loss = loss + cfg.contrast * contrastive_loss(
